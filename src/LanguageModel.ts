@@ -1,0 +1,569 @@
+/**
+ * The core service: one request in, one response (or a stream of events) out.
+ *
+ * A program asks for `LanguageModel` and never knows which stack answers it.
+ * Providers implement it; every middleware (retry, rate limit, fallback, budget,
+ * cache, guard, telemetry) takes a `LanguageModel` and gives one back.
+ *
+ * `Request`, `Response`, `Message`, `StreamEvent`, `Usage` and `ToolCall` are
+ * schemas, so they decode untrusted input safely and encode to JSON for caches,
+ * the gateway and evaluation reports.
+ *
+ * @since 0.1.0
+ */
+import { Chunk, Context, Effect, Option, ParseResult, Schema, Stream } from "effect"
+import * as LlmError from "./LlmError.js"
+
+// -----------------------------------------------------------------------------
+// Messages and tools
+// -----------------------------------------------------------------------------
+
+/**
+ * A tool call the model asked for. `arguments` is the JSON text of the arguments,
+ * exactly as the model wrote it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class ToolCall extends Schema.Class<ToolCall>("effect-llm/ToolCall")({
+  id: Schema.String,
+  name: Schema.String,
+  arguments: Schema.String
+}) {}
+
+/**
+ * Instructions from the application.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class SystemMessage extends Schema.Class<SystemMessage>("effect-llm/SystemMessage")({
+  role: Schema.Literal("system"),
+  content: Schema.String
+}) {}
+
+/**
+ * A user turn.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class UserMessage extends Schema.Class<UserMessage>("effect-llm/UserMessage")({
+  role: Schema.Literal("user"),
+  content: Schema.String
+}) {}
+
+/**
+ * An earlier model turn: text and/or tool calls.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class AssistantMessage extends Schema.Class<AssistantMessage>("effect-llm/AssistantMessage")({
+  role: Schema.Literal("assistant"),
+  content: Schema.optionalWith(Schema.String, { default: () => "" }),
+  toolCalls: Schema.optionalWith(Schema.Array(ToolCall), { default: () => [] })
+}) {}
+
+/**
+ * The result of a tool call, answering the call with `toolCallId`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class ToolMessage extends Schema.Class<ToolMessage>("effect-llm/ToolMessage")({
+  role: Schema.Literal("tool"),
+  toolCallId: Schema.NonEmptyString,
+  content: Schema.String,
+  isError: Schema.optional(Schema.Boolean)
+}) {}
+
+/**
+ * One turn of a conversation, discriminated by `role`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Message = Schema.Union(SystemMessage, UserMessage, AssistantMessage, ToolMessage)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Message = typeof Message.Type
+
+/**
+ * A tool the model may call; `parameters` is a JSON Schema object.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Tool extends Schema.Class<Tool>("effect-llm/Tool")({
+  name: Schema.String.pipe(Schema.pattern(/^[a-zA-Z0-9_-]{1,64}$/)),
+  description: Schema.optional(Schema.String),
+  parameters: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  strict: Schema.optional(Schema.Boolean)
+}) {}
+
+/**
+ * Whether and which tool the model must call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ToolChoice = Schema.Union(
+  Schema.Literal("auto", "none", "required"),
+  Schema.Struct({ tool: Schema.String })
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ToolChoice = typeof ToolChoice.Type
+
+/**
+ * What shape the answer must have: free text, any JSON object, or JSON matching a
+ * schema (enforced natively where the provider can).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ResponseFormat = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("text") }),
+  Schema.Struct({ type: Schema.Literal("json") }),
+  Schema.Struct({
+    type: Schema.Literal("jsonSchema"),
+    name: Schema.String.pipe(Schema.pattern(/^[a-zA-Z0-9_-]{1,64}$/)),
+    description: Schema.optional(Schema.String),
+    schema: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+    strict: Schema.optional(Schema.Boolean)
+  })
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ResponseFormat = typeof ResponseFormat.Type
+
+/**
+ * Who the call is for. Budgets, rate limits and cache namespaces key on it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Metadata extends Schema.Class<Metadata>("effect-llm/Metadata")({
+  tenant: Schema.optional(Schema.NonEmptyString),
+  user: Schema.optional(Schema.NonEmptyString),
+  tags: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+}) {}
+
+/**
+ * A request to a language model. Decoding validates it: an empty conversation, a
+ * negative `maxTokens` or an unknown role never reaches the network.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Request extends Schema.Class<Request>("effect-llm/Request")({
+  messages: Schema.NonEmptyArray(Message),
+  /** Overrides the provider's default model. */
+  model: Schema.optional(Schema.NonEmptyString),
+  maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  temperature: Schema.optional(Schema.Number.pipe(Schema.between(0, 2))),
+  topP: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  stop: Schema.optional(Schema.Array(Schema.NonEmptyString)),
+  seed: Schema.optional(Schema.Int),
+  tools: Schema.optional(Schema.Array(Tool)),
+  toolChoice: Schema.optional(ToolChoice),
+  responseFormat: Schema.optional(ResponseFormat),
+  metadata: Schema.optional(Metadata),
+  /** Per-request cache control: skip the caches, or call and overwrite the entry. */
+  cache: Schema.optional(Schema.Struct({
+    bypass: Schema.optional(Schema.Boolean),
+    refresh: Schema.optional(Schema.Boolean)
+  }))
+}) {}
+
+/**
+ * What callers may pass for a request: the JSON shape of {@link Request}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RequestInput = Schema.Schema.Encoded<typeof Request>
+
+// -----------------------------------------------------------------------------
+// Responses
+// -----------------------------------------------------------------------------
+
+const Count = Schema.Int.pipe(Schema.nonNegative())
+const zero = { default: () => 0 } as const
+
+/**
+ * Token usage. `cachedInputTokens` and `cacheWriteTokens` are parts of
+ * `inputTokens`; `reasoningTokens` is part of `outputTokens` (billed as output).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Usage extends Schema.Class<Usage>("effect-llm/Usage")({
+  inputTokens: Count,
+  outputTokens: Count,
+  cachedInputTokens: Schema.optionalWith(Count, zero),
+  cacheWriteTokens: Schema.optionalWith(Count, zero),
+  reasoningTokens: Schema.optionalWith(Count, zero)
+}) {
+  /** @since 0.1.0 */
+  get totalTokens(): number {
+    return this.inputTokens + this.outputTokens
+  }
+}
+
+/**
+ * Why the model stopped.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const FinishReason = Schema.Literal("stop", "length", "tool_calls", "content_filter", "refusal", "other")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type FinishReason = typeof FinishReason.Type
+
+/**
+ * What the call cost in USD; `estimated` when the usage was not reported in full.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Cost extends Schema.Class<Cost>("effect-llm/Cost")({
+  usd: Schema.NonNegative,
+  estimated: Schema.Boolean
+}) {}
+
+/**
+ * How a cache served the response.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class CacheInfo extends Schema.Class<CacheInfo>("effect-llm/CacheInfo")({
+  kind: Schema.Literal("exact", "semantic"),
+  similarity: Schema.optional(Schema.Number),
+  ageMillis: Schema.NonNegative
+}) {}
+
+/**
+ * One step of the route a call took: which provider and model was tried and how it
+ * ended (`error` holds the failure's tag).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Attempt extends Schema.Class<Attempt>("effect-llm/Attempt")({
+  provider: Schema.String,
+  model: Schema.String,
+  outcome: Schema.Literal("success", "failure", "skipped", "interrupted"),
+  error: Schema.optional(Schema.String),
+  message: Schema.optional(Schema.String),
+  durationMillis: Schema.NonNegative
+}) {}
+
+/**
+ * A model's answer, with what it cost and how it was served.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Response extends Schema.Class<Response>("effect-llm/Response")({
+  /** The provider's id for the response, when it gives one. */
+  id: Schema.optional(Schema.String),
+  text: Schema.String,
+  toolCalls: Schema.optionalWith(Schema.Array(ToolCall), { default: () => [] }),
+  finishReason: FinishReason,
+  refusal: Schema.optional(Schema.String),
+  usage: Usage,
+  /** The provider and model that actually served. */
+  provider: Schema.String,
+  model: Schema.String,
+  cost: Schema.optional(Cost),
+  cache: Schema.optional(CacheInfo),
+  attempts: Schema.optionalWith(Schema.Array(Attempt), { default: () => [] }),
+  latencyMillis: Schema.NonNegative
+}) {}
+
+// -----------------------------------------------------------------------------
+// Stream events
+// -----------------------------------------------------------------------------
+
+/**
+ * A piece of answer text.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class TextDelta extends Schema.TaggedClass<TextDelta>("effect-llm/TextDelta")("TextDelta", {
+  text: Schema.String
+}) {}
+
+/**
+ * A piece of a tool call; `id` and `name` come with the first piece of each
+ * `index`, `argumentsDelta` appends to its arguments.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class ToolCallDelta extends Schema.TaggedClass<ToolCallDelta>("effect-llm/ToolCallDelta")("ToolCallDelta", {
+  index: Count,
+  id: Schema.optional(Schema.String),
+  name: Schema.optional(Schema.String),
+  argumentsDelta: Schema.String
+}) {}
+
+/**
+ * Usage so far, when a provider reports it before the end.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class UsageEvent extends Schema.TaggedClass<UsageEvent>("effect-llm/UsageEvent")("UsageEvent", {
+  usage: Usage
+}) {}
+
+/**
+ * The last event of every complete stream. A stream that ends without it failed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Finish extends Schema.TaggedClass<Finish>("effect-llm/Finish")("Finish", {
+  id: Schema.optional(Schema.String),
+  reason: FinishReason,
+  refusal: Schema.optional(Schema.String),
+  usage: Usage,
+  provider: Schema.String,
+  model: Schema.String,
+  cost: Schema.optional(Cost),
+  cache: Schema.optional(CacheInfo),
+  attempts: Schema.optionalWith(Schema.Array(Attempt), { default: () => [] }),
+  latencyMillis: Schema.optional(Schema.NonNegative)
+}) {}
+
+/**
+ * One event of a streamed answer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const StreamEvent = Schema.Union(TextDelta, ToolCallDelta, UsageEvent, Finish)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type StreamEvent = typeof StreamEvent.Type
+
+// -----------------------------------------------------------------------------
+// The service
+// -----------------------------------------------------------------------------
+
+/**
+ * A provider and model a stack may call (for pricing and budgets).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ModelRef {
+  readonly provider: string
+  readonly model: string
+}
+
+/**
+ * What a language model (a provider, or a provider wrapped in middleware) does.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** Every provider/model this stack may call. */
+  readonly models: ReadonlyArray<ModelRef>
+  readonly generate: (request: Request) => Effect.Effect<Response, LlmError.LlmError>
+  readonly stream: (request: Request) => Stream.Stream<StreamEvent, LlmError.LlmError>
+}
+
+/**
+ * The language model service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class LanguageModel extends Context.Tag("effect-llm/LanguageModel")<LanguageModel, Service>() {}
+
+const decodeRequestUnknown = Schema.decodeUnknown(Request, { errors: "all", onExcessProperty: "error" })
+
+/**
+ * Validates caller input into a {@link Request}, failing with `InvalidRequest`
+ * (code `invalid_request`) and a readable list of the problems.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const decodeRequest = (input: Request | RequestInput): Effect.Effect<Request, LlmError.InvalidRequest> =>
+  input instanceof Request
+    ? Effect.succeed(input)
+    : decodeRequestUnknown(input).pipe(
+      Effect.mapError((error) =>
+        new LlmError.InvalidRequest({
+          message: `Invalid request: ${ParseResult.TreeFormatter.formatErrorSync(error)}`,
+          code: "invalid_request"
+        })
+      )
+    )
+
+/**
+ * Generates a response with the `LanguageModel` in context, validating the input
+ * first.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const generate = (
+  input: Request | RequestInput
+): Effect.Effect<Response, LlmError.LlmError, LanguageModel> =>
+  Effect.flatMap(decodeRequest(input), (request) => Effect.flatMap(LanguageModel, (lm) => lm.generate(request)))
+
+/**
+ * Streams a response with the `LanguageModel` in context, validating the input
+ * first.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const stream = (
+  input: Request | RequestInput
+): Stream.Stream<StreamEvent, LlmError.LlmError, LanguageModel> =>
+  Stream.unwrap(Effect.flatMap(decodeRequest(input), (request) => Effect.map(LanguageModel, (lm) => lm.stream(request))))
+
+// -----------------------------------------------------------------------------
+// Converting between responses and streams
+// -----------------------------------------------------------------------------
+
+interface ToolCallParts {
+  id: string
+  name: string
+  arguments: string
+}
+
+/**
+ * Assembles a stream into the {@link Response} it describes. Fails with
+ * `ProviderUnavailable` (stream-interrupted) when the stream ends without
+ * `Finish`.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const collect = <E, R>(events: Stream.Stream<StreamEvent, E, R>): Effect.Effect<
+  Response,
+  E | LlmError.ProviderUnavailable,
+  R
+> =>
+  Effect.flatMap(Stream.runCollect(events), (chunk) => {
+    let text = ""
+    const calls: Array<ToolCallParts> = []
+    let finish: Finish | undefined
+    for (const event of Chunk.toReadonlyArray(chunk)) {
+      switch (event._tag) {
+        case "TextDelta":
+          text += event.text
+          break
+        case "ToolCallDelta": {
+          const call = (calls[event.index] ??= { id: "", name: "", arguments: "" })
+          if (event.id !== undefined) call.id = event.id
+          if (event.name !== undefined) call.name = event.name
+          call.arguments += event.argumentsDelta
+          break
+        }
+        case "Finish":
+          finish = event
+          break
+      }
+    }
+    if (finish === undefined) {
+      return Effect.fail(
+        new LlmError.ProviderUnavailable({ kind: "stream-interrupted", message: "The stream ended without finishing" })
+      )
+    }
+    return Effect.succeed(
+      new Response({
+        id: finish.id,
+        text,
+        toolCalls: calls.filter((c) => c !== undefined).map((c) => new ToolCall(c)),
+        finishReason: finish.reason,
+        refusal: finish.refusal,
+        usage: finish.usage,
+        provider: finish.provider,
+        model: finish.model,
+        cost: finish.cost,
+        cache: finish.cache,
+        attempts: finish.attempts,
+        latencyMillis: finish.latencyMillis ?? 0
+      })
+    )
+  })
+
+/**
+ * The events that describe a response: its text as one delta, its tool calls, and
+ * `Finish`. Used to serve a stream from a finished response (caches, scripts).
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const toEvents = (response: Response): ReadonlyArray<StreamEvent> => {
+  const events: Array<StreamEvent> = []
+  if (response.text.length > 0) events.push(new TextDelta({ text: response.text }))
+  response.toolCalls.forEach((call, index) =>
+    events.push(new ToolCallDelta({ index, id: call.id, name: call.name, argumentsDelta: call.arguments }))
+  )
+  events.push(finishOf(response))
+  return events
+}
+
+/**
+ * The `Finish` event of a response.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const finishOf = (response: Response): Finish =>
+  new Finish({
+    id: response.id,
+    reason: response.finishReason,
+    refusal: response.refusal,
+    usage: response.usage,
+    provider: response.provider,
+    model: response.model,
+    cost: response.cost,
+    cache: response.cache,
+    attempts: response.attempts,
+    latencyMillis: response.latencyMillis
+  })
+
+/**
+ * The text of the last user message, if any (what guards scan and semantic caches
+ * embed).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const lastUserText = (request: Request): Option.Option<string> => {
+  for (let i = request.messages.length - 1; i >= 0; i--) {
+    const message = request.messages[i]!
+    if (message.role === "user") return Option.some(message.content)
+  }
+  return Option.none()
+}

@@ -1,0 +1,391 @@
+/**
+ * The OpenAI provider over the official `openai` SDK (Chat Completions), also for
+ * OpenAI-compatible servers (Ollama, llama.cpp, vLLM) through `baseURL`.
+ *
+ * The SDK's own retries are off: retrying is the `Retry` layer's job. Interrupting
+ * the calling fiber aborts the HTTP request. Streams are checked for completeness:
+ * a stream that ends without a finish reason and usage fails as
+ * `ProviderUnavailable` (stream-interrupted), never as a silent success.
+ *
+ * @since 0.1.0
+ */
+import { Config, Duration, Effect, Layer, Option, Redacted, Stream } from "effect"
+import OpenAI from "openai"
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionCreateParamsBase,
+  ChatCompletionMessageParam
+} from "openai/resources/chat/completions"
+import * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
+import { fromApiFailure, fromTransport, type Origin } from "./internal/errors.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The API key. Optional for local OpenAI-compatible servers. */
+  readonly apiKey?: Redacted.Redacted<string> | undefined
+  /** Default `https://api.openai.com/v1`; for local servers e.g. `http://localhost:11434/v1`. */
+  readonly baseURL?: string | undefined
+  /** The model used when a request names none. */
+  readonly model: string
+  /** Other models requests may name (reported in `models` for pricing and budgets). */
+  readonly models?: ReadonlyArray<string> | undefined
+  /** The provider name reported on responses and errors (default `openai`). */
+  readonly provider?: string | undefined
+  readonly organization?: string | undefined
+  readonly project?: string | undefined
+  /** The SDK's timeout until the response headers arrive (default 10 minutes). */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Send `max_completion_tokens` (OpenAI, default) or the older `max_tokens` (most compatible servers). */
+  readonly maxTokensField?: "max_completion_tokens" | "max_tokens" | undefined
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  /** A custom fetch, e.g. for a proxy. */
+  readonly fetch?: typeof globalThis.fetch | undefined
+}
+
+/**
+ * The options of {@link layerCompatible}: a local server that needs no key.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CompatibleOptions extends Omit<Options, "baseURL" | "provider"> {
+  readonly baseURL: string
+  /** The provider name reported (default `openai-compatible`), e.g. `ollama`. */
+  readonly provider?: string | undefined
+}
+
+const finishReasons: Record<string, LanguageModel.FinishReason> = {
+  stop: "stop",
+  length: "length",
+  tool_calls: "tool_calls",
+  function_call: "tool_calls",
+  content_filter: "content_filter"
+}
+
+/**
+ * Builds the provider service.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
+  Effect.sync(() => {
+    const provider = options.provider ?? "openai"
+    const client = new OpenAI({
+      // The SDK refuses to start without a key; local servers ignore this one.
+      apiKey: options.apiKey === undefined ? "no-key" : Redacted.value(options.apiKey),
+      baseURL: options.baseURL,
+      organization: options.organization,
+      project: options.project,
+      maxRetries: 0,
+      timeout: options.timeout === undefined ? undefined : Duration.toMillis(options.timeout),
+      defaultHeaders: options.apiKey === undefined ? { ...options.headers, authorization: null } : options.headers,
+      fetch: options.fetch
+    })
+    const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
+    const originOf = (request: LanguageModel.Request): Origin => ({ provider, model: request.model ?? options.model })
+
+    const fail = (error: unknown, origin: Origin): LlmError.LlmError => mapError(error, origin)
+
+    const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> => {
+      const origin = originOf(request)
+      const started = Date.now()
+      return Effect.tryPromise({
+        try: (signal) => client.chat.completions.create({ ...toParams(request, origin.model, maxTokensField), stream: false }, { signal }),
+        catch: (error) => fail(error, origin)
+      }).pipe(Effect.flatMap((completion) => fromCompletion(completion, origin, Date.now() - started)))
+    }
+
+    const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> => {
+      const origin = originOf(request)
+      return Stream.unwrapScoped(Effect.gen(function*() {
+        const controller = new AbortController()
+        yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
+        const started = Date.now()
+        const chunks = yield* Effect.tryPromise({
+          try: () =>
+            client.chat.completions.create({
+              ...toParams(request, origin.model, maxTokensField),
+              stream: true,
+              stream_options: { include_usage: true }
+            }, { signal: controller.signal }),
+          catch: (error) => fail(error, origin)
+        })
+        const state = new StreamState(origin)
+        return Stream.fromAsyncIterable(chunks, (error) =>
+          error instanceof OpenAI.APIError ? fail(error, origin) : fromTransport("stream-interrupted", error, origin)).pipe(
+            Stream.mapConcat((chunk) => state.events(chunk)),
+            Stream.concat(Stream.suspend(() => state.finish(Date.now() - started)))
+          )
+      }))
+    }
+
+    return {
+      models: [options.model, ...(options.models ?? [])].map((model) => ({ provider, model })),
+      generate,
+      stream
+    }
+  })
+
+/**
+ * The provider as a `LanguageModel` layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel> =>
+  Layer.effect(LanguageModel.LanguageModel, make(options))
+
+/**
+ * The provider with options from configuration, e.g.
+ * `OpenAi.layerConfig({ apiKey: Config.redacted("OPENAI_API_KEY"), model: Config.succeed("gpt-4.1-mini") })`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<LanguageModel.LanguageModel, import("effect/ConfigError").ConfigError> =>
+  Layer.effect(LanguageModel.LanguageModel, Effect.flatMap(Config.unwrap(config), make))
+
+/**
+ * An OpenAI-compatible local server (Ollama, llama.cpp, vLLM): a `baseURL`, no key
+ * needed, `max_tokens` sent as most such servers expect.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerCompatible = (options: CompatibleOptions): Layer.Layer<LanguageModel.LanguageModel> =>
+  layer({ maxTokensField: "max_tokens", ...options, provider: options.provider ?? "openai-compatible" })
+
+/**
+ * The API key and optional base URL from `OPENAI_API_KEY` / `OPENAI_BASE_URL`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const configFromEnv = (model: string): Config.Config<Options> =>
+  Config.all({
+    apiKey: Config.redacted("OPENAI_API_KEY"),
+    baseURL: Config.option(Config.string("OPENAI_BASE_URL")).pipe(Config.map(Option.getOrUndefined))
+  }).pipe(Config.map((c) => ({ ...c, model })))
+
+// -----------------------------------------------------------------------------
+// Request mapping
+// -----------------------------------------------------------------------------
+
+const toMessage = (message: LanguageModel.Message): ChatCompletionMessageParam => {
+  switch (message.role) {
+    case "system":
+      return { role: "system", content: message.content }
+    case "user":
+      return { role: "user", content: message.content }
+    case "assistant":
+      return {
+        role: "assistant",
+        content: message.content.length > 0 || message.toolCalls.length === 0 ? message.content : null,
+        ...(message.toolCalls.length > 0
+          ? {
+            tool_calls: message.toolCalls.map((call) => ({
+              id: call.id,
+              type: "function" as const,
+              function: { name: call.name, arguments: call.arguments }
+            }))
+          }
+          : {})
+      }
+    case "tool":
+      return { role: "tool", tool_call_id: message.toolCallId, content: message.content }
+  }
+}
+
+const toResponseFormat = (format: LanguageModel.ResponseFormat): ChatCompletionCreateParamsBase["response_format"] => {
+  switch (format.type) {
+    case "text":
+      return { type: "text" }
+    case "json":
+      return { type: "json_object" }
+    case "jsonSchema":
+      return {
+        type: "json_schema",
+        json_schema: {
+          name: format.name,
+          description: format.description,
+          schema: format.schema as Record<string, unknown>,
+          strict: format.strict ?? true
+        }
+      }
+  }
+}
+
+/** The Chat Completions body of a request. */
+export const toParams = (
+  request: LanguageModel.Request,
+  model: string,
+  maxTokensField: "max_completion_tokens" | "max_tokens" = "max_completion_tokens"
+): ChatCompletionCreateParamsBase => {
+  const params: ChatCompletionCreateParamsBase = { model, messages: request.messages.map(toMessage) }
+  if (request.maxTokens !== undefined) params[maxTokensField] = request.maxTokens
+  if (request.temperature !== undefined) params.temperature = request.temperature
+  if (request.topP !== undefined) params.top_p = request.topP
+  if (request.stop !== undefined) params.stop = [...request.stop]
+  if (request.seed !== undefined) params.seed = request.seed
+  if (request.tools !== undefined && request.tools.length > 0) {
+    params.tools = request.tools.map((tool) => ({
+      type: "function",
+      function: {
+        name: tool.name,
+        description: tool.description,
+        parameters: tool.parameters as Record<string, unknown>,
+        strict: tool.strict
+      }
+    }))
+  }
+  if (request.toolChoice !== undefined) {
+    params.tool_choice = typeof request.toolChoice === "string"
+      ? request.toolChoice
+      : { type: "function", function: { name: request.toolChoice.tool } }
+  }
+  if (request.responseFormat !== undefined) params.response_format = toResponseFormat(request.responseFormat)
+  return params
+}
+
+// -----------------------------------------------------------------------------
+// Response mapping
+// -----------------------------------------------------------------------------
+
+const toUsage = (usage: NonNullable<ChatCompletion["usage"]>): LanguageModel.Usage =>
+  new LanguageModel.Usage({
+    inputTokens: usage.prompt_tokens,
+    outputTokens: usage.completion_tokens,
+    cachedInputTokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
+    cacheWriteTokens: (usage.prompt_tokens_details as { cache_write_tokens?: number } | undefined)?.cache_write_tokens ?? 0,
+    reasoningTokens: usage.completion_tokens_details?.reasoning_tokens ?? 0
+  })
+
+const contentFiltered = (origin: Origin) =>
+  new LlmError.ContentFiltered({
+    ...origin,
+    message: "The provider's content filter stopped the answer"
+  })
+
+const missing = (origin: Origin, what: string) =>
+  new LlmError.ProviderUnavailable({ ...origin, kind: "server", message: `The provider's answer had no ${what}` })
+
+const fromCompletion = (
+  completion: ChatCompletion,
+  origin: Origin,
+  latencyMillis: number
+): Effect.Effect<LanguageModel.Response, LlmError.LlmError> => {
+  const choice = completion.choices[0]
+  if (choice === undefined) return Effect.fail(missing(origin, "choices"))
+  if (completion.usage === undefined || completion.usage === null) return Effect.fail(missing(origin, "usage"))
+  if (choice.finish_reason === "content_filter") return Effect.fail(contentFiltered(origin))
+  const refusal = choice.message.refusal ?? undefined
+  return Effect.succeed(
+    new LanguageModel.Response({
+      id: completion.id,
+      text: choice.message.content ?? "",
+      toolCalls: (choice.message.tool_calls ?? []).flatMap((call) =>
+        call.type === "function"
+          ? [new LanguageModel.ToolCall({ id: call.id, name: call.function.name, arguments: call.function.arguments })]
+          : []
+      ),
+      finishReason: refusal !== undefined ? "refusal" : finishReasons[choice.finish_reason] ?? "other",
+      refusal,
+      usage: toUsage(completion.usage),
+      provider: origin.provider,
+      model: completion.model || origin.model,
+      latencyMillis
+    })
+  )
+}
+
+/** What a stream has shown so far; decides whether it finished. */
+class StreamState {
+  private reason: string | undefined
+  private usage: LanguageModel.Usage | undefined
+  private refusal: string | undefined
+  private id: string | undefined
+  private model: string | undefined
+  constructor(private readonly origin: Origin) {}
+
+  events(chunk: ChatCompletionChunk): ReadonlyArray<LanguageModel.StreamEvent> {
+    this.id ??= chunk.id
+    if (chunk.model) this.model = chunk.model
+    if (chunk.usage) this.usage = toUsage(chunk.usage)
+    const choice = chunk.choices[0]
+    if (choice === undefined) return []
+    if (choice.finish_reason) this.reason = choice.finish_reason
+    const events: Array<LanguageModel.StreamEvent> = []
+    const delta = choice.delta
+    if (delta.content) events.push(new LanguageModel.TextDelta({ text: delta.content }))
+    if (delta.refusal) this.refusal = (this.refusal ?? "") + delta.refusal
+    for (const call of delta.tool_calls ?? []) {
+      events.push(
+        new LanguageModel.ToolCallDelta({
+          index: call.index,
+          id: call.id,
+          name: call.function?.name,
+          argumentsDelta: call.function?.arguments ?? ""
+        })
+      )
+    }
+    return events
+  }
+
+  finish(latencyMillis: number): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> {
+    if (this.reason === "content_filter") return Stream.fail(contentFiltered(this.origin))
+    if (this.reason === undefined || this.usage === undefined) {
+      return Stream.fail(
+        new LlmError.ProviderUnavailable({
+          ...this.origin,
+          kind: "stream-interrupted",
+          message: this.reason === undefined
+            ? "The stream ended before the model finished"
+            : "The stream ended before reporting usage"
+        })
+      )
+    }
+    return Stream.make(
+      new LanguageModel.Finish({
+        id: this.id,
+        reason: this.refusal !== undefined ? "refusal" : finishReasons[this.reason] ?? "other",
+        refusal: this.refusal,
+        usage: this.usage,
+        provider: this.origin.provider,
+        model: this.model ?? this.origin.model,
+        latencyMillis
+      })
+    )
+  }
+}
+
+// -----------------------------------------------------------------------------
+// Errors
+// -----------------------------------------------------------------------------
+
+/** Maps what the `openai` SDK throws to an `LlmError`. */
+export const mapError = (error: unknown, origin: Origin): LlmError.LlmError => {
+  if (error instanceof OpenAI.APIConnectionTimeoutError) return fromTransport("timeout", error, origin)
+  if (error instanceof OpenAI.APIUserAbortError || error instanceof OpenAI.APIConnectionError) {
+    return fromTransport("network", error, origin)
+  }
+  if (error instanceof OpenAI.APIError) {
+    const body = (error.error ?? {}) as { message?: unknown }
+    return fromApiFailure({
+      status: error.status,
+      type: error.type ?? undefined,
+      code: error.code ?? undefined,
+      param: error.param ?? undefined,
+      message: typeof body.message === "string" ? body.message : error.message,
+      headers: error.headers
+    }, origin, Date.now())
+  }
+  return fromTransport("network", error, origin)
+}
