@@ -509,6 +509,9 @@ const create = (options: Options) => {
     await sleep(behavior.firstTokenDelayMs)
     for (let i = 0; i <= pieces.length; i++) {
       if (fault?.kind === "drop" && fault.afterChunks === i) {
+        // Let what was sent reach the client before the connection goes.
+        await new Promise<void>((resolve) => res.write("", () => resolve()))
+        await sleep(5)
         entry.outcome = "dropped"
         res.destroy()
         return false

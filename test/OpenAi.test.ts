@@ -1,0 +1,340 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Duration, Effect, Fiber, Option, Redacted, Stream } from "effect"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as LlmError from "../src/LlmError.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
+
+const KEY = "sk-test-0123456789abcdef"
+
+const setup = (options: Partial<OpenAi.Options> = {}) =>
+  Effect.gen(function*() {
+    const sim = yield* ProviderSimulator.make({ apiKey: KEY })
+    const lm = yield* OpenAi.make({ apiKey: Redacted.make(KEY), baseURL: sim.openaiBaseURL, model: "gpt-4.1-mini", ...options })
+    return { sim, lm }
+  })
+
+const ask = (content: string, extra: Partial<LanguageModel.RequestInput> = {}) =>
+  LanguageModel.decodeRequest({ messages: [{ role: "user", content }], ...extra })
+
+describe("OpenAi", () => {
+  it.scoped("generates text and maps usage, including cached and reasoning tokens", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup()
+      yield* sim.enqueue("openai", {
+        text: "Paris.",
+        usage: { input: 120, output: 30, cachedInput: 100, reasoning: 12 }
+      })
+      const response = yield* lm.generate(yield* ask("Capital of France?", { maxTokens: 50, temperature: 0, seed: 7, stop: ["\n\n"] }))
+      expect(response.text).toBe("Paris.")
+      expect(response.finishReason).toBe("stop")
+      expect(response.provider).toBe("openai")
+      expect(response.model).toBe("gpt-4.1-mini")
+      expect(response.usage).toMatchObject({ inputTokens: 120, outputTokens: 30, cachedInputTokens: 100, reasoningTokens: 12 })
+      const [entry] = yield* sim.journal
+      expect(entry!.body).toMatchObject({
+        model: "gpt-4.1-mini",
+        max_completion_tokens: 50,
+        temperature: 0,
+        seed: 7,
+        stop: ["\n\n"],
+        messages: [{ role: "user", content: "Capital of France?" }]
+      })
+      expect(entry!.headers.authorization).toBe(`Bearer ${KEY}`)
+    }))
+
+  it.scoped("maps tools, tool choice, tool calls and tool results both ways", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup()
+      yield* sim.enqueue("openai", { toolCalls: [{ id: "call_1", name: "get_weather", arguments: "{\"city\":\"Oslo\"}" }] })
+      const request = yield* LanguageModel.decodeRequest({
+        messages: [
+          { role: "system", content: "Be brief." },
+          { role: "user", content: "Weather in Bergen?" },
+          { role: "assistant", toolCalls: [{ id: "call_0", name: "get_weather", arguments: "{\"city\":\"Bergen\"}" }] },
+          { role: "tool", toolCallId: "call_0", content: "rain" },
+          { role: "user", content: "And Oslo?" }
+        ],
+        tools: [{ name: "get_weather", description: "Weather by city", parameters: { type: "object", properties: { city: { type: "string" } } } }],
+        toolChoice: { tool: "get_weather" }
+      })
+      const response = yield* lm.generate(request)
+      expect(response.finishReason).toBe("tool_calls")
+      expect(response.toolCalls).toEqual([new LanguageModel.ToolCall({ id: "call_1", name: "get_weather", arguments: "{\"city\":\"Oslo\"}" })])
+      const [entry] = yield* sim.journal
+      const body = entry!.body as Record<string, unknown>
+      expect(body.tool_choice).toEqual({ type: "function", function: { name: "get_weather" } })
+      expect(body.tools).toEqual([{ type: "function", function: { name: "get_weather", description: "Weather by city", parameters: { type: "object", properties: { city: { type: "string" } } } } }])
+      expect(body.messages).toEqual([
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "Weather in Bergen?" },
+        { role: "assistant", content: null, tool_calls: [{ id: "call_0", type: "function", function: { name: "get_weather", arguments: "{\"city\":\"Bergen\"}" } }] },
+        { role: "tool", tool_call_id: "call_0", content: "rain" },
+        { role: "user", content: "And Oslo?" }
+      ])
+    }))
+
+  it.scoped("sends json_schema response formats strict", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup()
+      yield* sim.enqueue("openai", { text: "{\"a\":1}" })
+      const schema = { type: "object", properties: { a: { type: "number" } }, required: ["a"], additionalProperties: false }
+      yield* lm.generate(yield* ask("json please", { responseFormat: { type: "jsonSchema", name: "A", schema } }))
+      const [entry] = yield* sim.journal
+      expect((entry!.body as Record<string, unknown>).response_format).toEqual({
+        type: "json_schema",
+        json_schema: { name: "A", schema, strict: true }
+      })
+    }))
+
+  it.scoped("streams text and tool calls and ends with Finish carrying the usage", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup()
+      yield* sim.enqueue("openai", {
+        text: "It is sunny",
+        toolCalls: [{ id: "call_9", name: "lookup", arguments: "{\"query\":\"weather in Oslo today\"}" }],
+        usage: { input: 40, output: 20, cachedInput: 8 }
+      })
+      const events = Chunk.toReadonlyArray(yield* Stream.runCollect(lm.stream(yield* ask("weather?"))))
+      const finish = events[events.length - 1]
+      expect(finish?._tag).toBe("Finish")
+      expect(events.filter((e) => e._tag === "TextDelta").length).toBeGreaterThan(1)
+      const response = yield* LanguageModel.collect(Stream.fromIterable(events))
+      expect(response.text).toBe("It is sunny")
+      expect(response.toolCalls).toEqual([new LanguageModel.ToolCall({ id: "call_9", name: "lookup", arguments: "{\"query\":\"weather in Oslo today\"}" })])
+      expect(response.finishReason).toBe("tool_calls")
+      expect(response.usage).toMatchObject({ inputTokens: 40, outputTokens: 20, cachedInputTokens: 8 })
+      const [entry] = yield* sim.journal
+      expect(entry!.body).toMatchObject({ stream: true, stream_options: { include_usage: true } })
+    }))
+
+  it.scoped("reports refusals as such", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup()
+      yield* sim.enqueue("openai", { refusal: "I can't help with that." }, { refusal: "No." })
+      const response = yield* lm.generate(yield* ask("something bad"))
+      expect(response.finishReason).toBe("refusal")
+      expect(response.refusal).toBe("I can't help with that.")
+      const streamed = yield* LanguageModel.collect(lm.stream(yield* ask("something bad")))
+      expect(streamed.finishReason).toBe("refusal")
+      expect(streamed.refusal).toBe("No.")
+    }))
+
+  it.scoped("uses max_tokens and no Authorization header for a keyless compatible server", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make()
+      const lm = yield* LanguageModel.LanguageModel.pipe(
+        Effect.provide(OpenAi.layerCompatible({ baseURL: sim.openaiBaseURL, model: "llama3.2", provider: "ollama" }))
+      )
+      const response = yield* lm.generate(yield* ask("hi", { maxTokens: 10 }))
+      expect(response.provider).toBe("ollama")
+      const [entry] = yield* sim.journal
+      expect(entry!.body).toMatchObject({ max_tokens: 10, model: "llama3.2" })
+      expect(entry!.headers.authorization).toBeUndefined()
+    }))
+})
+
+describe("OpenAi errors", () => {
+  const failWith = (behavior: ProviderSimulator.Behavior, options: Partial<OpenAi.Options> = {}) =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup(options)
+      yield* sim.enqueue("openai", behavior)
+      return yield* Effect.flip(lm.generate(yield* ask("hello")))
+    })
+
+  const error = (status: number, type: string, code?: string, message?: string, headers?: Record<string, string>) =>
+    ({ fault: { kind: "error", status, type, code, message, headers } }) as const
+
+  it.scoped("a 429 rate_limit_exceeded with retry-after seconds is RateLimited with that delay", () =>
+    Effect.gen(function*() {
+      const e = yield* failWith(error(429, "requests", "rate_limit_exceeded", "Rate limit reached", { "retry-after": "7" }))
+      expect(e._tag).toBe("RateLimited")
+      expect(e).toMatchObject({ source: "provider", provider: "openai", model: "gpt-4.1-mini", retryAfterMillis: 7000 })
+      expect(LlmError.isRetryable(e)).toBe(true)
+      expect(LlmError.isFallbackable(e)).toBe(true)
+      expect(LlmError.retryAfter(e)).toEqual(Option.some(Duration.seconds(7)))
+    }))
+
+  it.scoped("retry-after-ms wins over retry-after", () =>
+    Effect.gen(function*() {
+      const e = yield* failWith(error(429, "requests", "rate_limit_exceeded", "slow down", { "retry-after-ms": "1500", "retry-after": "9" }))
+      expect(e).toMatchObject({ _tag: "RateLimited", retryAfterMillis: 1500 })
+    }))
+
+  it.scoped("retry-after as an HTTP-date is the time until that date", () =>
+    Effect.gen(function*() {
+      const at = new Date(Date.now() + 7000).toUTCString()
+      const e = yield* failWith(error(429, "requests", "rate_limit_exceeded", "slow down", { "retry-after": at }))
+      expect(e._tag).toBe("RateLimited")
+      const ms = (e as LlmError.RateLimited).retryAfterMillis!
+      // HTTP-dates have one-second resolution.
+      expect(ms).toBeGreaterThan(5000)
+      expect(ms).toBeLessThanOrEqual(7000)
+    }))
+
+  it.scoped("a 429 without retry-after uses the reset of the exhausted x-ratelimit limit", () =>
+    Effect.gen(function*() {
+      const e = yield* failWith(error(429, "tokens", "rate_limit_exceeded", "TPM", {
+        "x-ratelimit-remaining-tokens": "0",
+        "x-ratelimit-reset-tokens": "6m0s",
+        "x-ratelimit-remaining-requests": "10",
+        "x-ratelimit-reset-requests": "1s"
+      }))
+      expect(e).toMatchObject({ _tag: "RateLimited", retryAfterMillis: 360_000 })
+    }))
+
+  it.scoped("a 429 insufficient_quota is QuotaExhausted: not retried, falls back", () =>
+    Effect.gen(function*() {
+      const e = yield* failWith(error(429, "insufficient_quota", "insufficient_quota", "You exceeded your current quota"))
+      expect(e._tag).toBe("QuotaExhausted")
+      expect(LlmError.isRetryable(e)).toBe(false)
+      expect(LlmError.isFallbackable(e)).toBe(true)
+    }))
+
+  it.scoped("401 and 403 are AuthenticationFailed, and the key never appears in the message", () =>
+    Effect.gen(function*() {
+      const e401 = yield* failWith(error(401, "invalid_request_error", "invalid_api_key", `Incorrect API key provided: ${KEY}`))
+      expect(e401).toMatchObject({ _tag: "AuthenticationFailed", status: 401 })
+      expect(e401.message).not.toContain(KEY)
+      const e403 = yield* failWith(error(403, "invalid_request_error", "unsupported_country_region_territory", "Country not supported"))
+      expect(e403).toMatchObject({ _tag: "AuthenticationFailed", status: 403 })
+    }))
+
+  it.scoped("a wrong key against a key-checking server is AuthenticationFailed", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make({ apiKey: KEY })
+      const lm = yield* OpenAi.make({ apiKey: Redacted.make("sk-wrong-key-000000000"), baseURL: sim.openaiBaseURL, model: "m" })
+      const e = yield* Effect.flip(lm.generate(yield* ask("hi")))
+      expect(e._tag).toBe("AuthenticationFailed")
+    }))
+
+  it.scoped("context_length_exceeded is ContextLengthExceeded", () =>
+    Effect.gen(function*() {
+      const e = yield* failWith(error(400, "invalid_request_error", "context_length_exceeded", "This model's maximum context length is 128000 tokens."))
+      expect(e).toMatchObject({ _tag: "ContextLengthExceeded", status: 400 })
+      expect(LlmError.isFallbackable(e)).toBe(true)
+    }))
+
+  it.scoped("a content policy 400 is ContentFiltered, as is finish_reason content_filter", () =>
+    Effect.gen(function*() {
+      const e = yield* failWith(error(400, "invalid_request_error", "content_policy_violation", "Your request was rejected by our safety system"))
+      expect(e._tag).toBe("ContentFiltered")
+      const cut = yield* failWith({ text: "partial", finishReason: "content_filter" })
+      expect(cut._tag).toBe("ContentFiltered")
+    }))
+
+  it.scoped("another 400 is InvalidRequest with status, code and param; not retried, no fallback", () =>
+    Effect.gen(function*() {
+      const e = yield* failWith({ fault: { kind: "error", status: 400, body: { error: { message: "Unknown parameter", type: "invalid_request_error", param: "foo", code: "unknown_parameter" } } } })
+      expect(e).toMatchObject({ _tag: "InvalidRequest", status: 400, code: "unknown_parameter", param: "foo" })
+      expect(LlmError.isRetryable(e)).toBe(false)
+      expect(LlmError.isFallbackable(e)).toBe(false)
+    }))
+
+  it.scoped("5xx are ProviderUnavailable: 500/503 server, 504 timeout, 529 overloaded, with Retry-After", () =>
+    Effect.gen(function*() {
+      expect(yield* failWith(error(500, "server_error"))).toMatchObject({ _tag: "ProviderUnavailable", kind: "server", status: 500 })
+      expect(yield* failWith(error(503, "server_error", undefined, "busy", { "retry-after": "2" }))).toMatchObject({
+        _tag: "ProviderUnavailable",
+        kind: "server",
+        status: 503,
+        retryAfterMillis: 2000
+      })
+      expect(yield* failWith(error(504, "server_error"))).toMatchObject({ _tag: "ProviderUnavailable", kind: "timeout" })
+      expect(yield* failWith(error(529, "overloaded_error"))).toMatchObject({ _tag: "ProviderUnavailable", kind: "overloaded" })
+    }))
+
+  it.scoped("a refused connection is ProviderUnavailable network", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make()
+      const url = sim.openaiBaseURL
+      // A port nothing listens on: start a simulator, remember its port, stop it.
+      const closedPort = yield* Effect.scoped(Effect.map(ProviderSimulator.make(), (s) => s.openaiBaseURL))
+      const lm = yield* OpenAi.make({ apiKey: Redacted.make(KEY), baseURL: closedPort, model: "m" })
+      const e = yield* Effect.flip(lm.generate(yield* ask("hi")))
+      expect(e).toMatchObject({ _tag: "ProviderUnavailable", kind: "network" })
+      expect(url).not.toBe(closedPort)
+    }))
+
+  it.scoped("the SDK timeout is ProviderUnavailable timeout", () =>
+    Effect.gen(function*() {
+      const e = yield* failWith({ latencyMs: 2_000 }, { timeout: "100 millis" })
+      expect(e).toMatchObject({ _tag: "ProviderUnavailable", kind: "timeout" })
+    }))
+})
+
+describe("OpenAi streams", () => {
+  const streamWith = (behavior: ProviderSimulator.Behavior) =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup()
+      yield* sim.enqueue("openai", behavior)
+      const collected: Array<LanguageModel.StreamEvent> = []
+      const error = yield* Effect.flip(Stream.runForEach(lm.stream(yield* ask("tell me a story")), (e) => Effect.sync(() => collected.push(e))))
+      return { error, collected }
+    })
+
+  it.scoped("an error event after the 200 is classified by its type", () =>
+    Effect.gen(function*() {
+      const server = yield* streamWith({ text: "one two three four", fault: { kind: "midStreamError", afterChunks: 2, type: "server_error" } })
+      expect(server.collected.map((e) => e._tag)).toEqual(["TextDelta", "TextDelta"])
+      expect(server.error).toMatchObject({ _tag: "ProviderUnavailable", kind: "server" })
+      const limited = yield* streamWith({ text: "one two", fault: { kind: "midStreamError", afterChunks: 1, type: "rate_limit_exceeded" } })
+      expect(limited.error).toMatchObject({ _tag: "RateLimited" })
+    }))
+
+  it.scoped("a stream cut mid-way fails as stream-interrupted", () =>
+    Effect.gen(function*() {
+      const { collected, error } = yield* streamWith({ text: "one two three four", fault: { kind: "drop", afterChunks: 2 } })
+      expect(collected.length).toBe(2)
+      expect(error).toMatchObject({ _tag: "ProviderUnavailable", kind: "stream-interrupted" })
+    }))
+
+  it.scoped("a stream that finishes without usage fails rather than costing $0", () =>
+    Effect.gen(function*() {
+      const { error } = yield* streamWith({ text: "one two", omitUsage: true })
+      expect(error).toMatchObject({ _tag: "ProviderUnavailable", kind: "stream-interrupted" })
+    }))
+})
+
+describe("OpenAi interruption", () => {
+  it.scoped("interrupting generate aborts the upstream request", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup()
+      yield* sim.enqueue("openai", { fault: { kind: "hang" } })
+      const fiber = yield* Effect.fork(lm.generate(yield* ask("hang")))
+      yield* sim.awaitEntry((e) => e.route === "openai")
+      yield* Fiber.interrupt(fiber)
+      const entry = yield* sim.awaitEntry((e) => e.outcome !== "pending")
+      expect(entry.outcome).toBe("aborted")
+    }))
+
+  it.scoped("a consumer that stops reading a stream closes the upstream connection", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup()
+      yield* sim.enqueue("openai", { text: "a b c d e f g h i j", tokenDelayMs: 50 })
+      const firstTwo = yield* Stream.runCollect(Stream.take(lm.stream(yield* ask("slow")), 2))
+      expect(firstTwo.length).toBe(2)
+      const entry = yield* sim.awaitEntry((e) => e.outcome !== "pending")
+      expect(entry.outcome).toBe("aborted")
+      expect(entry.chunksSent).toBeLessThan(10)
+    }))
+})
+
+describe("request validation", () => {
+  it.scoped("malformed requests fail with InvalidRequest before any network call", () =>
+    Effect.gen(function*() {
+      const { sim } = yield* setup()
+      const provide = Effect.provideService(LanguageModel.LanguageModel, yield* OpenAi.make({ apiKey: Redacted.make(KEY), baseURL: sim.openaiBaseURL, model: "m" }))
+      const empty = yield* Effect.flip(provide(LanguageModel.generate({ messages: [] as never })))
+      expect(empty).toMatchObject({ _tag: "InvalidRequest", code: "invalid_request" })
+      const negative = yield* Effect.flip(provide(LanguageModel.generate({ messages: [{ role: "user", content: "x" }], maxTokens: -5 })))
+      expect(negative._tag).toBe("InvalidRequest")
+      expect(negative.message).toContain("maxTokens")
+      const role = yield* Effect.flip(provide(LanguageModel.generate({ messages: [{ role: "wizard", content: "x" }] } as never)))
+      expect(role._tag).toBe("InvalidRequest")
+      expect(role.message).toContain("role")
+      const streamed = yield* Effect.flip(provide(Stream.runDrain(LanguageModel.stream({ messages: [] as never }))))
+      expect(streamed._tag).toBe("InvalidRequest")
+      expect(yield* sim.journal).toEqual([])
+    }))
+})
