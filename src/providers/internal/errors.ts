@@ -24,7 +24,9 @@ export interface Origin {
   readonly model: string
 }
 
-const quotaMarkers = /insufficient_quota|billing|credit balance|quota/i
+const quotaMarkers = /insufficient_quota|billing|quota/i
+/** Anthropic reports an empty balance as a 400 invalid_request_error; only its text tells. */
+const quotaMessages = /credit balance is too low|exceeded your current quota/i
 const contentMarkers = /content_filter|content_policy|content policy|safety system/i
 
 /**
@@ -38,7 +40,7 @@ export const fromApiFailure = (failure: ApiFailure, origin: Origin, now: number)
   const kind = `${failure.type ?? ""} ${failure.code ?? ""}`
   const retryAfter = retryAfterMillis(failure.headers, now)
 
-  if (isQuota(failure.status, kind)) return new LlmError.QuotaExhausted(withStatus)
+  if (isQuota(failure.status, kind) || ((failure.status === 400 || failure.status === 429) && quotaMessages.test(message))) return new LlmError.QuotaExhausted(withStatus)
   if (failure.status === 429 || /rate_limit/.test(kind)) {
     return new LlmError.RateLimited({ ...base, source: "provider", retryAfterMillis: retryAfter })
   }
