@@ -12,3 +12,6 @@ export * as LlmError from "./LlmError.js"
 
 /** @since 0.1.0 */
 export * as OpenAi from "./providers/OpenAi.js"
+
+/** @since 0.1.0 */
+export * as Anthropic from "./providers/Anthropic.js"

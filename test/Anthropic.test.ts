@@ -10,7 +10,7 @@ const KEY = "sk-ant-test-0123456789abcdef"
 const setup = (options: Partial<Anthropic.Options> = {}) =>
   Effect.gen(function*() {
     const sim = yield* ProviderSimulator.make({ apiKey: KEY })
-    const lm = yield* Anthropic.make({ apiKey: Redacted.make(KEY), baseURL: sim.anthropicBaseURL, model: "claude-sonnet-4-5", ...options })
+    const lm = yield* Anthropic.make({ apiKey: Redacted.make(KEY), baseURL: sim.anthropicBaseURL, model: "claude-sonnet-5-5", ...options })
     return { sim, lm }
   })
 
@@ -39,7 +39,7 @@ describe("Anthropic", () => {
       // input_tokens (50) + cache read (800) + cache write (150)
       expect(response.usage).toMatchObject({ inputTokens: 1000, outputTokens: 25, cachedInputTokens: 800, cacheWriteTokens: 150 })
       const body = yield* bodyOf(sim)
-      expect(body).toMatchObject({ model: "claude-sonnet-4-5", max_tokens: 4096, system: "Answer in French.", stop_sequences: ["END"] })
+      expect(body).toMatchObject({ model: "claude-sonnet-5-5", max_tokens: 4096, system: "Answer in French.", stop_sequences: ["END"] })
       expect(body.messages).toEqual([{ role: "user", content: [{ type: "text", text: "Hello" }] }])
       expect(body).not.toHaveProperty("temperature")
       expect(body).not.toHaveProperty("top_p")
@@ -145,7 +145,7 @@ describe("Anthropic errors", () => {
       expect(yield* failWith(error(429, "rate_limit_error", "Too many", { "retry-after": "7" }))).toMatchObject({
         _tag: "RateLimited",
         provider: "anthropic",
-        model: "claude-sonnet-4-5",
+        model: "claude-sonnet-5-5",
         retryAfterMillis: 7000
       })
     }))

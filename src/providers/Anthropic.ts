@@ -140,7 +140,7 @@ export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel
 
 /**
  * The provider with options from configuration, e.g.
- * `Anthropic.layerConfig({ apiKey: Config.redacted("ANTHROPIC_API_KEY"), model: Config.succeed("claude-sonnet-4-5") })`.
+ * `Anthropic.layerConfig({ apiKey: Config.redacted("ANTHROPIC_API_KEY"), model: Config.succeed("claude-sonnet-5-5") })`.
  *
  * @since 0.1.0
  * @category layers
