@@ -1,0 +1,290 @@
+/**
+ * A circuit breaker for a `LanguageModel`: after `threshold` failures within
+ * `window` the circuit opens and calls fail at once with `ProviderUnavailable`
+ * (kind `circuit-open`, with the remaining cooldown as `retryAfterMillis`), so a
+ * fallback chain skips a provider that is down instead of waiting on it. After
+ * `cooldown` the circuit is half-open: exactly one probe call goes through; its
+ * success closes the circuit, its failure opens it for another cooldown.
+ *
+ * The state is readable at any time (`state`, `snapshot`) for health endpoints and
+ * telemetry; `Fallback` exposes the breakers of its members through {@link Registry}.
+ *
+ * Written here rather than taken from a library: Effect 3 has no circuit breaker,
+ * and this one must understand LLM errors (which failures count) and streams (a
+ * stream counts as a success only when it reaches `Finish`).
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Duration, Effect, Layer, Ref, Stream } from "effect"
+import * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The name shown in snapshots and errors (default: the provider/model served). */
+  readonly name?: string | undefined
+  /** Failures within `window` that open the circuit (default 5). */
+  readonly threshold?: number | undefined
+  /** How far back failures count (default 1 minute). */
+  readonly window?: Duration.DurationInput | undefined
+  /** How long the circuit stays open before a probe is let through (default 30 seconds). */
+  readonly cooldown?: Duration.DurationInput | undefined
+  /**
+   * Which failures count against the provider (default: unavailability, rate
+   * limits, exhausted quota and refused credentials; not a bad request, which is
+   * the caller's fault).
+   */
+  readonly isFailure?: ((error: LlmError.LlmError) => boolean) | undefined
+}
+
+/**
+ * `closed`: calls go through. `open`: calls fail at once. `half-open`: the
+ * cooldown is over and the next call is a probe.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type State = "closed" | "open" | "half-open"
+
+/**
+ * What a breaker reports for telemetry.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Snapshot {
+  readonly name: string
+  readonly state: State
+  /** Failures counted in the current window. */
+  readonly failures: number
+  /** When the circuit last opened (epoch millis on the Effect clock). */
+  readonly openedAt: number | undefined
+  /** While open: how long until a probe may go through. */
+  readonly retryAfterMillis: number | undefined
+  /** Whether a half-open probe is in flight. */
+  readonly probing: boolean
+}
+
+/**
+ * A running breaker.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Breaker {
+  readonly name: string
+  readonly state: Effect.Effect<State>
+  readonly snapshot: Effect.Effect<Snapshot>
+  /**
+   * Runs an effect under the breaker: fails at once with `ProviderUnavailable`
+   * (circuit-open) while the circuit is open, records the outcome otherwise.
+   * An interrupted call counts as neither success nor failure.
+   */
+  readonly guard: <A, R>(
+    effect: Effect.Effect<A, LlmError.LlmError, R>
+  ) => Effect.Effect<A, LlmError.LlmError, R>
+  /** The same for a stream: it succeeds when it ends with `Finish`. */
+  readonly guardStream: <R>(
+    stream: Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError, R>
+  ) => Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError, R>
+}
+
+/**
+ * The breaker of the `layer` in context.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class CircuitBreaker extends Context.Tag("effect-llm/CircuitBreaker")<CircuitBreaker, Breaker>() {}
+
+/**
+ * The breakers of a fallback chain, in member order, for health checks and
+ * telemetry.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Registry extends Context.Tag("effect-llm/CircuitBreaker/Registry")<Registry, {
+  readonly breakers: ReadonlyArray<Breaker>
+  readonly snapshots: Effect.Effect<ReadonlyArray<Snapshot>>
+}>() {}
+
+/**
+ * The default for `isFailure`.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const countsAsFailure = (error: LlmError.LlmError): boolean => {
+  switch (error._tag) {
+    case "ProviderUnavailable":
+      return error.kind !== "circuit-open"
+    case "RateLimited":
+      return error.source === "provider"
+    case "QuotaExhausted":
+    case "AuthenticationFailed":
+      return true
+    default:
+      return false
+  }
+}
+
+interface Internal {
+  readonly failures: ReadonlyArray<number>
+  readonly openedAt: number | undefined
+  readonly probing: boolean
+}
+
+type Admission = "pass" | "probe" | { readonly retryAfterMillis: number }
+
+/**
+ * Builds a breaker.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeBreaker = (options: Options & { readonly name: string }): Effect.Effect<Breaker> =>
+  Effect.gen(function*() {
+    const threshold = Math.max(1, options.threshold ?? 5)
+    const windowMillis = Duration.toMillis(options.window ?? "1 minute")
+    const cooldownMillis = Duration.toMillis(options.cooldown ?? "30 seconds")
+    const isFailure = options.isFailure ?? countsAsFailure
+    const ref = yield* Ref.make<Internal>({ failures: [], openedAt: undefined, probing: false })
+
+    const stateAt = (s: Internal, now: number): State =>
+      s.openedAt === undefined ? "closed" : now - s.openedAt >= cooldownMillis ? "half-open" : "open"
+
+    const snapshot = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.map(Ref.get(ref), (s): Snapshot => {
+        const state = stateAt(s, now)
+        return {
+          name: options.name,
+          state,
+          failures: s.failures.filter((t) => now - t < windowMillis).length,
+          openedAt: s.openedAt,
+          retryAfterMillis: state === "open" ? s.openedAt! + cooldownMillis - now : undefined,
+          probing: s.probing
+        }
+      }))
+
+    const admit = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Ref.modify(ref, (s): readonly [Admission, Internal] => {
+        switch (stateAt(s, now)) {
+          case "closed":
+            return ["pass", s]
+          case "open":
+            return [{ retryAfterMillis: s.openedAt! + cooldownMillis - now }, s]
+          case "half-open":
+            // One probe at a time; the others wait for its verdict as if open.
+            return s.probing ? [{ retryAfterMillis: 0 }, s] : ["probe", { ...s, probing: true }]
+        }
+      }))
+
+    const onSuccess = (admission: Admission) =>
+      Ref.update(ref, (s) => admission === "probe" ? { failures: [], openedAt: undefined, probing: false } : s)
+
+    const onFailure = (admission: Admission, error: LlmError.LlmError) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Ref.update(ref, (s): Internal => {
+          if (!isFailure(error)) return admission === "probe" ? { ...s, probing: false } : s
+          if (admission === "probe") return { failures: [now], openedAt: now, probing: false }
+          if (s.openedAt !== undefined) return s
+          const failures = [...s.failures.filter((t) => now - t < windowMillis), now]
+          return failures.length >= threshold ? { failures, openedAt: now, probing: false } : { ...s, failures }
+        }))
+
+    const onAbandon = (admission: Admission) =>
+      Ref.update(ref, (s) => admission === "probe" ? { ...s, probing: false } : s)
+
+    const refuse = (retryAfterMillis: number) =>
+      new LlmError.ProviderUnavailable({
+        kind: "circuit-open",
+        message: `The circuit of ${options.name} is open`,
+        retryAfterMillis: Math.max(0, retryAfterMillis)
+      })
+
+    const guard = <A, R>(effect: Effect.Effect<A, LlmError.LlmError, R>) =>
+      Effect.flatMap(admit, (admission) =>
+        typeof admission === "object"
+          ? Effect.fail(refuse(admission.retryAfterMillis))
+          : effect.pipe(
+            Effect.tapError((error) => onFailure(admission, error)),
+            Effect.tap(() => onSuccess(admission)),
+            Effect.onInterrupt(() => onAbandon(admission))
+          ))
+
+    const guardStream = <R>(stream: Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError, R>) =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        const admission = yield* admit
+        if (typeof admission === "object") return Stream.fail(refuse(admission.retryAfterMillis))
+        const settled = yield* Ref.make(false)
+        const settle = (effect: Effect.Effect<void>) =>
+          Effect.flatMap(Ref.getAndSet(settled, true), (done) => done ? Effect.void : effect)
+        yield* Effect.addFinalizer(() => settle(onAbandon(admission)))
+        return stream.pipe(
+          Stream.tap((event) => event._tag === "Finish" ? settle(onSuccess(admission)) : Effect.void),
+          Stream.tapError((error) => settle(onFailure(admission, error)))
+        )
+      }))
+
+    return {
+      name: options.name,
+      state: Effect.map(snapshot, (s) => s.state),
+      snapshot,
+      guard,
+      guardStream
+    }
+  })
+
+/**
+ * The default name of a breaker: the first provider/model the service serves.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const nameOf = (inner: LanguageModel.Service) => {
+  const first = inner.models[0]
+  return first === undefined ? "language-model" : `${first.provider}/${first.model}`
+}
+
+/**
+ * Wraps a service with an existing breaker.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const wrap = (breaker: Breaker) => (inner: LanguageModel.Service): LanguageModel.Service => ({
+  models: inner.models,
+  generate: (request) => breaker.guard(inner.generate(request)),
+  stream: (request) => breaker.guardStream(inner.stream(request))
+})
+
+/**
+ * The middleware: a new breaker around one service.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}) => (inner: LanguageModel.Service): Effect.Effect<LanguageModel.Service> =>
+  Effect.map(makeBreaker({ ...options, name: options.name ?? nameOf(inner) }), (breaker) => wrap(breaker)(inner))
+
+/**
+ * The breaker as a Layer from `LanguageModel` to `LanguageModel`; its state is
+ * readable through the {@link CircuitBreaker} tag.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: Options
+): Layer.Layer<LanguageModel.LanguageModel | CircuitBreaker, never, LanguageModel.LanguageModel> =>
+  Layer.effectContext(
+    Effect.gen(function*() {
+      const inner = yield* LanguageModel.LanguageModel
+      const breaker = yield* makeBreaker({ ...options, name: options?.name ?? nameOf(inner) })
+      return Context.make(LanguageModel.LanguageModel, wrap(breaker)(inner)).pipe(Context.add(CircuitBreaker, breaker))
+    })
+  )

@@ -1,0 +1,217 @@
+/**
+ * Retries failed calls on a `Schedule`, honouring the provider's Retry-After.
+ *
+ * Only errors that `LlmError.isRetryable` accepts are retried (rate limits and
+ * unavailability); a bad request, a refused key or an exhausted quota fail at
+ * once. The wait before a retry is the schedule's delay (default: exponential
+ * from 500 ms, doubled each time, jittered, capped at 20 s), but never less than
+ * the error's `retryAfter`. Retrying stops at `maxAttempts` calls (default 4) or
+ * when the next attempt would start after the total `budget` (default 2 minutes):
+ * a Retry-After longer than what is left fails at once, so a fallback can serve.
+ *
+ * Each attempt has its own timeout (`attemptTimeout`, default 2 minutes); a
+ * timeout is a `ProviderUnavailable` of kind `timeout` and interrupts (aborts) the
+ * call. Streams are retried only while no event has reached the caller; the
+ * timeout bounds the wait for each event (time to first token, then any stall).
+ *
+ * Every attempt is recorded in `Response.attempts` (and in the stream's
+ * `Finish.attempts`): the failed ones first, then the one that served.
+ *
+ * The schedule is stepped by hand (`schedule.step`) rather than through
+ * `Effect.retry`, because the delay must be combined with the error's
+ * Retry-After and checked against the budget before sleeping.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, Either, Layer, Option, Schedule, ScheduleDecision, ScheduleIntervals, Stream } from "effect"
+import * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
+import * as Attempts from "./internal/attempts.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * The delays between attempts. Default: exponential from `baseDelay` by
+   * `factor`, jittered (×0.8–1.2) unless `jitter: false`, capped at `maxDelay`.
+   * A custom schedule may stop earlier; `maxAttempts`, `budget` and Retry-After
+   * still apply.
+   */
+  readonly schedule?: Schedule.Schedule<unknown, LlmError.LlmError> | undefined
+  /** First delay of the default schedule (default 500 millis). */
+  readonly baseDelay?: Duration.DurationInput | undefined
+  /** Growth factor of the default schedule (default 2). */
+  readonly factor?: number | undefined
+  /** Longest delay of the default schedule (default 20 seconds); Retry-After may ask for more. */
+  readonly maxDelay?: Duration.DurationInput | undefined
+  /** Randomize the default schedule's delays by ×0.8–1.2 (default true). */
+  readonly jitter?: boolean | undefined
+  /** Calls in all, the first included (default 4). */
+  readonly maxAttempts?: number | undefined
+  /** No attempt starts later than this after the first one (default 2 minutes). */
+  readonly budget?: Duration.DurationInput | undefined
+  /** Timeout of one attempt; for streams, of the wait for each event (default 2 minutes). */
+  readonly attemptTimeout?: Duration.DurationInput | undefined
+  /** Which errors are retried (default `LlmError.isRetryable`). */
+  readonly while?: ((error: LlmError.LlmError) => boolean) | undefined
+}
+
+/**
+ * The defaults, for documentation and for building on.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaults = {
+  baseDelay: Duration.millis(500),
+  factor: 2,
+  maxDelay: Duration.seconds(20),
+  jitter: true,
+  maxAttempts: 4,
+  budget: Duration.minutes(2),
+  attemptTimeout: Duration.minutes(2)
+} as const
+
+/**
+ * The default backoff: exponential, jittered, capped.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const backoff = (options: Options = {}): Schedule.Schedule<unknown, unknown> => {
+  const max = Duration.decode(options.maxDelay ?? defaults.maxDelay)
+  const exponential = Schedule.exponential(options.baseDelay ?? defaults.baseDelay, options.factor ?? defaults.factor)
+  const jittered = (options.jitter ?? defaults.jitter) ? Schedule.jittered(exponential) : exponential
+  return Schedule.modifyDelay(jittered, (_, delay) => Duration.min(delay, max))
+}
+
+/** Steps a schedule by hand: the next delay in millis, or none when it is done. */
+const stepper = (schedule: Schedule.Schedule<unknown, LlmError.LlmError>) => {
+  let state: unknown = schedule.initial
+  return (now: number, error: LlmError.LlmError): Effect.Effect<Option.Option<number>> =>
+    Effect.map(schedule.step(now, error, state), ([next, _out, decision]) => {
+      state = next
+      return ScheduleDecision.isDone(decision)
+        ? Option.none()
+        : Option.some(Math.max(0, ScheduleIntervals.start(decision.intervals) - now))
+    })
+}
+
+/**
+ * The decision after a failed attempt: how long to wait, or `none` to give up.
+ * Exposed for tests and for building custom loops.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Policy {
+  readonly next: (error: LlmError.LlmError, attempt: number) => Effect.Effect<Option.Option<Duration.Duration>>
+}
+
+/**
+ * A fresh policy for one call (schedules keep state between attempts).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const policy = (options: Options = {}): Effect.Effect<Policy> =>
+  Effect.map(Clock.currentTimeMillis, (started) => {
+    const step = stepper(options.schedule ?? backoff(options))
+    const maxAttempts = Math.max(1, options.maxAttempts ?? defaults.maxAttempts)
+    const budgetMillis = Duration.toMillis(options.budget ?? defaults.budget)
+    const retryable = options.while ?? LlmError.isRetryable
+    return {
+      next: (error, attempt) =>
+        Effect.gen(function*() {
+          if (!retryable(error) || attempt >= maxAttempts) return Option.none()
+          const now = yield* Clock.currentTimeMillis
+          const scheduled = yield* step(now, error)
+          if (Option.isNone(scheduled)) return Option.none()
+          const retryAfter = Option.match(LlmError.retryAfter(error), { onNone: () => 0, onSome: Duration.toMillis })
+          const delay = Math.max(scheduled.value, retryAfter)
+          if (now + delay - started > budgetMillis) return Option.none()
+          return Option.some(Duration.millis(delay))
+        })
+    }
+  })
+
+const timeoutError = (target: Attempts.Target, timeout: Duration.Duration) =>
+  new LlmError.ProviderUnavailable({
+    provider: target.provider,
+    model: target.model,
+    kind: "timeout",
+    message: `No answer within ${Duration.format(timeout)}`
+  })
+
+/**
+ * Wraps one service.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}) => (inner: LanguageModel.Service): Effect.Effect<LanguageModel.Service> =>
+  Effect.sync(() => {
+    const timeout = Duration.decode(options.attemptTimeout ?? defaults.attemptTimeout)
+
+    const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
+      Effect.gen(function*() {
+        const target = Attempts.targetOf(inner, request)
+        const retry = yield* policy(options)
+        const failures: Array<LanguageModel.Attempt> = []
+        for (let attempt = 1;; attempt++) {
+          const started = yield* Clock.currentTimeMillis
+          const result = yield* Effect.either(
+            Effect.timeoutFail(inner.generate(request), { duration: timeout, onTimeout: () => timeoutError(target, timeout) })
+          )
+          const duration = yield* Attempts.since(started)
+          if (Either.isRight(result)) return Attempts.withAttempts(result.right, failures, duration)
+          failures.push(Attempts.failure(result.left, target, duration))
+          const delay = yield* retry.next(result.left, attempt)
+          if (Option.isNone(delay)) return yield* Effect.fail(result.left)
+          yield* Effect.sleep(delay.value)
+        }
+      })
+
+    const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
+      Stream.unwrap(Effect.gen(function*() {
+        const target = Attempts.targetOf(inner, request)
+        const retry = yield* policy(options)
+        const failures: Array<LanguageModel.Attempt> = []
+        const attemptFrom = (attempt: number): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
+          Stream.unwrap(Effect.map(Clock.currentTimeMillis, (started) => {
+            let emitted = false
+            return Attempts.requireFinish(inner.stream(request), target).pipe(
+              Stream.timeoutFail(() => timeoutError(target, timeout), timeout),
+              Stream.tap(() => Effect.sync(() => void (emitted = true))),
+              (events) =>
+                Attempts.mapFinish(events, (finish) =>
+                  Effect.map(Attempts.since(started), (d) => Attempts.finishWithAttempts(finish, failures, d))),
+              Stream.catchAll((error) =>
+                emitted
+                  ? Stream.fail(error)
+                  : Stream.unwrap(Effect.gen(function*() {
+                    failures.push(Attempts.failure(error, target, yield* Attempts.since(started)))
+                    const delay = yield* retry.next(error, attempt)
+                    if (Option.isNone(delay)) return Stream.fail(error)
+                    yield* Effect.sleep(delay.value)
+                    return attemptFrom(attempt + 1)
+                  }))
+              )
+            )
+          }))
+        return attemptFrom(1)
+      }))
+
+    return { models: inner.models, generate, stream }
+  })
+
+/**
+ * Retry as a Layer from `LanguageModel` to `LanguageModel`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
+  Layer.effect(LanguageModel.LanguageModel, Effect.flatMap(LanguageModel.LanguageModel, make(options)))

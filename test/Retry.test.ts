@@ -1,0 +1,198 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Effect, Fiber, Layer, Stream, TestClock } from "effect"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as LlmError from "../src/LlmError.js"
+import * as Retry from "../src/resilience/Retry.js"
+import * as ScriptedModel from "../src/testing/ScriptedModel.js"
+
+const request: LanguageModel.RequestInput = { messages: [{ role: "user", content: "hello" }] }
+
+const unavailable = () => new LlmError.ProviderUnavailable({ kind: "server", status: 500, message: "boom" })
+
+/** A scripted model that records the (TestClock) time of every call. */
+const timed = (steps: ReadonlyArray<ScriptedModel.Step>, options: Retry.Options) => {
+  const times: Array<number> = []
+  const script: ScriptedModel.Script = (_request, index) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      times.push(now)
+      return steps[Math.min(index, steps.length - 1)]!
+    })
+  const layer = Retry.layer(options).pipe(Layer.provideMerge(ScriptedModel.layer(script)))
+  return { times, layer }
+}
+
+describe("Retry", () => {
+  it.effect("backoff delays follow the schedule", () =>
+    Effect.gen(function*() {
+      const { layer, times } = timed([unavailable(), unavailable(), unavailable(), { text: "ok" }], {
+        baseDelay: "1 second",
+        jitter: false,
+        maxAttempts: 4
+      })
+      const fiber = yield* Effect.fork(LanguageModel.generate(request).pipe(Effect.provide(layer)))
+      yield* TestClock.adjust("999 millis")
+      expect(times).toEqual([0])
+      yield* TestClock.adjust("1 millis")
+      expect(times).toEqual([0, 1000])
+      yield* TestClock.adjust("1999 millis")
+      expect(times).toEqual([0, 1000])
+      yield* TestClock.adjust("1 millis")
+      expect(times).toEqual([0, 1000, 3000])
+      yield* TestClock.adjust("4 seconds")
+      expect(times).toEqual([0, 1000, 3000, 7000])
+      const response = yield* Fiber.join(fiber)
+      expect(response.text).toBe("ok")
+      expect(response.attempts.map((a) => a.outcome)).toEqual(["failure", "failure", "failure", "success"])
+      expect(response.attempts[0]!.error).toBe("ProviderUnavailable")
+    }))
+
+  it.effect("delays are capped at maxDelay", () =>
+    Effect.gen(function*() {
+      const { layer, times } = timed([unavailable(), unavailable(), unavailable(), { text: "ok" }], {
+        baseDelay: "1 second",
+        factor: 10,
+        maxDelay: "3 seconds",
+        jitter: false
+      })
+      const fiber = yield* Effect.fork(LanguageModel.generate(request).pipe(Effect.provide(layer)))
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(fiber)
+      expect(times).toEqual([0, 1000, 4000, 7000])
+    }))
+
+  it.effect("jittered delays stay within 0.8x to 1.2x of the exponential ones", () =>
+    Effect.gen(function*() {
+      const { layer, times } = timed([unavailable(), unavailable(), unavailable(), { text: "ok" }], {
+        baseDelay: "1 second"
+      })
+      const fiber = yield* Effect.fork(LanguageModel.generate(request).pipe(Effect.provide(layer)))
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(fiber)
+      const gaps = times.slice(1).map((t, i) => t - times[i]!)
+      ;[1000, 2000, 4000].forEach((base, i) => {
+        expect(gaps[i]).toBeGreaterThanOrEqual(base * 0.8)
+        expect(gaps[i]).toBeLessThanOrEqual(base * 1.2)
+      })
+    }))
+
+  it.effect("a 429 with retry-after 7s is not retried before 7s", () =>
+    Effect.gen(function*() {
+      const limited = new LlmError.RateLimited({ source: "provider", retryAfterMillis: 7000, message: "slow down" })
+      const { layer, times } = timed([limited, { text: "ok" }], { baseDelay: "100 millis", jitter: false })
+      const fiber = yield* Effect.fork(LanguageModel.generate(request).pipe(Effect.provide(layer)))
+      yield* TestClock.adjust("6999 millis")
+      expect(times).toEqual([0])
+      yield* TestClock.adjust("1 millis")
+      expect(times).toEqual([0, 7000])
+      const response = yield* Fiber.join(fiber)
+      expect(response.attempts.map((a) => a.error ?? a.outcome)).toEqual(["RateLimited", "success"])
+    }))
+
+  it.effect("non-retryable errors are not retried", () =>
+    Effect.gen(function*() {
+      for (
+        const error of [
+          new LlmError.InvalidRequest({ status: 400, message: "bad" }),
+          new LlmError.QuotaExhausted({ status: 429, message: "no credit" }),
+          new LlmError.AuthenticationFailed({ status: 401, message: "no key" })
+        ]
+      ) {
+        const { layer, times } = timed([error, { text: "ok" }], { baseDelay: "1 millis" })
+        const fiber = yield* Effect.fork(LanguageModel.generate(request).pipe(Effect.provide(layer), Effect.flip))
+        yield* TestClock.adjust("1 minute")
+        const failure = yield* Fiber.join(fiber)
+        expect(failure._tag).toBe(error._tag)
+        expect(times.length).toBe(1)
+      }
+    }))
+
+  it.effect("gives up after maxAttempts with the last error", () =>
+    Effect.gen(function*() {
+      const { layer, times } = timed([unavailable()], { baseDelay: "1 second", jitter: false, maxAttempts: 3 })
+      const fiber = yield* Effect.fork(LanguageModel.generate(request).pipe(Effect.provide(layer), Effect.flip))
+      yield* TestClock.adjust("1 minute")
+      const failure = yield* Fiber.join(fiber)
+      expect(failure._tag).toBe("ProviderUnavailable")
+      expect(times).toEqual([0, 1000, 3000])
+    }))
+
+  it.effect("a retry-after beyond the total budget fails at once", () =>
+    Effect.gen(function*() {
+      const limited = new LlmError.RateLimited({ source: "provider", retryAfterMillis: 90_000, message: "later" })
+      const { layer, times } = timed([limited, { text: "ok" }], { budget: "1 minute" })
+      const failure = yield* LanguageModel.generate(request).pipe(Effect.provide(layer), Effect.flip)
+      expect(failure._tag).toBe("RateLimited")
+      expect(times).toEqual([0])
+    }))
+
+  it.effect("an attempt that times out is a ProviderUnavailable timeout, and is retried", () =>
+    Effect.gen(function*() {
+      const { layer, times } = timed([{ text: "slow", latency: "1 hour" }, { text: "fast" }], {
+        attemptTimeout: "10 seconds",
+        baseDelay: "1 second",
+        jitter: false
+      })
+      const fiber = yield* Effect.fork(LanguageModel.generate(request).pipe(Effect.provide(layer)))
+      yield* TestClock.adjust("11 seconds")
+      const response = yield* Fiber.join(fiber)
+      expect(response.text).toBe("fast")
+      expect(times).toEqual([0, 11_000])
+      expect(response.attempts[0]!.error).toBe("ProviderUnavailable")
+      expect(response.attempts[0]!.message).toContain("No answer within")
+      expect(response.attempts[0]!.durationMillis).toBe(10_000)
+    }))
+
+  it.effect("a stream that fails before its first event is retried and Finish lists the attempts", () =>
+    Effect.gen(function*() {
+      const { layer, times } = timed([unavailable(), { text: "hello there" }], { baseDelay: "1 second", jitter: false })
+      const fiber = yield* Effect.fork(
+        LanguageModel.stream(request).pipe(Stream.runCollect, Effect.provide(layer))
+      )
+      yield* TestClock.adjust("1 second")
+      const events = [...(yield* Fiber.join(fiber))]
+      expect(times).toEqual([0, 1000])
+      const finish = events.at(-1)
+      expect(finish?._tag).toBe("Finish")
+      if (finish?._tag === "Finish") expect(finish.attempts.map((a) => a.outcome)).toEqual(["failure", "success"])
+      expect(events.filter((e) => e._tag === "TextDelta").map((e) => e._tag === "TextDelta" && e.text).join("")).toBe(
+        "hello there"
+      )
+    }))
+
+  it.effect("a stream that fails after its first event is not retried", () =>
+    Effect.gen(function*() {
+      const { layer, times } = timed([
+        { text: "one two three", failMidStream: { after: 1, error: unavailable() } },
+        { text: "never" }
+      ], { baseDelay: "1 second" })
+      const seen: Array<string> = []
+      const fiber = yield* Effect.fork(
+        LanguageModel.stream(request).pipe(
+          Stream.tap((e) => Effect.sync(() => e._tag === "TextDelta" && seen.push(e.text))),
+          Stream.runDrain,
+          Effect.flip,
+          Effect.provide(layer)
+        )
+      )
+      yield* TestClock.adjust("1 minute")
+      const failure = yield* Fiber.join(fiber)
+      expect(failure._tag).toBe("ProviderUnavailable")
+      expect(seen).toEqual(["one "])
+      expect(times).toEqual([0])
+    }))
+
+  it.effect("a stream dropped before Finish is retried only if nothing was emitted", () =>
+    Effect.gen(function*() {
+      const { layer, times } = timed([{ text: "a b", dropAfter: 0 }, { text: "a b" }], {
+        baseDelay: "1 second",
+        jitter: false
+      })
+      const fiber = yield* Effect.fork(
+        LanguageModel.stream(request).pipe(LanguageModel.collect, Effect.provide(layer))
+      )
+      yield* TestClock.adjust("1 minute")
+      const response = yield* Fiber.join(fiber)
+      expect(response.text).toBe("a b")
+      expect(times).toEqual([0, 1000])
+    }))
+})
