@@ -1,0 +1,342 @@
+/**
+ * Where cached answers live: one interface, three stores.
+ *
+ * - `layerMemory` — an in-process LRU bounded by entries and bytes (the default).
+ * - `layerSqlite` — a persistent embedded store in one SQLite file (better-sqlite3):
+ *   survives restarts, shared by the processes of one machine.
+ * - `layerRedis` — a shared store for many replicas, through
+ *   `@effect/experimental/Persistence/Redis`.
+ *
+ * The interface IS `@effect/experimental`'s `Persistence.BackingPersistenceStore`
+ * (get/set with a TTL/remove/clear on JSON values), so any `BackingPersistence`
+ * (Redis, LMDB, a `KeyValueStore`) plugs in through {@link layer}, and the memory
+ * and SQLite stores here are `BackingPersistence`s usable wherever Effect expects
+ * one. Two are written by hand because the library lacks them: its
+ * `Persistence.layerMemory` has no size bound (a cache must evict), and it ships no
+ * SQLite backing (LMDB is its embedded one, and `lmdb` is not a dependency).
+ *
+ * `PersistedCache` itself is not used by the caches: it keeps failures in its
+ * in-memory layer for a fixed TTL (errors must never be served from a cache), keys
+ * on `Schema.TaggedRequest` classes, and has no notion of streams, bypass or
+ * refresh. See `ResponseCache` for what is used instead.
+ *
+ * TTLs follow Effect's `Clock` in the memory and SQLite stores (so `TestClock`
+ * drives them) and Redis's own clock (`PX`) in the Redis store.
+ *
+ * @since 0.1.0
+ */
+import * as Persistence from "@effect/experimental/Persistence"
+import * as PersistenceRedis from "@effect/experimental/Persistence/Redis"
+import Sqlite from "better-sqlite3"
+import { Clock, Context, Duration, Effect, Layer, Option, type Scope } from "effect"
+import type { RedisOptions } from "ioredis"
+
+/**
+ * A store of JSON values with a time to live. The same shape as
+ * `Persistence.BackingPersistenceStore`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Service = Persistence.BackingPersistenceStore
+
+/**
+ * The store the caches read and write.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class CacheStore extends Context.Tag("effect-llm/CacheStore")<CacheStore, Service>() {}
+
+/**
+ * The errors a store may fail with (the caches log them and carry on as a miss).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type CacheStoreError = Persistence.PersistenceError
+
+const backingError = (method: string) => (cause: unknown) => Persistence.PersistenceBackingError.make(method, cause)
+
+const expiresAt = (now: number, ttl: Option.Option<Duration.Duration>): number | null =>
+  Option.isNone(ttl) ? null : now + Duration.toMillis(ttl.value)
+
+// -----------------------------------------------------------------------------
+// Memory (LRU)
+// -----------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryOptions {
+  /** At most this many entries per store; the least recently used go first (default 10 000). */
+  readonly maxEntries?: number | undefined
+  /** At most this many bytes of JSON per store (default 64 MiB). */
+  readonly maxBytes?: number | undefined
+}
+
+interface MemoryEntry {
+  readonly json: string
+  readonly expires: number | null
+}
+
+const makeMemoryStore = (clock: Clock.Clock, options: MemoryOptions): Service => {
+  const maxEntries = options.maxEntries ?? 10_000
+  const maxBytes = options.maxBytes ?? 64 * 1024 * 1024
+  // A Map iterates in insertion order: re-inserting on read makes it an LRU list.
+  const entries = new Map<string, MemoryEntry>()
+  let bytes = 0
+  const drop = (key: string) => {
+    const entry = entries.get(key)
+    if (entry === undefined) return
+    entries.delete(key)
+    bytes -= entry.json.length * 2
+  }
+  const read = (key: string): Option.Option<unknown> => {
+    const entry = entries.get(key)
+    if (entry === undefined) return Option.none()
+    if (entry.expires !== null && entry.expires <= clock.unsafeCurrentTimeMillis()) {
+      drop(key)
+      return Option.none()
+    }
+    entries.delete(key)
+    entries.set(key, entry)
+    return Option.some(JSON.parse(entry.json))
+  }
+  const write = (key: string, value: unknown, ttl: Option.Option<Duration.Duration>) => {
+    const json = JSON.stringify(value)
+    const size = json.length * 2
+    drop(key)
+    if (size > maxBytes) return
+    entries.set(key, { json, expires: expiresAt(clock.unsafeCurrentTimeMillis(), ttl) })
+    bytes += size
+    for (const oldest of entries.keys()) {
+      if (entries.size <= maxEntries && bytes <= maxBytes) break
+      drop(oldest)
+    }
+  }
+  return {
+    get: (key) => Effect.try({ try: () => read(key), catch: backingError("get") }),
+    getMany: (keys) => Effect.try({ try: () => keys.map(read), catch: backingError("getMany") }),
+    set: (key, value, ttl) => Effect.try({ try: () => write(key, value, ttl), catch: backingError("set") }),
+    setMany: (items) =>
+      Effect.try({ try: () => items.forEach(([key, value, ttl]) => write(key, value, ttl)), catch: backingError("setMany") }),
+    remove: (key) => Effect.sync(() => drop(key)),
+    clear: Effect.sync(() => {
+      entries.clear()
+      bytes = 0
+    })
+  }
+}
+
+/**
+ * An in-memory LRU as a `BackingPersistence`: each store id gets its own bounded
+ * LRU.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemoryBacking = (options: MemoryOptions = {}): Effect.Effect<Persistence.BackingPersistence> =>
+  Effect.map(Effect.clock, (clock) => {
+    const stores = new Map<string, Service>()
+    return Persistence.BackingPersistence.of({
+      [Persistence.BackingPersistenceTypeId]: Persistence.BackingPersistenceTypeId,
+      make: (storeId) =>
+        Effect.sync(() => {
+          let store = stores.get(storeId)
+          if (store === undefined) {
+            store = makeMemoryStore(clock, options)
+            stores.set(storeId, store)
+          }
+          return store
+        })
+    })
+  })
+
+/**
+ * The default store: an in-memory LRU bounded by entries and bytes.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<CacheStore> =>
+  Layer.effect(CacheStore, Effect.map(Effect.clock, (clock) => makeMemoryStore(clock, options)))
+
+// -----------------------------------------------------------------------------
+// SQLite
+// -----------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SqliteOptions {
+  /** The database file (created if missing). `:memory:` works but persists nothing. */
+  readonly filename: string
+  /** The table (default `effect_llm_cache`). */
+  readonly table?: string | undefined
+  /** The store id entries are filed under (default `response-cache`). */
+  readonly storeId?: string | undefined
+  /** Past this many entries per store, the oldest expiring are deleted (default: no bound). */
+  readonly maxEntries?: number | undefined
+}
+
+const tableName = (table: string | undefined) => {
+  const name = table ?? "effect_llm_cache"
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`Invalid SQLite table name: ${name}`)
+  return name
+}
+
+/**
+ * A SQLite file as a `BackingPersistence` (WAL mode, one row per entry, expired
+ * rows deleted on read and on every 1000th write). The database closes with the
+ * scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeSqliteBacking = (
+  options: Omit<SqliteOptions, "storeId">
+): Effect.Effect<Persistence.BackingPersistence, Persistence.PersistenceError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const table = yield* Effect.try({ try: () => tableName(options.table), catch: backingError("open") })
+    const db = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => {
+          const db = new Sqlite(options.filename)
+          db.pragma("journal_mode = WAL")
+          db.pragma("busy_timeout = 5000")
+          db.exec(
+            `CREATE TABLE IF NOT EXISTS ${table} (store TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, ` +
+              `expires INTEGER, PRIMARY KEY (store, key)) WITHOUT ROWID`
+          )
+          return db
+        },
+        catch: backingError("open")
+      }),
+      (db) => Effect.sync(() => db.close())
+    )
+    const select = db.prepare<[string, string], { value: string; expires: number | null }>(
+      `SELECT value, expires FROM ${table} WHERE store = ? AND key = ?`
+    )
+    const upsert = db.prepare<[string, string, string, number | null]>(
+      `INSERT INTO ${table} (store, key, value, expires) VALUES (?, ?, ?, ?) ` +
+        `ON CONFLICT (store, key) DO UPDATE SET value = excluded.value, expires = excluded.expires`
+    )
+    const del = db.prepare<[string, string]>(`DELETE FROM ${table} WHERE store = ? AND key = ?`)
+    const delAll = db.prepare<[string]>(`DELETE FROM ${table} WHERE store = ?`)
+    const purge = db.prepare<[string, number]>(`DELETE FROM ${table} WHERE store = ? AND expires IS NOT NULL AND expires <= ?`)
+    const count = db.prepare<[string], { n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE store = ?`)
+    const trim = db.prepare<[string, string, number]>(
+      `DELETE FROM ${table} WHERE store = ? AND key IN (SELECT key FROM ${table} WHERE store = ? ` +
+        `ORDER BY expires IS NULL, expires LIMIT ?)`
+    )
+    let writes = 0
+
+    const makeStore = (store: string): Service => {
+      const read = (key: string): Option.Option<unknown> => {
+        const row = select.get(store, key)
+        if (row === undefined) return Option.none()
+        if (row.expires !== null && row.expires <= clock.unsafeCurrentTimeMillis()) {
+          del.run(store, key)
+          return Option.none()
+        }
+        return Option.some(JSON.parse(row.value))
+      }
+      const write = (key: string, value: unknown, ttl: Option.Option<Duration.Duration>) => {
+        const now = clock.unsafeCurrentTimeMillis()
+        upsert.run(store, key, JSON.stringify(value), expiresAt(now, ttl))
+        if (++writes % 1000 === 0) purge.run(store, now)
+        if (options.maxEntries !== undefined) {
+          const excess = count.get(store)!.n - options.maxEntries
+          if (excess > 0) trim.run(store, store, excess)
+        }
+      }
+      return {
+        get: (key) => Effect.try({ try: () => read(key), catch: backingError("get") }),
+        getMany: (keys) => Effect.try({ try: () => keys.map(read), catch: backingError("getMany") }),
+        set: (key, value, ttl) => Effect.try({ try: () => write(key, value, ttl), catch: backingError("set") }),
+        setMany: (items) =>
+          Effect.try({
+            try: () => db.transaction(() => items.forEach(([key, value, ttl]) => write(key, value, ttl)))(),
+            catch: backingError("setMany")
+          }),
+        remove: (key) => Effect.try({ try: () => void del.run(store, key), catch: backingError("remove") }),
+        clear: Effect.try({ try: () => void delAll.run(store), catch: backingError("clear") })
+      }
+    }
+    return Persistence.BackingPersistence.of({
+      [Persistence.BackingPersistenceTypeId]: Persistence.BackingPersistenceTypeId,
+      make: (storeId) => Effect.sync(() => makeStore(storeId))
+    })
+  })
+
+/**
+ * A persistent embedded store in a SQLite file.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSqlite = (options: SqliteOptions): Layer.Layer<CacheStore, Persistence.PersistenceError> =>
+  Layer.scoped(
+    CacheStore,
+    Effect.flatMap(makeSqliteBacking(options), (backing) => backing.make(options.storeId ?? "response-cache"))
+  )
+
+// -----------------------------------------------------------------------------
+// Redis and any other BackingPersistence
+// -----------------------------------------------------------------------------
+
+/**
+ * A store from whatever `BackingPersistence` is in context (Redis, LMDB, a
+ * `KeyValueStore`, the memory or SQLite backings above).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (storeId: string): Layer.Layer<CacheStore, never, Persistence.BackingPersistence> =>
+  Layer.scoped(CacheStore, Effect.flatMap(Persistence.BackingPersistence, (backing) => backing.make(storeId)))
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedisStoreOptions extends RedisOptions {
+  /** Every key is `PREFIX:KEY` (default `effect-llm:cache`). Replicas that share a prefix share entries. */
+  readonly prefix?: string | undefined
+}
+
+/**
+ * A store in Redis, shared by every process that uses the same prefix, over
+ * `@effect/experimental/Persistence/Redis` (its connection closes with the layer).
+ * Its `clear` uses `KEYS`, which scans the whole database: avoid it on a large
+ * shared Redis.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerRedis = (options: RedisStoreOptions = {}): Layer.Layer<CacheStore> => {
+  const { prefix, ...redis } = options
+  return layer(prefix ?? "effect-llm:cache").pipe(Layer.provide(PersistenceRedis.layer(redis)))
+}
+
+/**
+ * A Redis store from a URL such as `redis://127.0.0.1:6379/0`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerRedisUrl = (url: string, options: { readonly prefix?: string | undefined } = {}): Layer.Layer<CacheStore> => {
+  const parsed = new URL(url)
+  return layerRedis({
+    host: parsed.hostname,
+    port: parsed.port === "" ? 6379 : Number(parsed.port),
+    ...(parsed.username !== "" ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password !== "" ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(parsed.pathname.length > 1 ? { db: Number(parsed.pathname.slice(1)) } : {}),
+    ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
+    prefix: options.prefix
+  })
+}

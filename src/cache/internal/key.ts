@@ -1,0 +1,181 @@
+/**
+ * The canonical form of a request, shared by the exact and the semantic cache.
+ *
+ * Two requests that must produce the same answer must canonicalize to the same
+ * text, whatever the order of their object keys and whether a default was spelled
+ * out; two requests that may produce different answers must not. When in doubt a
+ * field is kept: a needless miss costs a call, a wrong hit serves a wrong answer.
+ */
+import { createHash } from "node:crypto"
+import type * as LanguageModel from "../../LanguageModel.js"
+
+/** Which request metadata, beside the tenant, takes part in the key. */
+export interface VaryBy {
+  /** Key on `metadata.user` (default false: users of one tenant share entries). */
+  readonly user?: boolean | undefined
+  /** Key on these `metadata.tags` (or on all of them with `true`; default none). */
+  readonly tags?: boolean | ReadonlyArray<string> | undefined
+}
+
+/** A provider and model. */
+export interface Serving {
+  readonly provider: string
+  readonly model: string
+}
+
+type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
+
+/** JSON text with object keys sorted at every depth and `undefined` members dropped. */
+export const stableStringify = (value: unknown): string => JSON.stringify(sortDeep(value))
+
+const sortDeep = (value: unknown): Json => {
+  if (value === null || value === undefined) return null
+  if (Array.isArray(value)) return value.map(sortDeep)
+  if (typeof value === "object") {
+    const out: Record<string, Json> = {}
+    for (const key of Object.keys(value).sort()) {
+      const member = (value as Record<string, unknown>)[key]
+      if (member !== undefined) out[key] = sortDeep(member)
+    }
+    return out
+  }
+  if (typeof value === "number" || typeof value === "string" || typeof value === "boolean") return value
+  return String(value)
+}
+
+/** sha256 in hex. */
+export const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex")
+
+const nonEmpty = (text: string | undefined): string | undefined => text === undefined || text.length === 0 ? undefined : text
+
+/** A message without its defaults (`isError: false`, empty content or tool calls). */
+export const canonicalMessage = (message: LanguageModel.Message): Json => {
+  switch (message.role) {
+    case "system":
+    case "user":
+      return { role: message.role, content: message.content }
+    case "assistant":
+      return {
+        role: "assistant",
+        content: message.content,
+        toolCalls: message.toolCalls.map((call) => ({ id: call.id, name: call.name, arguments: call.arguments }))
+      }
+    case "tool":
+      return { role: "tool", toolCallId: message.toolCallId, content: message.content, isError: message.isError === true }
+  }
+}
+
+const canonicalFormat = (format: LanguageModel.ResponseFormat | undefined): Json => {
+  if (format === undefined || format.type === "text") return null
+  if (format.type === "json") return { type: "json" }
+  return sortDeep({
+    type: "jsonSchema",
+    name: format.name,
+    description: nonEmpty(format.description),
+    schema: format.schema,
+    // Providers enforce schemas strictly unless told otherwise.
+    strict: format.strict ?? true
+  })
+}
+
+const canonicalTools = (request: LanguageModel.Request): { tools: Json; toolChoice: Json } => {
+  const tools = request.tools ?? []
+  if (tools.length === 0) {
+    // Without tools a tool choice of "none" or "auto" says nothing; "required" is kept.
+    const choice = request.toolChoice
+    return { tools: null, toolChoice: choice === undefined || choice === "none" || choice === "auto" ? null : sortDeep(choice) }
+  }
+  return {
+    // Order is kept: providers render tools in order into the prompt.
+    tools: tools.map((tool) =>
+      sortDeep({
+        name: tool.name,
+        description: nonEmpty(tool.description),
+        parameters: tool.parameters,
+        strict: tool.strict === true
+      })
+    ),
+    toolChoice: sortDeep(request.toolChoice ?? "auto")
+  }
+}
+
+const canonicalTags = (metadata: LanguageModel.Metadata | undefined, varyBy: VaryBy | undefined): Json => {
+  const tags = metadata?.tags ?? {}
+  if (varyBy?.tags === undefined || varyBy.tags === false) return null
+  const names = varyBy.tags === true ? Object.keys(tags) : varyBy.tags
+  const picked: Record<string, string> = {}
+  for (const name of [...names].sort()) if (tags[name] !== undefined) picked[name] = tags[name]
+  return picked
+}
+
+/**
+ * Everything in a request that shapes the answer, except the messages: the serving
+ * model, sampling parameters, tools, output format, tenant and configured metadata.
+ */
+export const canonicalParams = (
+  request: LanguageModel.Request,
+  serving: Serving,
+  options: { readonly namespace?: string | undefined; readonly varyBy?: VaryBy | undefined }
+): Record<string, Json> => {
+  const { toolChoice, tools } = canonicalTools(request)
+  return {
+    v: 1,
+    namespace: options.namespace ?? "",
+    tenant: request.metadata?.tenant ?? null,
+    user: options.varyBy?.user === true ? request.metadata?.user ?? null : null,
+    tags: canonicalTags(request.metadata, options.varyBy),
+    provider: serving.provider,
+    model: serving.model,
+    maxTokens: request.maxTokens ?? null,
+    temperature: request.temperature ?? null,
+    // top_p = 1 keeps every token: the same as not setting it.
+    topP: request.topP === undefined || request.topP === 1 ? null : request.topP,
+    stop: request.stop === undefined || request.stop.length === 0 ? null : [...request.stop],
+    seed: request.seed ?? null,
+    tools,
+    toolChoice,
+    responseFormat: canonicalFormat(request.responseFormat)
+  }
+}
+
+/** The exact-cache key: sha256 of the canonical request served by `serving`. */
+export const requestKey = (
+  request: LanguageModel.Request,
+  serving: Serving,
+  options: { readonly namespace?: string | undefined; readonly varyBy?: VaryBy | undefined }
+): string =>
+  sha256(stableStringify({
+    ...canonicalParams(request, serving, options),
+    messages: request.messages.map(canonicalMessage)
+  }))
+
+/**
+ * The model a request will be served by when nothing fails: the requested model
+ * (with the provider that lists it), or the stack's first model.
+ */
+export const expectedServing = (request: LanguageModel.Request, models: ReadonlyArray<LanguageModel.ModelRef>): Serving => {
+  const first = models[0] ?? { provider: "unknown", model: "unknown" }
+  if (request.model === undefined) return { provider: first.provider, model: first.model }
+  const listed = models.find((ref) => ref.model === request.model)
+  return { provider: listed?.provider ?? first.provider, model: request.model }
+}
+
+/**
+ * The stack model that produced a response. Providers report dated snapshots
+ * (`gpt-4o` answers as `gpt-4o-2024-08-06`), so a reported model that extends a
+ * listed one (the longest such) counts as that one; an unlisted model stands for
+ * itself.
+ */
+export const producedBy = (
+  reported: Serving,
+  expected: Serving,
+  models: ReadonlyArray<LanguageModel.ModelRef>
+): Serving => {
+  const candidates = [expected, ...models].filter((ref) =>
+    ref.provider === reported.provider &&
+    (reported.model === ref.model || reported.model.startsWith(`${ref.model}-`))
+  )
+  if (candidates.length === 0) return reported
+  const best = candidates.reduce((a, b) => (b.model.length > a.model.length ? b : a))
+  return { provider: best.provider, model: best.model }
+}

@@ -1,0 +1,380 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Exit, Fiber, Layer, Stream, TestClock } from "effect"
+import * as CacheStore from "../src/cache/CacheStore.js"
+import * as ResponseCache from "../src/cache/ResponseCache.js"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as LlmError from "../src/LlmError.js"
+import * as ScriptedModel from "../src/testing/ScriptedModel.js"
+
+const req = (input: LanguageModel.RequestInput): LanguageModel.Request => Effect.runSync(LanguageModel.decodeRequest(input))
+
+const ask = (text: string, extra: Partial<LanguageModel.RequestInput> = {}) =>
+  req({ messages: [{ role: "user", content: text }], ...extra })
+
+const cached = (
+  script: ScriptedModel.Script,
+  options: ResponseCache.Options = {},
+  scriptOptions: ScriptedModel.Options = {}
+) =>
+  Effect.gen(function*() {
+    const { recorder, service } = yield* ScriptedModel.make(script, scriptOptions)
+    const lm = yield* ResponseCache.make(options)(service).pipe(Effect.provide(CacheStore.layerMemory()))
+    return { lm, recorder }
+  })
+
+const serving = { provider: "openai", model: "gpt-4.1-mini" }
+const base: LanguageModel.RequestInput = {
+  messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "What is Effect?" }]
+}
+
+describe("ResponseCache key", () => {
+  it("every output-affecting field changes the key", () => {
+    const tool = { name: "lookup", parameters: { type: "object", properties: { q: { type: "string" } } } }
+    const variants: Record<string, LanguageModel.RequestInput> = {
+      userText: { ...base, messages: [base.messages[0]!, { role: "user", content: "What is effect?" }] },
+      systemText: { ...base, messages: [{ role: "system", content: "Be verbose." }, base.messages[1]!] },
+      extraTurn: { ...base, messages: [...base.messages, { role: "assistant", content: "A library." }, { role: "user", content: "What is Effect?" }] },
+      assistantToolCall: {
+        ...base,
+        messages: [...base.messages, { role: "assistant", toolCalls: [{ id: "c1", name: "lookup", arguments: "{}" }] }, {
+          role: "tool",
+          toolCallId: "c1",
+          content: "ok"
+        }]
+      },
+      toolError: {
+        ...base,
+        messages: [...base.messages, { role: "assistant", toolCalls: [{ id: "c1", name: "lookup", arguments: "{}" }] }, {
+          role: "tool",
+          toolCallId: "c1",
+          content: "ok",
+          isError: true
+        }]
+      },
+      model: { ...base, model: "gpt-4.1" },
+      maxTokens: { ...base, maxTokens: 100 },
+      temperature: { ...base, temperature: 0 },
+      topP: { ...base, topP: 0.5 },
+      stop: { ...base, stop: ["\n"] },
+      seed: { ...base, seed: 7 },
+      tools: { ...base, tools: [tool] },
+      toolDescription: { ...base, tools: [{ ...tool, description: "Look it up" }] },
+      toolStrict: { ...base, tools: [{ ...tool, strict: true }] },
+      toolChoice: { ...base, tools: [tool], toolChoice: "required" },
+      toolChoiceNamed: { ...base, tools: [tool], toolChoice: { tool: "lookup" } },
+      json: { ...base, responseFormat: { type: "json" } },
+      jsonSchema: { ...base, responseFormat: { type: "jsonSchema", name: "A", schema: { type: "object" } } },
+      jsonSchemaOther: { ...base, responseFormat: { type: "jsonSchema", name: "A", schema: { type: "array" } } },
+      jsonSchemaLoose: { ...base, responseFormat: { type: "jsonSchema", name: "A", schema: { type: "object" }, strict: false } },
+      tenant: { ...base, metadata: { tenant: "acme" } }
+    }
+    const keys = new Map<string, string>([["base", ResponseCache.keyOf(req(base), serving)]])
+    for (const [name, input] of Object.entries(variants)) {
+      const request = req(input)
+      keys.set(name, ResponseCache.keyOf(request, { ...serving, model: request.model ?? serving.model }))
+    }
+    keys.set("servingModel", ResponseCache.keyOf(req(base), { ...serving, model: "gpt-4.1-nano" }))
+    keys.set("servingProvider", ResponseCache.keyOf(req(base), { ...serving, provider: "azure" }))
+    keys.set("namespace", ResponseCache.keyOf(req(base), serving, { namespace: "v2" }))
+    expect(new Set(keys.values()).size).toBe(keys.size)
+    for (const key of keys.values()) expect(key).toMatch(/^[0-9a-f]{64}$/)
+  })
+
+  it("key order, spelled-out defaults, user, tags and cache control do not change the key", () => {
+    const expected = ResponseCache.keyOf(req(base), serving)
+    const same: ReadonlyArray<unknown> = [
+      { messages: [{ content: "Be brief.", role: "system" }, { content: "What is Effect?", role: "user" }] },
+      { ...base, topP: 1 },
+      { ...base, stop: [] },
+      { ...base, tools: [] },
+      { ...base, tools: [], toolChoice: "auto" },
+      { ...base, toolChoice: "none" },
+      { ...base, responseFormat: { type: "text" } },
+      { ...base, metadata: { user: "u1", tags: { feature: "faq" } } },
+      { ...base, cache: { refresh: true } }
+    ]
+    for (const input of same) expect(ResponseCache.keyOf(req(input as LanguageModel.RequestInput), serving)).toBe(expected)
+
+    const schemaA = { type: "object", properties: { a: { type: "string" }, b: { type: "number" } }, required: ["a"] }
+    const schemaB = { required: ["a"], properties: { b: { type: "number" }, a: { type: "string" } }, type: "object" }
+    expect(ResponseCache.keyOf(req({ ...base, responseFormat: { type: "jsonSchema", name: "S", schema: schemaA } }), serving))
+      .toBe(ResponseCache.keyOf(req({ ...base, responseFormat: { type: "jsonSchema", name: "S", schema: schemaB, strict: true } }), serving))
+    const toolA = { name: "t", parameters: schemaA }
+    expect(ResponseCache.keyOf(req({ ...base, tools: [toolA] }), serving))
+      .toBe(ResponseCache.keyOf(req({ ...base, tools: [{ parameters: schemaB, name: "t", strict: false }], toolChoice: "auto" }), serving))
+  })
+
+  it("varyBy puts the user and chosen tags into the key", () => {
+    const a = req({ ...base, metadata: { user: "u1", tags: { locale: "fr", feature: "x" } } })
+    const b = req({ ...base, metadata: { user: "u2", tags: { locale: "de", feature: "x" } } })
+    const c = req({ ...base, metadata: { user: "u2", tags: { locale: "fr", feature: "y" } } })
+    expect(ResponseCache.keyOf(a, serving, { varyBy: { user: true } })).not.toBe(ResponseCache.keyOf(b, serving, { varyBy: { user: true } }))
+    expect(ResponseCache.keyOf(a, serving, { varyBy: { tags: ["locale"] } })).not.toBe(ResponseCache.keyOf(b, serving, { varyBy: { tags: ["locale"] } }))
+    expect(ResponseCache.keyOf(a, serving, { varyBy: { tags: ["locale"] } })).toBe(ResponseCache.keyOf(c, serving, { varyBy: { tags: ["locale"] } }))
+  })
+})
+
+describe("ResponseCache", () => {
+  it.effect("a repeated request is served from the cache, marked exact with its age", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached([{ text: "Effect is a TypeScript library." }])
+      const first = yield* lm.generate(ask("What is Effect?"))
+      yield* TestClock.adjust("5 seconds")
+      const second = yield* lm.generate(ask("What is Effect?"))
+      expect(yield* recorder.calls).toBe(1)
+      expect(first.cache).toBeUndefined()
+      expect(second.text).toBe(first.text)
+      expect(second.usage).toEqual(first.usage)
+      expect(second.cache?.kind).toBe("exact")
+      expect(second.cache?.ageMillis).toBe(5000)
+      expect(second.attempts).toEqual([])
+    }))
+
+  it.effect("the layer caches the LanguageModel below it", () =>
+    Effect.gen(function*() {
+      const a = yield* LanguageModel.generate({ messages: [{ role: "user", content: "hi" }] })
+      const b = yield* LanguageModel.generate({ messages: [{ role: "user", content: "hi" }] })
+      expect(b.cache?.kind).toBe("exact")
+      expect(b.text).toBe(a.text)
+      expect(yield* Effect.flatMap(ScriptedModel.ScriptedModel, (r) => r.calls)).toBe(1)
+    }).pipe(Effect.provide(
+      ResponseCache.layer().pipe(
+        Layer.provide(CacheStore.layerMemory()),
+        Layer.provideMerge(ScriptedModel.layer([{ text: "hello" }], { whenExhausted: "repeat-last" }))
+      )
+    )))
+
+  it.effect("tenant A never reads tenant B's entry", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached((request) => ({ text: `for ${request.metadata?.tenant}` }))
+      const a = yield* lm.generate(ask("q", { metadata: { tenant: "a" } }))
+      const b = yield* lm.generate(ask("q", { metadata: { tenant: "b" } }))
+      const a2 = yield* lm.generate(ask("q", { metadata: { tenant: "a" } }))
+      const b2 = yield* lm.generate(ask("q", { metadata: { tenant: "b" } }))
+      expect([a.text, b.text, a2.text, b2.text]).toEqual(["for a", "for b", "for a", "for b"])
+      expect(yield* recorder.calls).toBe(2)
+      expect(a2.cache?.kind).toBe("exact")
+      expect(b2.cache?.kind).toBe("exact")
+    }))
+
+  it.effect("an entry expires after its TTL (TestClock)", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached((_, i) => ({ text: `answer ${i}` }), { ttl: "1 minute" })
+      yield* lm.generate(ask("q"))
+      yield* TestClock.adjust("59 seconds")
+      const hit = yield* lm.generate(ask("q"))
+      expect(hit.text).toBe("answer 0")
+      expect(hit.cache?.ageMillis).toBe(59_000)
+      yield* TestClock.adjust("1 second")
+      const miss = yield* lm.generate(ask("q"))
+      expect(miss.text).toBe("answer 1")
+      expect(miss.cache).toBeUndefined()
+      expect(yield* recorder.calls).toBe(2)
+    }))
+
+  it.effect("bypass skips the cache both ways; refresh calls and overwrites", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached((_, i) => ({ text: `answer ${i}` }))
+      yield* lm.generate(ask("q"))
+      const bypassed = yield* lm.generate(ask("q", { cache: { bypass: true } }))
+      expect(bypassed.text).toBe("answer 1")
+      expect((yield* lm.generate(ask("q"))).text).toBe("answer 0")
+      const refreshed = yield* lm.generate(ask("q", { cache: { refresh: true } }))
+      expect(refreshed.text).toBe("answer 2")
+      expect(refreshed.cache).toBeUndefined()
+      const after = yield* lm.generate(ask("q"))
+      expect(after.text).toBe("answer 2")
+      expect(after.cache?.kind).toBe("exact")
+      expect(yield* recorder.calls).toBe(3)
+    }))
+
+  it.effect("temperature > 0 is not cached unless cacheSampled", () =>
+    Effect.gen(function*() {
+      const plain = yield* cached((_, i) => ({ text: `a${i}` }))
+      yield* plain.lm.generate(ask("q", { temperature: 0.7 }))
+      yield* plain.lm.generate(ask("q", { temperature: 0.7 }))
+      expect(yield* plain.recorder.calls).toBe(2)
+      yield* plain.lm.generate(ask("q", { temperature: 0 }))
+      yield* plain.lm.generate(ask("q", { temperature: 0 }))
+      expect(yield* plain.recorder.calls).toBe(3)
+
+      const sampled = yield* cached((_, i) => ({ text: `a${i}` }), { cacheSampled: true })
+      yield* sampled.lm.generate(ask("q", { temperature: 0.7 }))
+      yield* sampled.lm.generate(ask("q", { temperature: 0.7 }))
+      expect(yield* sampled.recorder.calls).toBe(1)
+
+      const strict = yield* cached((_, i) => ({ text: `a${i}` }), { cacheUnsetTemperature: false })
+      yield* strict.lm.generate(ask("q"))
+      yield* strict.lm.generate(ask("q"))
+      expect(yield* strict.recorder.calls).toBe(2)
+    }))
+
+  it.effect("100 concurrent identical requests make 1 provider call", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached((_, i) => ({ text: `answer ${i}`, latency: "2 seconds" }))
+      const fiber = yield* Effect.fork(
+        Effect.all(Array.from({ length: 100 }, () => lm.generate(ask("q"))), { concurrency: "unbounded" })
+      )
+      yield* TestClock.adjust("2 seconds")
+      const responses = yield* Fiber.join(fiber)
+      expect(yield* recorder.calls).toBe(1)
+      expect(new Set(responses.map((r) => r.text))).toEqual(new Set(["answer 0"]))
+      expect(responses.filter((r) => r.cache === undefined)).toHaveLength(1)
+    }))
+
+  it.effect("concurrent streams and generates of one request share one call", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached([{ text: "one two three", latency: "1 second" }])
+      const fiber = yield* Effect.fork(Effect.all([
+        Stream.runCollect(lm.stream(ask("q"))),
+        Stream.runCollect(lm.stream(ask("q"))),
+        lm.generate(ask("q"))
+      ], { concurrency: "unbounded" }))
+      yield* TestClock.adjust("1 second")
+      const [s1, s2, g] = yield* Fiber.join(fiber)
+      expect(yield* recorder.calls).toBe(1)
+      const text = (events: Chunk.Chunk<LanguageModel.StreamEvent>) =>
+        Chunk.toReadonlyArray(events).flatMap((e) => (e._tag === "TextDelta" ? [e.text] : [])).join("")
+      expect(text(s1)).toBe("one two three")
+      expect(text(s2)).toBe("one two three")
+      expect(g.text).toBe("one two three")
+    }))
+
+  it.effect("a replayed stream is the same sequence of events as the original", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached([{
+        text: "alpha beta gamma",
+        chunks: ["al", "pha ", "beta", " gamma"],
+        toolCalls: [{ id: "c1", name: "lookup", arguments: { q: "x" } }]
+      }])
+      const original = Chunk.toReadonlyArray(yield* Stream.runCollect(lm.stream(ask("q"))))
+      const replayed = Chunk.toReadonlyArray(yield* Stream.runCollect(lm.stream(ask("q"))))
+      expect(yield* recorder.calls).toBe(1)
+      expect(replayed.length).toBe(original.length)
+      expect(replayed.slice(0, -1)).toEqual(original.slice(0, -1))
+      const [f1, f2] = [original.at(-1)!, replayed.at(-1)!]
+      if (f1._tag !== "Finish" || f2._tag !== "Finish") throw new Error("no Finish")
+      expect({ ...f2, cache: undefined, latencyMillis: f1.latencyMillis }).toEqual({ ...f1 })
+      expect(f2.cache?.kind).toBe("exact")
+      // A generate call of the same request is served from the recorded stream.
+      const response = yield* lm.generate(ask("q"))
+      expect(response.text).toBe("alpha beta gamma")
+      expect(response.toolCalls.map((c) => c.arguments)).toEqual([JSON.stringify({ q: "x" })])
+      expect(yield* recorder.calls).toBe(1)
+    }))
+
+  it.effect("a stream cut short by its consumer is not stored", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached((_, i) => ({ text: `a b c ${i}` }))
+      yield* Stream.runCollect(Stream.take(lm.stream(ask("q")), 1))
+      const full = yield* LanguageModel.collect(lm.stream(ask("q")))
+      expect(full.text).toBe("a b c 1")
+      expect(full.cache).toBeUndefined()
+      expect(yield* recorder.calls).toBe(2)
+    }))
+
+  it.effect("a failed call is not cached", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached([
+        new LlmError.ProviderUnavailable({ kind: "server", message: "boom" }),
+        { text: "ok" }
+      ])
+      const failed = yield* Effect.flip(lm.generate(ask("q")))
+      expect(failed._tag).toBe("ProviderUnavailable")
+      const ok = yield* lm.generate(ask("q"))
+      expect(ok.text).toBe("ok")
+      expect(ok.cache).toBeUndefined()
+      expect((yield* lm.generate(ask("q"))).cache?.kind).toBe("exact")
+      expect(yield* recorder.calls).toBe(2)
+    }))
+
+  it.effect("a failed stream is not cached", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached([
+        { text: "a b c", failMidStream: { after: 1, error: new LlmError.ProviderUnavailable({ kind: "server", message: "cut" }) } },
+        { text: "a b c" }
+      ])
+      const exit = yield* Effect.exit(Stream.runCollect(lm.stream(ask("q"))))
+      expect(Exit.isFailure(exit)).toBe(true)
+      const ok = yield* LanguageModel.collect(lm.stream(ask("q")))
+      expect(ok.cache).toBeUndefined()
+      expect(yield* recorder.calls).toBe(2)
+    }))
+
+  it.effect("an output rejected by a guard below is never stored", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached([
+        new LlmError.OutputRejected({ reason: "secret", message: "leaked a key", findings: [] }),
+        { text: "clean" }
+      ])
+      const rejected = yield* Effect.flip(lm.generate(ask("q")))
+      expect(rejected._tag).toBe("OutputRejected")
+      expect((yield* lm.generate(ask("q"))).text).toBe("clean")
+      expect(yield* recorder.calls).toBe(2)
+    }))
+
+  it.effect("a refusal is passed on but not stored", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached([{ text: "", refusal: "no", finishReason: "refusal" }, { text: "yes" }])
+      expect((yield* lm.generate(ask("q"))).finishReason).toBe("refusal")
+      expect((yield* lm.generate(ask("q"))).text).toBe("yes")
+      expect(yield* recorder.calls).toBe(2)
+    }))
+
+  it.effect("concurrent waiters share the leader's failure, and nothing is stored", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached([
+        { fail: new LlmError.ProviderUnavailable({ kind: "server", message: "boom" }), latency: "1 second" },
+        { text: "later" }
+      ])
+      const fiber = yield* Effect.fork(
+        Effect.all(Array.from({ length: 5 }, () => Effect.either(lm.generate(ask("q")))), { concurrency: "unbounded" })
+      )
+      yield* TestClock.adjust("1 second")
+      const results = yield* Fiber.join(fiber)
+      expect(results.every((r) => r._tag === "Left")).toBe(true)
+      expect(yield* recorder.calls).toBe(1)
+      expect((yield* lm.generate(ask("q"))).text).toBe("later")
+    }))
+
+  it.effect("when the leader is interrupted, a waiter takes over", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached((_, i) => ({ text: `answer ${i}`, latency: "1 second" }))
+      const leader = yield* Effect.fork(lm.generate(ask("q")))
+      yield* TestClock.adjust("10 millis")
+      const waiter = yield* Effect.fork(lm.generate(ask("q")))
+      yield* TestClock.adjust("10 millis")
+      yield* Fiber.interrupt(leader)
+      yield* TestClock.adjust("1 second")
+      const response = yield* Fiber.join(waiter)
+      expect(response.text).toBe("answer 1")
+      expect(yield* recorder.calls).toBe(2)
+    }))
+
+  it.effect("a fallback's answer is stored under the model that produced it", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached(
+        (request, i) => ({ text: `from backup ${i}`, model: request.model ?? "backup" }),
+        {},
+        { model: "primary", models: ["backup"] }
+      )
+      const first = yield* lm.generate(ask("q"))
+      expect(first.model).toBe("backup")
+      // A later request for the primary model is not answered by the backup's entry...
+      const again = yield* lm.generate(ask("q"))
+      expect(again.cache).toBeUndefined()
+      expect(yield* recorder.calls).toBe(2)
+      // ...but a request for the backup model is.
+      const backup = yield* lm.generate(ask("q", { model: "backup" }))
+      expect(backup.cache?.kind).toBe("exact")
+      expect(yield* recorder.calls).toBe(2)
+    }))
+
+  it.effect("a dated snapshot of the requested model counts as that model", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached([{ text: "hi", model: "gpt-4o-2024-08-06" }], {}, { model: "gpt-4o" })
+      yield* lm.generate(ask("q"))
+      expect((yield* lm.generate(ask("q"))).cache?.kind).toBe("exact")
+      expect(yield* recorder.calls).toBe(1)
+    }))
+})
