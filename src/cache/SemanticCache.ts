@@ -1,0 +1,310 @@
+/**
+ * A semantic cache: a request whose last user turn means the same as an earlier
+ * one — in the same conversation context — is answered with the earlier answer.
+ *
+ * - What is compared: the embedding of the last user turn (the `Embeddings`
+ *   service in context), by cosine similarity, against entries in the same scope
+ *   only. The scope is sha256 of everything else that shapes the answer: the
+ *   serving provider and model, the system prompt and every earlier turn, tools and
+ *   tool choice, response format, sampling parameters, seed, tenant, and the
+ *   configured metadata and namespace (the same canonical form as the exact
+ *   `ResponseCache`). Another tenant, system prompt or history never matches.
+ * - When it hits: similarity ≥ `threshold` (default {@link defaultThreshold}, chosen on
+ *   docs/benchmarks/semantic.json so that false hits stay near zero), and the
+ *   guards agree: same polarity (negations and opposite words: "turn on" vs
+ *   "turn off", "enable" vs "disable", "not") and the same numbers and identifiers.
+ * - What is skipped: requests whose last turn is not a user turn (tool results are
+ *   answers to the model's own calls, not questions), `bypass`, and sampled
+ *   requests (as in `ResponseCache`). `refresh` skips the lookup and stores anew.
+ * - What is stored: successful answers with a cacheable finish reason, under the
+ *   scope of the model that produced them. A hit carries `cache: { kind:
+ *   "semantic", similarity, ageMillis }`; streams are replayed from the stored
+ *   answer (its text as one delta), since a paraphrase's answer is not a recording
+ *   of this request.
+ * - Embedding failures never fail a call: it goes to the model uncached.
+ *
+ * Entries live in memory (a bounded map plus the {@link VectorIndex.Service}).
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, Layer, Option, Stream } from "effect"
+import { Embeddings, type Service as EmbeddingsService } from "../providers/Embeddings.js"
+import * as LanguageModel from "../LanguageModel.js"
+import type * as LlmError from "../LlmError.js"
+import { samePolarity, sameSpecifics } from "./internal/guards.js"
+import {
+  canonicalMessage,
+  canonicalParams,
+  expectedServing,
+  producedBy,
+  type Serving,
+  sha256,
+  stableStringify,
+  type VaryBy
+} from "./internal/key.js"
+import * as VectorIndex from "./VectorIndex.js"
+
+/**
+ * The default similarity threshold, chosen on the paraphrase benchmark for the
+ * local embedder (docs/benchmarks/semantic.json).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultThreshold = 0.8
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Minimum cosine similarity for a hit (default {@link defaultThreshold}). Tune it per embedder. */
+  readonly threshold?: number | undefined
+  /** How long an entry lives (default 1 hour). */
+  readonly ttl?: Duration.DurationInput | undefined
+  /** At most this many entries; the oldest go first (default 10 000). */
+  readonly maxEntries?: number | undefined
+  /** The guards after the threshold (default both on). */
+  readonly guards?: {
+    readonly polarity?: boolean | undefined
+    readonly specifics?: boolean | undefined
+  } | undefined
+  /** Also cache requests with `temperature > 0` (default false). */
+  readonly cacheSampled?: boolean | undefined
+  /** Cache requests that set no temperature (default true). */
+  readonly cacheUnsetTemperature?: boolean | undefined
+  readonly varyBy?: VaryBy | undefined
+  readonly namespace?: string | undefined
+  /** Answers stored only when they finished so (default `stop`, `length`, `tool_calls`). */
+  readonly cacheableFinishReasons?: ReadonlyArray<LanguageModel.FinishReason> | undefined
+  /** The vector index (default: a new exact in-memory one). */
+  readonly index?: VectorIndex.Service | undefined
+  /** Candidates examined per lookup, best first (default 4). */
+  readonly candidates?: number | undefined
+}
+
+/**
+ * The scope of a request: sha256 of everything but its last user turn, for the
+ * given serving model. Requests in different scopes never share answers.
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const scopeOf = (
+  request: LanguageModel.Request,
+  serving: Serving,
+  options: Pick<Options, "namespace" | "varyBy"> = {}
+): string =>
+  sha256(stableStringify({
+    kind: "semantic",
+    ...canonicalParams(request, serving, options),
+    context: request.messages.slice(0, -1).map(canonicalMessage)
+  }))
+
+/**
+ * Whether two questions may share an answer once their embeddings are close: same
+ * polarity and the same numbers and identifiers.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const compatible = (
+  a: string,
+  b: string,
+  guards: Options["guards"] = {}
+): boolean => (guards.polarity === false || samePolarity(a, b)) && (guards.specifics === false || sameSpecifics(a, b))
+
+interface Entry {
+  readonly id: string
+  readonly scope: string
+  readonly text: string
+  readonly response: LanguageModel.Response
+  readonly storedAt: number
+  readonly expiresAt: number
+}
+
+/**
+ * What a lookup found.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Hit {
+  readonly response: LanguageModel.Response
+  readonly similarity: number
+  readonly storedAt: number
+}
+
+/**
+ * Wraps a `LanguageModel` service with the semantic cache, embedding with the
+ * `Embeddings` service in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}) =>
+(inner: LanguageModel.Service): Effect.Effect<LanguageModel.Service, never, Embeddings> =>
+  Effect.gen(function*() {
+    const embeddings: EmbeddingsService = yield* Embeddings
+    const index = options.index ?? (yield* VectorIndex.makeMemory())
+    const threshold = options.threshold ?? defaultThreshold
+    const ttl = Duration.toMillis(options.ttl ?? "1 hour")
+    const maxEntries = options.maxEntries ?? 10_000
+    const candidates = options.candidates ?? 4
+    const finishReasons = new Set(options.cacheableFinishReasons ?? ["stop", "length", "tool_calls"])
+    const entries = new Map<string, Entry>()
+    let nextId = 0
+
+    interface Plan {
+      readonly request: LanguageModel.Request
+      readonly text: string
+      readonly expected: Serving
+      readonly scope: string
+      readonly refresh: boolean
+    }
+
+    const planOf = (request: LanguageModel.Request): Plan | undefined => {
+      if (request.cache?.bypass === true) return undefined
+      const temperature = request.temperature
+      const cacheable = temperature === undefined
+        ? options.cacheUnsetTemperature ?? true
+        : temperature === 0 || options.cacheSampled === true
+      if (!cacheable) return undefined
+      const last = request.messages[request.messages.length - 1]!
+      // Only a user question is looked up: tool results and prefilled turns are not.
+      if (last.role !== "user" || last.content.trim().length === 0) return undefined
+      const expected = expectedServing(request, inner.models)
+      return {
+        request,
+        text: last.content,
+        expected,
+        scope: scopeOf(request, expected, options),
+        refresh: request.cache?.refresh === true
+      }
+    }
+
+    const evict = (id: string) =>
+      Effect.suspend(() => {
+        const entry = entries.get(id)
+        if (entry === undefined) return Effect.void
+        entries.delete(id)
+        return index.remove(entry.scope, id)
+      })
+
+    const embed = (text: string): Effect.Effect<Option.Option<Float32Array>> =>
+      embeddings.embed([text]).pipe(
+        Effect.map((vectors) => Option.fromNullable(vectors[0])),
+        Effect.catchAll((error: LlmError.LlmError) =>
+          Effect.as(Effect.logWarning("SemanticCache: embedding failed, the call goes uncached", error), Option.none())
+        )
+      )
+
+    const lookup = (plan: Plan, vector: Float32Array): Effect.Effect<Option.Option<Hit>> =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const matches = yield* index.search(plan.scope, vector, candidates)
+        for (const match of matches) {
+          if (match.score < threshold) break
+          const entry = entries.get(match.id)
+          if (entry === undefined) continue
+          if (entry.expiresAt <= now) {
+            yield* evict(entry.id)
+            continue
+          }
+          if (!compatible(plan.text, entry.text, options.guards)) continue
+          return Option.some({ response: entry.response, similarity: match.score, storedAt: entry.storedAt })
+        }
+        return Option.none()
+      })
+
+    const save = (plan: Plan, vector: Float32Array, response: LanguageModel.Response): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        if (!finishReasons.has(response.finishReason)) return
+        const served = producedBy(response, plan.expected, inner.models)
+        const scope = served.provider === plan.expected.provider && served.model === plan.expected.model
+          ? plan.scope
+          : scopeOf(plan.request, served, options)
+        const now = yield* Clock.currentTimeMillis
+        const id = `${nextId++}`
+        entries.set(id, { id, scope, text: plan.text, response, storedAt: now, expiresAt: now + ttl })
+        yield* index.add(scope, id, vector)
+        for (const oldest of entries.keys()) {
+          if (entries.size <= maxEntries) break
+          yield* evict(oldest)
+        }
+      })
+
+    const hitResponse = (hit: Hit, started: number) =>
+      Effect.map(Clock.currentTimeMillis, (now) =>
+        new LanguageModel.Response({
+          ...hit.response,
+          cache: new LanguageModel.CacheInfo({
+            kind: "semantic",
+            similarity: hit.similarity,
+            ageMillis: Math.max(0, now - hit.storedAt)
+          }),
+          cost: hit.response.cost === undefined ? undefined : new LanguageModel.Cost({ usd: 0, estimated: false }),
+          attempts: [],
+          latencyMillis: now - started
+        }))
+
+    /** Embeds and looks up; `None` vector when embedding failed. */
+    const prepare = (plan: Plan) =>
+      Effect.flatMap(embed(plan.text), (vector) =>
+        Option.isNone(vector) || plan.refresh
+          ? Effect.succeed({ vector, hit: Option.none<Hit>() })
+          : Effect.map(lookup(plan, vector.value), (hit) => ({ vector, hit })))
+
+    return {
+      models: inner.models,
+      generate: (request) => {
+        const plan = planOf(request)
+        if (plan === undefined) return inner.generate(request)
+        return Effect.gen(function*() {
+          const started = yield* Clock.currentTimeMillis
+          const { hit, vector } = yield* prepare(plan)
+          if (Option.isSome(hit)) return yield* hitResponse(hit.value, started)
+          const response = yield* inner.generate(request)
+          if (Option.isSome(vector)) yield* save(plan, vector.value, response)
+          return response
+        })
+      },
+      stream: (request) => {
+        const plan = planOf(request)
+        if (plan === undefined) return inner.stream(request)
+        return Stream.unwrap(Effect.gen(function*() {
+          const started = yield* Clock.currentTimeMillis
+          const { hit, vector } = yield* prepare(plan)
+          if (Option.isSome(hit)) {
+            return Stream.fromIterable(LanguageModel.toEvents(yield* hitResponse(hit.value, started)))
+          }
+          if (Option.isNone(vector)) return inner.stream(request)
+          const recorded: Array<LanguageModel.StreamEvent> = []
+          const complete = Effect.suspend(() =>
+            recorded.at(-1)?._tag === "Finish"
+              ? LanguageModel.collect(Stream.fromIterable(recorded)).pipe(
+                Effect.flatMap((response) => save(plan, vector.value, response)),
+                Effect.ignore
+              )
+              : Effect.void
+          )
+          return inner.stream(request).pipe(
+            Stream.tap((event) => Effect.sync(() => recorded.push(event))),
+            Stream.concat(Stream.execute(complete))
+          )
+        }))
+      }
+    }
+  })
+
+/**
+ * The semantic cache as a Layer from `LanguageModel` to `LanguageModel`; provide
+ * an `Embeddings` layer (`Embeddings.layerLocal()` needs no network).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: Options
+): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel | Embeddings> =>
+  Layer.effect(LanguageModel.LanguageModel, Effect.flatMap(LanguageModel.LanguageModel, make(options)))
