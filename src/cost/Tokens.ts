@@ -1,0 +1,205 @@
+/**
+ * Token estimates for requests, before they are sent: what a budget reserves and a
+ * rate limiter charges up front.
+ *
+ * OpenAI models are counted with `gpt-tokenizer` in the model's own encoding
+ * (`o200k_base` for gpt-4o, gpt-4.1, gpt-4.5, gpt-5 and the o-series; `cl100k_base`
+ * for gpt-4 and gpt-3.5), plus the chat format's overhead as OpenAI's cookbook
+ * describes it: 3 tokens per message, the role, 1 for a name, and 3 that prime the
+ * reply. A single user message "Hello" to gpt-4o is 3 + 1 + 1 + 3 = 8 tokens, the
+ * `prompt_tokens` the API reports for it.
+ *
+ * Tool definitions and JSON schemas are counted as their JSON text plus a fixed
+ * overhead. OpenAI renders tools into a compact TypeScript-like form before the model
+ * sees them, which is usually shorter than the JSON, so this errs high: the safe side
+ * for a budget.
+ *
+ * Other models (Anthropic, local ones) use a documented APPROXIMATION: the
+ * `o200k_base` count times `approximationFactor` (default 1.35), rounded up. Anthropic
+ * does not publish its tokenizer; the factor is a deliberately high guess meant to keep
+ * reservations at or above the real count, not a measured ratio. Use Anthropic's
+ * token-counting endpoint where an exact figure matters.
+ *
+ * The encodings are loaded on first use (each is a large table; loading takes a few
+ * hundred milliseconds), so importing this module costs nothing.
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+import type { Request } from "../LanguageModel.js"
+
+/**
+ * The tokenizers this module counts with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Encoding = "o200k_base" | "cl100k_base"
+
+/**
+ * How a request was counted.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Estimate {
+  /** Estimated input (prompt) tokens. */
+  readonly inputTokens: number
+  readonly encoding: Encoding
+  /** True when the model is not an OpenAI model and the count is approximated. */
+  readonly approximate: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface EstimateOptions {
+  /** Multiplier over the `o200k_base` count for non-OpenAI models (default 1.35). */
+  readonly approximationFactor?: number
+}
+
+/**
+ * Per-message overhead of the chat format (OpenAI cookbook).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MESSAGE_OVERHEAD = 3
+
+/**
+ * Tokens that prime the assistant's reply (OpenAI cookbook).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const REPLY_PRIMING = 3
+
+/**
+ * Fixed overhead per tool definition, per tool call and per response schema, on top
+ * of their text.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFINITION_OVERHEAD = 8
+
+/**
+ * The default multiplier for approximated (non-OpenAI) models.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_APPROXIMATION_FACTOR = 1.35
+
+const o200kModels = /^(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|gpt-oss|o1|o3|o4|codex)/
+const cl100kModels = /^(gpt-4|gpt-3\.5|text-embedding-3|text-embedding-ada)/
+
+/**
+ * The encoding an OpenAI model uses, or `undefined` for a model this module only
+ * approximates. A `provider/` prefix and `ft:` fine-tune prefix are ignored.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const encodingFor = (model: string): Encoding | undefined => {
+  const id = model.replace(/^ft:/, "").replace(/^[^/]+\//, "")
+  if (o200kModels.test(id)) return "o200k_base"
+  if (cl100kModels.test(id)) return "cl100k_base"
+  return undefined
+}
+
+type Counter = (text: string) => number
+
+const noSpecial = { disallowedSpecial: new Set<string>() }
+let o200k: Promise<Counter> | undefined
+let cl100k: Promise<Counter> | undefined
+
+const load = (encoding: Encoding): Promise<Counter> => {
+  if (encoding === "o200k_base") {
+    return o200k ??= import("gpt-tokenizer/encoding/o200k_base").then((m) => (text: string) =>
+      text.length === 0 ? 0 : m.countTokens(text, noSpecial)
+    )
+  }
+  return cl100k ??= import("gpt-tokenizer/encoding/cl100k_base").then((m) => (text: string) =>
+    text.length === 0 ? 0 : m.countTokens(text, noSpecial)
+  )
+}
+
+/**
+ * The counting function of an encoding (special-token text such as `<|endoftext|>`
+ * is counted as ordinary text, never rejected).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const counter = (encoding: Encoding): Effect.Effect<(text: string) => number> =>
+  Effect.promise(() => load(encoding))
+
+/**
+ * Counts the tokens of a text.
+ *
+ * @since 0.1.0
+ * @category counting
+ */
+export const count = (text: string, encoding: Encoding = "o200k_base"): Effect.Effect<number> =>
+  Effect.map(counter(encoding), (tokens) => tokens(text))
+
+/**
+ * Counts a request in an encoding, exactly as {@link estimate} does before any
+ * approximation factor: messages with their overhead, tool definitions, tool choice
+ * and response format.
+ *
+ * @since 0.1.0
+ * @category counting
+ */
+export const countRequest = (request: Request, tokens: (text: string) => number): number => {
+  let total = REPLY_PRIMING
+  for (const message of request.messages) {
+    total += MESSAGE_OVERHEAD + tokens(message.role) + tokens(message.content)
+    if (message.role === "assistant") {
+      for (const call of message.toolCalls) {
+        total += DEFINITION_OVERHEAD + tokens(call.id) + tokens(call.name) + tokens(call.arguments)
+      }
+    } else if (message.role === "tool") {
+      total += tokens(message.toolCallId)
+    }
+  }
+  for (const tool of request.tools ?? []) {
+    total += DEFINITION_OVERHEAD + tokens(tool.name) + tokens(tool.description ?? "") +
+      tokens(JSON.stringify(tool.parameters))
+  }
+  if (request.toolChoice !== undefined && typeof request.toolChoice === "object") {
+    total += MESSAGE_OVERHEAD + tokens(request.toolChoice.tool)
+  }
+  const format = request.responseFormat
+  if (format !== undefined && format.type === "jsonSchema") {
+    total += DEFINITION_OVERHEAD + tokens(format.name) + tokens(format.description ?? "") +
+      tokens(JSON.stringify(format.schema))
+  } else if (format !== undefined && format.type === "json") {
+    total += MESSAGE_OVERHEAD
+  }
+  return total
+}
+
+/**
+ * Estimates the input tokens of a request for a model (default: `request.model`, and
+ * `o200k_base` when there is none).
+ *
+ * @since 0.1.0
+ * @category counting
+ */
+export const estimate = (
+  request: Request,
+  model: string | undefined = request.model,
+  options: EstimateOptions = {}
+): Effect.Effect<Estimate> => {
+  const exact = model === undefined ? undefined : encodingFor(model)
+  const encoding = exact ?? "o200k_base"
+  return Effect.map(counter(encoding), (tokens) => {
+    const counted = countRequest(request, tokens)
+    if (exact !== undefined) return { inputTokens: counted, encoding, approximate: false }
+    const factor = options.approximationFactor ?? DEFAULT_APPROXIMATION_FACTOR
+    return { inputTokens: Math.ceil(counted * factor), encoding, approximate: true }
+  })
+}

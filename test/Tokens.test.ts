@@ -1,0 +1,86 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { AssistantMessage, Request, SystemMessage, Tool, ToolCall, ToolMessage, UserMessage } from "../src/LanguageModel.js"
+import * as Tokens from "../src/cost/Tokens.js"
+
+const hello = new Request({ messages: [new UserMessage({ role: "user", content: "Hello" })] })
+
+describe("Tokens", () => {
+  it("picks the encoding of each OpenAI model family", () => {
+    for (const model of ["gpt-4o", "gpt-4o-mini-2024-07-18", "gpt-4.1-nano", "gpt-5", "o1", "o3-mini", "o4-mini", "openai/gpt-4.1"]) {
+      expect(Tokens.encodingFor(model), model).toBe("o200k_base")
+    }
+    for (const model of ["gpt-4", "gpt-4-turbo", "gpt-3.5-turbo-0125", "ft:gpt-3.5-turbo:acme::abc"]) {
+      expect(Tokens.encodingFor(model), model).toBe("cl100k_base")
+    }
+    expect(Tokens.encodingFor("claude-sonnet-4-5")).toBeUndefined()
+    expect(Tokens.encodingFor("llama3.1:8b")).toBeUndefined()
+  })
+
+  it.effect("counts text in the encoding: 'Hello, world!' is Hello , world ! = 4 tokens", () =>
+    Effect.gen(function*() {
+      expect(yield* Tokens.count("Hello, world!", "o200k_base")).toBe(4)
+      expect(yield* Tokens.count("Hello, world!", "cl100k_base")).toBe(4)
+      // o200k has whole-word tokens for Japanese that cl100k lacks: こんにちは|世界 vs 4 pieces
+      expect(yield* Tokens.count("こんにちは世界", "o200k_base")).toBe(2)
+      expect(yield* Tokens.count("こんにちは世界", "cl100k_base")).toBe(4)
+    }))
+
+  it.effect("special-token text is counted as ordinary text, never rejected", () =>
+    Effect.gen(function*() {
+      expect(yield* Tokens.count("<|endoftext|>")).toBe(7)
+    }))
+
+  it.effect("one user message 'Hello' to gpt-4o is 3 + 1 (role) + 1 + 3 (priming) = 8 prompt tokens", () =>
+    Effect.gen(function*() {
+      const estimate = yield* Tokens.estimate(hello, "gpt-4o")
+      expect(estimate).toEqual({ inputTokens: 8, encoding: "o200k_base", approximate: false })
+    }))
+
+  it.effect("system + user: (3+1+4) + (3+1+4) + 3 = 19", () =>
+    Effect.gen(function*() {
+      const request = new Request({
+        messages: [
+          new SystemMessage({ role: "system", content: "You are helpful." }),
+          new UserMessage({ role: "user", content: "Hello, world!" })
+        ]
+      })
+      expect((yield* Tokens.estimate(request, "gpt-4.1")).inputTokens).toBe(19)
+    }))
+
+  it.effect("tool definitions, tool calls, tool results and JSON schemas are counted", () =>
+    Effect.gen(function*() {
+      const parameters = { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+      const request = new Request({
+        messages: [
+          new UserMessage({ role: "user", content: "Hello" }),
+          new AssistantMessage({
+            role: "assistant",
+            content: "",
+            toolCalls: [new ToolCall({ id: "call_1", name: "get_weather", arguments: "{\"city\":\"Paris\"}" })]
+          }),
+          new ToolMessage({ role: "tool", toolCallId: "call_1", content: "" })
+        ],
+        tools: [new Tool({ name: "get_weather", description: "Get the weather", parameters })],
+        responseFormat: { type: "jsonSchema", name: "get_weather", schema: parameters }
+      })
+      // priming 3
+      // user: 3 + 1 + 1 = 5
+      // assistant: 3 + 1 ("assistant") + 0, its call: 8 + 3 (call|_|1) + 2 (get|_weather) + 5 = 18 -> 22
+      // tool message: 3 + 1 ("tool") + 0 + 3 (call_1) = 7
+      // tool definition: 8 + 2 + 3 (Get| the| weather) + 19 (the schema's JSON) = 32
+      // response format: 8 + 2 + 0 + 19 = 29
+      expect((yield* Tokens.estimate(request, "gpt-4o")).inputTokens).toBe(3 + 5 + 22 + 7 + 32 + 29)
+    }))
+
+  it.effect("non-OpenAI models are approximated: the o200k count times 1.35, rounded up", () =>
+    Effect.gen(function*() {
+      expect(yield* Tokens.estimate(hello, "claude-sonnet-4-5")).toEqual({
+        inputTokens: 11, // ceil(8 x 1.35)
+        encoding: "o200k_base",
+        approximate: true
+      })
+      const custom = yield* Tokens.estimate(hello, "claude-sonnet-4-5", { approximationFactor: 2 })
+      expect(custom.inputTokens).toBe(16)
+    }))
+})
