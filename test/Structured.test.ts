@@ -326,6 +326,23 @@ describe("Structured (OpenAI SDK and simulator)", () => {
       expect(body!.response_format).toBeUndefined()
     }))
 
+  it.scoped("tool mode streams partial objects from the tool-call argument deltas", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* openAi
+      yield* sim.enqueue("openai", { toolCalls: [{ id: "call_1", name: "extract", arguments: good }] })
+      const parts = Chunk.toReadonlyArray(yield* Stream.runCollect(
+        Structured.stream(ExtractedData, ask, { mode: "tool", name: "extract" }).pipe(
+          Stream.provideService(LanguageModel.LanguageModel, lm)
+        )
+      ))
+      const partials = partialsOf(parts)
+      expect(partials.length).toBeGreaterThanOrEqual(2)
+      partials.slice(1).forEach((next, i) => expect(grows(partials[i], next)).toBe(true))
+      expect(parts[parts.length - 1]).toMatchObject({ _tag: "Complete", value: { name: "Ada", email: "ada@example.com", confidence: 0.92 } })
+      const [body] = yield* bodies(sim)
+      expect(body!.tool_choice).toEqual({ type: "function", function: { name: "extract" } })
+    }))
+
   it.scoped("json mode (OpenAI-compatible servers) sends json_object and the schema in the system prompt", () =>
     Effect.gen(function*() {
       const sim = yield* ProviderSimulator.make()
@@ -350,7 +367,7 @@ const ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
 
 const anthropic = Effect.gen(function*() {
   const sim = yield* ProviderSimulator.make({ apiKey: ANTHROPIC_KEY })
-  const lm = yield* Anthropic.make({ apiKey: Redacted.make(ANTHROPIC_KEY), baseURL: sim.anthropicBaseURL, model: "claude-sonnet-4-5" })
+  const lm = yield* Anthropic.make({ apiKey: Redacted.make(ANTHROPIC_KEY), baseURL: sim.anthropicBaseURL, model: "claude-sonnet-5-5" })
   return { sim, lm, provide: Effect.provideService(LanguageModel.LanguageModel, lm) }
 })
 
