@@ -8,6 +8,7 @@
  * `import { Structured } from "effect-llm"`.)
  */
 import { Console, Effect, Redacted, Schema, Stream } from "effect"
+import type * as LanguageModel from "../src/LanguageModel.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Structured from "../src/structured/Structured.js"
@@ -20,9 +21,9 @@ const ExtractedData = Schema.Struct({
   confidence: Schema.Number.pipe(Schema.between(0, 1))
 }).annotations({ identifier: "ExtractedData" })
 
-const request = {
+const request: LanguageModel.RequestInput = {
   messages: [
-    { role: "user" as const, content: "Extract data from: 'Loved the demo! — Ada (ada@example.com)'" }
+    { role: "user", content: "Extract data from: 'Loved the demo! — Ada (ada@example.com)'" }
   ]
 }
 
