@@ -164,6 +164,20 @@ describe("Structured (scripted model)", () => {
       text: JSON.stringify({ at: "2026-03-04T05:06:07.000Z", counts: [{ key: "red", value: 2 }, { key: "blue", value: 5 }] })
     }]))))
 
+  it.effect("a Schema.Class decodes to an instance; its identifier names the schema; defaults fill absent fields", () =>
+    Effect.gen(function*() {
+      class Invoice extends Schema.Class<Invoice>("Invoice")({
+        number: Schema.String,
+        total: Schema.Number.pipe(Schema.nonNegative()),
+        currency: Schema.optionalWith(Schema.Literal("EUR", "USD"), { default: () => "EUR" as const })
+      }) {}
+      const value = yield* Structured.generate(Invoice, ask)
+      expect(value).toBeInstanceOf(Invoice)
+      expect(value).toMatchObject({ number: "A-1", total: 12.5, currency: "EUR" })
+      const [request] = yield* (yield* ScriptedModel.ScriptedModel).requests
+      expect(request!.responseFormat).toMatchObject({ name: "Invoice", schema: { type: "object", required: ["number", "total", "currency"] } })
+    }).pipe(Effect.provide(ScriptedModel.layer([{ text: JSON.stringify({ number: "A-1", total: 12.5, currency: null }) }]))))
+
   it.effect("stream: growing partial objects as the JSON arrives, then the decoded value", () =>
     Effect.gen(function*() {
       const parts = Chunk.toReadonlyArray(yield* Stream.runCollect(Structured.stream(ExtractedData, ask)))
