@@ -202,3 +202,22 @@ describe("VectorIndex.makeMemory", () => {
       expect(yield* index.size).toBe(42)
     }))
 })
+
+describe("VectorIndex exact search", () => {
+  it.effect("sparse and dense queries give the exact dot products of a brute-force scan", () =>
+    Effect.gen(function*() {
+      const index = yield* VectorIndex.makeMemory()
+      const texts = Array.from({ length: 300 }, (_, i) => `question ${i} about topic ${i % 17} and item ${i % 5}`)
+      const vectors = texts.map((t) => Embeddings.localEmbedding(t, 64))
+      yield* Effect.forEach(vectors, (v, i) => index.add("s", `${i}`, v))
+      const sparse = Embeddings.localEmbedding("topic 3 question", 64)
+      const dense = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i + 1))
+      for (const query of [sparse, dense]) {
+        const found = yield* index.search("s", query, 5)
+        const brute = vectors.map((v, i) => ({ id: `${i}`, score: Embeddings.similarity(v, query) }))
+          .sort((a, b) => b.score - a.score).slice(0, 5)
+        expect(found.map((m) => m.id)).toEqual(brute.map((m) => m.id))
+        found.forEach((m, i) => expect(m.score).toBeCloseTo(brute[i]!.score, 5))
+      }
+    }))
+})

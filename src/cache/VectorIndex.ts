@@ -88,10 +88,19 @@ class Partition {
     const data = this.data
     const top: Array<Match> = []
     let floor = -Infinity
+    // A sparse query (hashed-feature embeddings are) only needs its non-zero
+    // coordinates: the same exact dot product in a fraction of the work.
+    const nonZero: Array<number> = []
+    for (let i = 0; i < d; i++) if (vector[i] !== 0) nonZero.push(i)
+    const sparse = nonZero.length * 2 < d
+    const at = Int32Array.from(nonZero)
+    const values = Float32Array.from(nonZero, (i) => vector[i]!)
+    const m = at.length
     for (let row = 0; row < this.ids.length; row++) {
       let score = 0
       const offset = row * d
-      for (let i = 0; i < d; i++) score += data[offset + i]! * vector[i]!
+      if (sparse) for (let j = 0; j < m; j++) score += data[offset + at[j]!]! * values[j]!
+      else for (let i = 0; i < d; i++) score += data[offset + i]! * vector[i]!
       if (top.length < k || score > floor) {
         top.push({ id: this.ids[row]!, score })
         top.sort((a, b) => b.score - a.score)
