@@ -1,0 +1,321 @@
+/**
+ * Text normalization for the guards: one pass that turns what an attacker can
+ * disguise into what a rule can match, while remembering where every output
+ * character came from so findings can point into the original text.
+ *
+ * - compatibility folding (NFKC's compatibility mappings, applied per character as
+ *   NFKD with the combining marks dropped, so `ｉｇｎｏｒｅ`, `𝐢𝐠𝐧𝐨𝐫𝐞` and `ïgnörë` all
+ *   become `ignore`);
+ * - invisible characters removed: format characters (Unicode `Cf`: zero-width
+ *   space/joiners, bidi controls, soft hyphen, word joiner, BOM), variation
+ *   selectors, and Unicode tag characters — whose ASCII payload ("ASCII smuggling")
+ *   is decoded and kept apart so it can be scanned too;
+ * - homoglyphs folded (Cyrillic/Greek/Armenian look-alikes of Latin letters,
+ *   typographic quotes and dashes);
+ * - lower case, whitespace runs collapsed (a run containing a newline becomes one
+ *   `\n`, any other run one space);
+ * - leetspeak folded inside tokens that mix letters with `0 1 3 4 5 7 @ $`;
+ * - spaced-out words (`i g n o r e`, `i.g.n.o.r.e`) joined.
+ *
+ * Hand-written because no library does this with an offset map, and the scanner
+ * needs it in a few microseconds for a kilobyte.
+ *
+ * @internal
+ */
+
+/** The result of {@link normalize}. */
+export interface Normalized {
+  /** The normalized text. */
+  readonly text: string
+  /** `map[i]` is the UTF-16 offset in the original text of normalized character `i`. */
+  readonly map: Int32Array
+  /** Format/zero-width/variation-selector characters removed. */
+  readonly invisible: number
+  /** ASCII decoded from Unicode tag characters (hidden text), if any. */
+  readonly hidden: string
+  /** Letters folded from another script (a sign of homoglyph disguise). */
+  readonly homoglyphs: number
+  /** Whether leetspeak was folded. */
+  readonly leet: boolean
+  /** Whether spaced-out letters were joined. */
+  readonly spaced: boolean
+}
+
+const HOMOGLYPHS: Record<string, string> = {
+  // Cyrillic
+  "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
+  "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "ԛ": "q", "ԝ": "w", "һ": "h", "ɡ": "g",
+  "ӏ": "l", "ո": "n", "ս": "u", "օ": "o", "ց": "g", "ɑ": "a", "ı": "i", "ȷ": "j", "ℓ": "l",
+  // Greek
+  "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u",
+  "χ": "x", "γ": "y", "ω": "w", "μ": "u", "ς": "s", "ϲ": "c", "ϳ": "j",
+  // punctuation
+  "‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "´": "'", "`": "'", "“": "\"", "”": "\"", "„": "\"",
+  "‟": "\"", "″": "\"", "«": "\"", "»": "\"", "‹": "<", "›": ">", "〈": "<", "〉": ">", "⟨": "<", "⟩": ">",
+  "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-", "−": "-", "⁄": "/", "∕": "/", "｜": "|"
+}
+
+const LEET: Record<string, string> = { "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s" }
+
+const isFormat = /^[\p{Cf}\uFE00-\uFE0F\u180B-\u180F\u3164\u115F\u1160]$/u
+const isMark = /\p{M}/gu
+const isSpace = /^\s$/u
+const leetToken = /[a-z0-9@$]*[a-z][a-z0-9@$]*/g
+const leetMixed = /[a-z][0-9@$]|[0-9@$][a-z]/
+const spacedLetters = /(?<![a-z])(?:[a-z][ .\-_*·|]){3,}[a-z](?![a-z])/g
+
+const cache = new Map<number, string>()
+
+/**
+ * Folds one non-ASCII code point: compatibility decomposition, lower case, and —
+ * for Latin, Greek and Cyrillic bases only — combining marks dropped (other
+ * scripts keep their composed form: dropping a Japanese dakuten changes the word).
+ */
+const foldCodePoint = (cp: number, ch: string): string => {
+  const cached = cache.get(cp)
+  if (cached !== undefined) return cached
+  const decomposed = ch.normalize("NFKD")
+  const base = decomposed.codePointAt(0) ?? 0
+  let out = (base < 0x250 || (base >= 0x370 && base < 0x530) || (base >= 0x1d00 && base < 0x1f00))
+    ? decomposed.replace(isMark, "").toLowerCase()
+    : ch.normalize("NFKC").toLowerCase()
+  const punct = out.length === 1 && !/\p{L}/u.test(out) ? HOMOGLYPHS[out] : undefined
+  if (punct !== undefined) out = punct
+  if (cache.size < 4096) cache.set(cp, out)
+  return out
+}
+
+const ASCII_WS = /[ \t\f\v\r]*\n[\s]*|[ \t\f\v\r]{2,}|[\t\f\v\r]/g
+const wordWithLookAlikes = /[\p{L}\p{N}'$@]+/gu
+const latinLetter = /[a-z]/
+
+/**
+ * Normalizes `input` for matching (see the module comment) and maps every output
+ * character back to its offset in `input`.
+ */
+export const normalize = (input: string): Normalized => {
+  const n = input.length
+  // One cheap pass decides which transformations are needed at all.
+  let nonAscii = false
+  let whitespace = false
+  let leetish = false
+  let singles = 0
+  let spacedish = false
+  let prevClass = 0 // 0 other, 1 letter, 2 leet char, 3 space
+  let tokenLen = 0
+  for (let i = 0; i < n; i++) {
+    const c = input.charCodeAt(i)
+    if (c >= 128) {
+      nonAscii = true
+      break
+    }
+    const isLetter = (c >= 97 && c <= 122) || (c >= 65 && c <= 90)
+    const isLeet = (c >= 48 && c <= 57) || c === 64 || c === 36
+    const isWs = c === 32 || (c >= 9 && c <= 13)
+    if (isWs) {
+      if (c !== 32 || prevClass === 3) whitespace = true
+    }
+    if ((isLetter && prevClass === 2) || (isLeet && prevClass === 1)) leetish = true
+    if (isLetter || isLeet) tokenLen++
+    else {
+      if (tokenLen === 1) {
+        singles++
+        if (singles >= 4) spacedish = true
+      } else if (tokenLen > 1) singles = 0
+      tokenLen = 0
+    }
+    prevClass = isLetter ? 1 : isLeet ? 2 : isWs ? 3 : 0
+  }
+  if (nonAscii) return finish(slowPath(input))
+
+  let text = input.toLowerCase()
+  let map: Int32Array
+  if (whitespace) {
+    text = text.replace(ASCII_WS, (m) => (m.includes("\n") ? "\n" : " ")).replace(/^[\s]+/, "")
+    map = asciiMap(input)
+    if (map.length !== text.length) return finish(slowPath(input))
+  } else {
+    map = identity(n)
+  }
+  const base = { text, map, invisible: 0, hidden: "", homoglyphs: 0, leet: false, spaced: false }
+  return finish(base, leetish, spacedish)
+}
+
+const identityCache: { map: Int32Array } = { map: new Int32Array(0) }
+const identity = (n: number): Int32Array => {
+  if (identityCache.map.length < n) {
+    const next = new Int32Array(Math.max(n, 4096))
+    for (let i = 0; i < next.length; i++) next[i] = i
+    identityCache.map = next
+  }
+  return identityCache.map.subarray(0, n)
+}
+
+/** The offset map of the ASCII path: the same whitespace collapsing as `ASCII_WS`. */
+const asciiMap = (input: string): Int32Array => {
+  const map = new Int32Array(input.length)
+  let j = 0
+  let i = 0
+  const n = input.length
+  while (i < n) {
+    const c = input.charCodeAt(i)
+    if (c === 32 || (c >= 9 && c <= 13)) {
+      const start = i
+      while (i < n) {
+        const d = input.charCodeAt(i)
+        if (!(d === 32 || (d >= 9 && d <= 13))) break
+        i++
+      }
+      if (j > 0) map[j++] = start
+      continue
+    }
+    map[j++] = i
+    i++
+  }
+  return map.subarray(0, j)
+}
+
+interface Mutable {
+  text: string
+  map: Int32Array
+  invisible: number
+  hidden: string
+  homoglyphs: number
+  leet: boolean
+  spaced: boolean
+}
+
+/** The general path: per code point folding, invisible characters, look-alikes. */
+const slowPath = (input: string): Mutable => {
+  const n = input.length
+  const chars: Array<string> = []
+  const map: Array<number> = []
+  let invisible = 0
+  let hidden = ""
+  // 0: none pending, 1: space pending, 2: newline pending
+  let pendingSpace = 0
+  let pendingAt = 0
+  let i = 0
+  const flushSpace = () => {
+    if (pendingSpace !== 0 && chars.length > 0) {
+      chars.push(pendingSpace === 2 ? "\n" : " ")
+      map.push(pendingAt)
+    }
+    pendingSpace = 0
+  }
+  const space = (at: number, newline: boolean) => {
+    if (pendingSpace === 0) pendingAt = at
+    if (newline) pendingSpace = 2
+    else if (pendingSpace === 0) pendingSpace = 1
+  }
+  while (i < n) {
+    const code = input.charCodeAt(i)
+    if (code < 128) {
+      if (code === 10 || code === 13) space(i, true)
+      else if (code === 32 || code === 9 || code === 11 || code === 12) space(i, false)
+      else {
+        flushSpace()
+        chars.push(code >= 65 && code <= 90 ? String.fromCharCode(code + 32) : input[i]!)
+        map.push(i)
+      }
+      i++
+      continue
+    }
+    const cp = input.codePointAt(i)!
+    const width = cp > 0xffff ? 2 : 1
+    const ch = width === 2 ? input.slice(i, i + 2) : input[i]!
+    if (cp >= 0xe0000 && cp <= 0xe007f) {
+      // Unicode tag characters: invisible; their low bits spell ASCII.
+      if (cp >= 0xe0020 && cp <= 0xe007e) hidden += String.fromCharCode(cp - 0xe0000)
+      invisible++
+    } else if ((cp >= 0xe0100 && cp <= 0xe01ef) || isFormat.test(ch)) {
+      invisible++
+    } else if (isSpace.test(ch)) {
+      space(i, cp === 0x2028 || cp === 0x2029 || cp === 0x85)
+    } else {
+      for (const c of foldCodePoint(cp, ch)) {
+        if (isSpace.test(c)) space(i, false)
+        else {
+          flushSpace()
+          chars.push(c)
+          map.push(i)
+          if (c.length === 2) map.push(i)
+        }
+      }
+    }
+    i += width
+  }
+  let text = chars.join("")
+  // Look-alike letters are folded only inside words that are Latin already or
+  // made of nothing but look-alikes: genuine Russian or Greek words stay intact.
+  let homoglyphs = 0
+  text = text.replace(wordWithLookAlikes, (word) => {
+    let mapped = 0
+    let letters = 0
+    for (const c of word) {
+      if (HOMOGLYPHS[c] !== undefined) mapped++
+      if (/\p{L}/u.test(c)) letters++
+    }
+    if (mapped === 0 || !(latinLetter.test(word) || mapped === letters)) return word
+    homoglyphs += mapped
+    let out = ""
+    for (const c of word) out += HOMOGLYPHS[c] ?? c
+    return out
+  })
+  return { text, map: Int32Array.from(map), invisible, hidden, homoglyphs, leet: false, spaced: false }
+}
+
+/** Leetspeak and spaced-out letters, on whichever path produced the text. */
+const finish = (base: Mutable, leetish = true, spacedish = true): Normalized => {
+  let text = base.text
+  let mapArray = base.map
+  // Leetspeak inside mixed tokens: one character for one, so the map is unchanged.
+  if (leetish && leetAny.test(text)) {
+    text = text.replace(leetToken, (token) => {
+      if (!leetMixed.test(token) || ordinal.test(token)) return token
+      base.leet = true
+      let out = ""
+      for (const c of token) out += LEET[c] ?? c
+      return out
+    })
+  }
+  // Spaced-out letters: drop the separators (the map shrinks with them).
+  if (spacedish) {
+    spacedLetters.lastIndex = 0
+    if (spacedLetters.test(text)) {
+      spacedLetters.lastIndex = 0
+      const keep: Array<number> = []
+      let out = ""
+      let last = 0
+      for (const m of text.matchAll(spacedLetters)) {
+        const start = m.index
+        for (let k = last; k < start; k++) keep.push(k)
+        out += text.slice(last, start)
+        for (let k = start; k < start + m[0].length; k += 2) {
+          keep.push(k)
+          out += text[k]
+        }
+        last = start + m[0].length
+      }
+      for (let k = last; k < text.length; k++) keep.push(k)
+      out += text.slice(last)
+      const next = new Int32Array(keep.length)
+      for (let k = 0; k < keep.length; k++) next[k] = mapArray[keep[k]!]!
+      text = out
+      mapArray = next
+      base.spaced = true
+    }
+    spacedLetters.lastIndex = 0
+  }
+  return { ...base, text, map: mapArray }
+}
+
+const leetAny = /[a-z][0-9@$]|[0-9@$][a-z]/
+const ordinal = /^[0-9]+(?:st|nd|rd|th|s|am|pm|k|m|x|d|px|gb|mb|kb|ms|h|min|kg|g|cm|mm|km|b|t|v|w|hz|fps|p|f|c|e)$|^[a-z]{1,3}[0-9]+$/
+
+/** Maps a `[start, end)` range of the normalized text back to the original. */
+export const spanOf = (normalized: Normalized, start: number, end: number, originalLength: number): readonly [number, number] => {
+  const from = normalized.map[start] ?? originalLength
+  const last = normalized.map[Math.max(start, end - 1)]
+  return [from, last === undefined ? originalLength : last + 1]
+}
