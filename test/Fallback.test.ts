@@ -1,0 +1,219 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Context, Effect, Layer, Stream, TestClock } from "effect"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
+import * as Fallback from "../src/resilience/Fallback.js"
+import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
+
+const ask = (content = "hello") => LanguageModel.decodeRequest({ messages: [{ role: "user", content }] })
+
+const serverError: ProviderSimulator.Behavior = { fault: { kind: "error", status: 500, message: "upstream exploded" } }
+
+/** Two OpenAI providers (the real SDK) on two simulators, chained. */
+const setup = (options?: Fallback.Options) =>
+  Effect.gen(function*() {
+    const a = yield* ProviderSimulator.make()
+    const b = yield* ProviderSimulator.make()
+    const context = yield* Layer.build(Fallback.layer([
+      OpenAi.layer({ baseURL: a.openaiBaseURL, model: "model-a", provider: "provider-a" }),
+      { name: "backup", layer: OpenAi.layer({ baseURL: b.openaiBaseURL, model: "model-b", provider: "provider-b" }) }
+    ], options))
+    return {
+      a,
+      b,
+      lm: Context.get(context, LanguageModel.LanguageModel),
+      registry: Context.get(context, CircuitBreaker.Registry)
+    }
+  })
+
+const textOf = (events: Chunk.Chunk<LanguageModel.StreamEvent>) =>
+  Chunk.toReadonlyArray(events).flatMap((e) => e._tag === "TextDelta" ? [e.text] : []).join("")
+
+describe("Fallback", () => {
+  it.scoped("a primary 5xx is served by the secondary", () =>
+    Effect.gen(function*() {
+      const { a, b, lm } = yield* setup()
+      yield* a.enqueue("openai", serverError)
+      yield* b.enqueue("openai", { text: "from b" })
+      const response = yield* lm.generate(yield* ask())
+      expect(response.text).toBe("from b")
+      expect(response.provider).toBe("provider-b")
+      expect(response.attempts.map((x) => [x.provider, x.outcome, x.error])).toEqual([
+        ["provider-a", "failure", "ProviderUnavailable"],
+        ["provider-b", "success", undefined]
+      ])
+      expect((yield* a.journal).map((e) => e.status)).toEqual([500])
+    }))
+
+  it.scoped("a 400 does not fall back", () =>
+    Effect.gen(function*() {
+      const { a, b, lm } = yield* setup()
+      yield* a.enqueue("openai", {
+        fault: { kind: "error", status: 400, type: "invalid_request_error", code: "bad_param", message: "no" }
+      })
+      const error = yield* Effect.flip(lm.generate(yield* ask()))
+      expect(error._tag).toBe("InvalidRequest")
+      expect(yield* b.journal).toHaveLength(0)
+    }))
+
+  it.scoped("when all fail, AllProvidersFailed lists each failure in order", () =>
+    Effect.gen(function*() {
+      const { a, b, lm } = yield* setup()
+      yield* a.enqueue("openai", serverError)
+      yield* b.enqueue("openai", {
+        fault: { kind: "error", status: 429, type: "rate_limit_exceeded", headers: { "retry-after": "3" } }
+      })
+      const error = yield* Effect.flip(lm.generate(yield* ask()))
+      expect(error._tag).toBe("AllProvidersFailed")
+      if (error._tag === "AllProvidersFailed") {
+        expect(error.failures.map((f) => [f.provider, f.model, f.error._tag])).toEqual([
+          ["provider-a", "model-a", "ProviderUnavailable"],
+          ["provider-b", "model-b", "RateLimited"]
+        ])
+        const limited = error.failures[1]!.error
+        expect(limited._tag === "RateLimited" && limited.retryAfterMillis).toBe(3000)
+      }
+    }))
+
+  it.scoped("the breaker opens, skips the member, and closes after a successful probe", () =>
+    Effect.gen(function*() {
+      const { a, b, lm, registry } = yield* setup({ breaker: { threshold: 2, window: "1 minute", cooldown: "30 seconds" } })
+      yield* a.setHandler(() => serverError)
+      yield* b.setHandler(() => ({ text: "from b" }))
+      const states = () => Effect.map(registry.snapshots, (all) => all.map((s) => [s.name, s.state]))
+
+      expect((yield* lm.generate(yield* ask())).provider).toBe("provider-b")
+      expect(yield* states()).toEqual([["provider-a/model-a", "closed"], ["backup", "closed"]])
+      expect((yield* lm.generate(yield* ask())).provider).toBe("provider-b")
+      expect(yield* states()).toEqual([["provider-a/model-a", "open"], ["backup", "closed"]])
+
+      // Open: the primary is skipped without a request.
+      const skipped = yield* lm.generate(yield* ask())
+      expect(skipped.attempts.map((x) => [x.provider, x.outcome])).toEqual([
+        ["provider-a", "skipped"],
+        ["provider-b", "success"]
+      ])
+      expect(yield* a.journal).toHaveLength(2)
+
+      // After the cooldown one probe goes through; it succeeds and closes the circuit.
+      yield* a.setHandler(() => ({ text: "a is back" }))
+      yield* TestClock.adjust("30 seconds")
+      expect(yield* states()).toEqual([["provider-a/model-a", "half-open"], ["backup", "closed"]])
+      expect((yield* lm.generate(yield* ask())).text).toBe("a is back")
+      expect(yield* states()).toEqual([["provider-a/model-a", "closed"], ["backup", "closed"]])
+      expect(yield* a.journal).toHaveLength(3)
+    }))
+
+  it.scoped("a failed probe opens the circuit again", () =>
+    Effect.gen(function*() {
+      const { a, b, lm, registry } = yield* setup({ breaker: { threshold: 1, cooldown: "10 seconds" } })
+      yield* a.setHandler(() => serverError)
+      yield* b.setHandler(() => ({ text: "from b" }))
+      yield* lm.generate(yield* ask())
+      yield* TestClock.adjust("10 seconds")
+      yield* lm.generate(yield* ask())
+      expect(yield* a.journal).toHaveLength(2)
+      const [primary] = yield* registry.snapshots
+      expect(primary!.state).toBe("open")
+      expect(primary!.retryAfterMillis).toBe(10_000)
+    }))
+
+  it.scoped("a stream that fails before its first token falls back", () =>
+    Effect.gen(function*() {
+      const { a, b, lm } = yield* setup()
+      yield* a.enqueue("openai", { text: "never seen", fault: { kind: "drop", afterChunks: 0 } })
+      yield* b.enqueue("openai", { text: "streamed by b" })
+      const events = yield* Stream.runCollect(lm.stream(yield* ask()))
+      expect(textOf(events)).toBe("streamed by b")
+      const finish = Chunk.toReadonlyArray(events).at(-1)
+      expect(finish?._tag).toBe("Finish")
+      if (finish?._tag === "Finish") {
+        expect(finish.attempts.map((x) => [x.provider, x.outcome])).toEqual([
+          ["provider-a", "failure"],
+          ["provider-b", "success"]
+        ])
+        expect(finish.usage.outputTokens).toBeGreaterThan(0)
+      }
+    }))
+
+  it.scoped("a stream that fails after its first token does not fall back and surfaces the error", () =>
+    Effect.gen(function*() {
+      const { a, b, lm } = yield* setup()
+      yield* a.enqueue("openai", { text: "one two three four", fault: { kind: "drop", afterChunks: 2 } })
+      const seen: Array<string> = []
+      const error = yield* lm.stream(yield* ask()).pipe(
+        Stream.tap((e) => Effect.sync(() => e._tag === "TextDelta" && seen.push(e.text))),
+        Stream.runDrain,
+        Effect.flip
+      )
+      expect(error._tag).toBe("ProviderUnavailable")
+      expect(error._tag === "ProviderUnavailable" && error.kind).toBe("stream-interrupted")
+      expect(seen.join("")).toBe("one two ")
+      expect(yield* b.journal).toHaveLength(0)
+    }))
+
+  it.scopedLive("hedging returns the fast member and the slow one's request is aborted", () =>
+    Effect.gen(function*() {
+      const { a, b, lm } = yield* setup({ hedge: { delay: "100 millis" } })
+      yield* a.enqueue("openai", { text: "slow", latencyMs: 5000 })
+      yield* b.enqueue("openai", { text: "fast" })
+      const started = Date.now()
+      const response = yield* lm.generate(yield* ask())
+      expect(Date.now() - started).toBeLessThan(2000)
+      expect(response.text).toBe("fast")
+      expect(response.attempts.map((x) => [x.provider, x.outcome])).toEqual([
+        ["provider-a", "interrupted"],
+        ["provider-b", "success"]
+      ])
+      const aborted = yield* a.awaitEntry((e) => e.outcome !== "pending").pipe(Effect.timeout("2 seconds"))
+      expect(aborted.outcome).toBe("aborted")
+      expect((yield* b.journal).map((e) => e.outcome)).toEqual(["completed"])
+    }))
+
+  it.scopedLive("hedging a stream: the first member to produce an event wins, the other is aborted", () =>
+    Effect.gen(function*() {
+      const { a, b, lm } = yield* setup({ hedge: { delay: "100 millis" } })
+      yield* a.enqueue("openai", { text: "slow", latencyMs: 5000 })
+      yield* b.enqueue("openai", { text: "fast stream" })
+      const started = Date.now()
+      const events = yield* Stream.runCollect(lm.stream(yield* ask()))
+      expect(Date.now() - started).toBeLessThan(2000)
+      expect(textOf(events)).toBe("fast stream")
+      const finish = Chunk.toReadonlyArray(events).at(-1)
+      expect(finish?._tag === "Finish" && finish.attempts.map((x) => x.outcome)).toEqual(["interrupted", "success"])
+      const aborted = yield* a.awaitEntry((e) => e.outcome !== "pending").pipe(Effect.timeout("2 seconds"))
+      expect(aborted.outcome).toBe("aborted")
+    }))
+
+  it.scopedLive("a hedged loser still streaming does not hold up the winner", () =>
+    Effect.gen(function*() {
+      const { a, b, lm } = yield* setup({ hedge: { delay: "100 millis" } })
+      yield* a.enqueue("openai", { text: "slow", firstTokenDelayMs: 3000 })
+      yield* b.enqueue("openai", { text: "fast stream" })
+      const started = Date.now()
+      const events = yield* Stream.runCollect(lm.stream(yield* ask()))
+      expect(Date.now() - started).toBeLessThan(2000)
+      expect(textOf(events)).toBe("fast stream")
+    }))
+
+  it.scoped("a member that answers before the hedge delay is not hedged", () =>
+    Effect.gen(function*() {
+      const { a, b, lm } = yield* setup({ hedge: { delay: "10 seconds" } })
+      yield* a.enqueue("openai", { text: "quick" })
+      expect((yield* lm.generate(yield* ask())).text).toBe("quick")
+      expect(yield* b.journal).toHaveLength(0)
+    }))
+
+  it.scoped("content filtering falls back only when asked", () =>
+    Effect.gen(function*() {
+      const filtered: ProviderSimulator.Behavior = { text: "", finishReason: "content_filter" }
+      const plain = yield* setup()
+      yield* plain.a.enqueue("openai", filtered)
+      expect((yield* Effect.flip(plain.lm.generate(yield* ask())))._tag).toBe("ContentFiltered")
+      const opted = yield* setup({ onContentFiltered: true })
+      yield* opted.a.enqueue("openai", filtered)
+      yield* opted.b.enqueue("openai", { text: "clean" })
+      expect((yield* opted.lm.generate(yield* ask())).text).toBe("clean")
+    }))
+})
