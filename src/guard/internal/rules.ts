@@ -322,11 +322,11 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "extraction.personal-data-ask",
-    triggers: "tell give share reveal print send show provide disclose what where list dump export encode translate spell write using need know",
+    triggers: "tell give share reveal print send show provide disclose what where list dump export encode translate spell need know",
     family: "prompt-extraction",
     weight: 0.5,
     pattern: re(
-      `\\b(?:tell|give|share|reveal|print|send|show|provide|disclose|what(?:'s| is| are| was)|list|dump|export|encode|translate|spell|write|using|need to know|know)\\b ${gap(6)}(?:(?:the user|the customer|the client|the patient|the employee|this user|that user|another user|other users|users|the account holder|the owner|someone else)(?:'s?)?|[a-z]+'s) (?:\\w+ ){0,3}?(?:birth ?date|date of birth|birthday|birth (?:year|month)|initials|name|address|phone|number|social security|ssn|credit card|card|bank|balance|salary|medical|diagnosis|email|maiden name|passport|license plate|account|location|ip address|personal|private|hometown|zip code|city|residence|favorite \\w+)\\b|\\bwhere (?:does|do|did|is) (?:the user|the customer|[a-z]+ [a-z]+|[a-z]+) (?:currently |now )?(?:live|reside|stay|work)\\b`
+      `\\b(?:tell|give|share|reveal|print|send|show|provide|disclose|what(?:'s| is| are| was)|list|dump|export|encode|translate|spell|need to know|know)\\b ${gap(6)}(?:(?:the user|the customer|the client|the patient|the employee|this user|that user|another user|other users|users|the account holder|the owner|someone else)(?:'s?)?|[a-z]+'s) (?:\\w+ ){0,3}?(?:birth ?date|date of birth|birthday|birth (?:year|month)|initials|name|address|phone|number|social security|ssn|credit card|card|bank|balance|salary|medical|diagnosis|email|maiden name|passport|license plate|account|location|ip address|personal|private|hometown|zip code|city|residence|favorite \\w+)\\b|\\bwhere (?:does|do|did|is) (?:the user|the customer|[a-z]+ [a-z]+|[a-z]+) (?:currently |now )?(?:live|reside|stay|work)\\b`
     ),
     description: "asks for a person's private data"
   },
@@ -569,9 +569,17 @@ export const defaultRules: ReadonlyArray<Rule> = [
     family: "prompt-extraction",
     weight: 0.6,
     pattern: re(
-      `\\b(?:(?:the user|the customer|the client|the patient|the employee|this user|that user|another user|other users|users|the account holder|the owner|someone(?: else)?)(?:'s?)? (?:\\w+ ){0,2}?|[a-z]+'s (?:\\w+ ){0,1}?)(?:birth ?date|date of birth|birthday|birth year|initials|home address|street address|phone number|mobile number|social security(?: number)?|ssn|credit card(?: number)?|card number|bank (?:account|balance|details)|account balance|salary|medical (?:history|records?)|diagnosis|email address|maiden name|passport(?: number)?|license plate|account number|location|ip address|personal (?:data|details|information)|private (?:data|information)|full name|home town|hometown|zip code|pin)\\b`
+      `\\b(?:(?:the user|the customer|the client|the patient|the employee|this user|that user|another user|other users|users|the account holder|the owner|someone(?: else)?)(?:'s?)? (?:\\w+ ){0,2}?)(?:birth ?date|date of birth|birthday|birth year|initials|home address|street address|phone number|mobile number|social security(?: number)?|ssn|credit card(?: number)?|card number|bank (?:account|balance|details)|account balance|salary|medical (?:history|records?)|diagnosis|email address|maiden name|passport(?: number)?|license plate|account number|location|ip address|personal (?:data|details|information)|private (?:data|information)|full name|home town|hometown|zip code|pin)\\b`
     ),
-    description: "asks about a person's private data"
+    description: "asks about the user's private data"
+  },
+  {
+    id: "extraction.personal-data-named",
+    triggers: "birth initials address phone email passport license location city residence ssn social",
+    family: "prompt-extraction",
+    weight: 0.3,
+    pattern: re(`\\b[a-z]+'s (?:\\w+ ){0,1}?(?:birth ?date|date of birth|birthday|birth year|initials|home address|street address|phone number|mobile number|social security(?: number)?|ssn|email address|passport(?: number)?|license plate|current (?:city|location|address)|city of residence|location)\\b`),
+    description: "names a person's private data"
   },
   {
     id: "extraction.user-records",
@@ -678,7 +686,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
     family: "exfiltration",
     weight: 0.5,
     pattern: re(
-      `\\b${INSERT}\\b ${gap(6)}(?:the |this |these )?(?:following|below|subsequent|above|given|provided|attached|next|enclosed|forthcoming|ensuing)\\b (?:\\w+ ){0,2}?(?:code|snippet|script|block|excerpt|section|segment|fragment|lines?|function|command|payload|program|module|routine)\\b`
+      `\\b(?:${INSERT}|addition of|inclusion of|integration of|incorporation of)\\b ${gap(6)}(?:the |this |these )?(?:following|below|subsequent|above|given|provided|attached|next|enclosed|forthcoming|ensuing)\\b (?:\\w+ ){0,2}?(?:code|snippet|script|block|excerpt|section|segment|fragment|lines?|function|command|payload|program|module|routine)\\b`
     ),
     description: "asks the model to put provided code into what it writes"
   },
@@ -687,7 +695,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
     id: "exfiltration.code-into-yours",
     triggers: "following below subsequent above given provided attached next enclosed forthcoming ensuing",
     family: "exfiltration",
-    weight: 0.4,
+    weight: 0.5,
     pattern: re(
       `\\b(?:following|below|subsequent|above|given|provided|attached|enclosed|forthcoming|ensuing)\\b (?:\\w+ ){0,2}?(?:code|snippet|script|block|excerpt|section|segment|fragment|lines?|function|command|payload|program|module|routine)\\b[^\\n\`]{0,80}?\\byour (?:\\w+ ){0,2}?(?:code|codebase|implementation|solution|algorithm|program|response|answer|script|logic|project|architecture|foundation|system|elucidation|work|design|application|software|function|reply|output)\\b|\\byour (?:\\w+ ){0,2}?(?:code|codebase|implementation|solution|algorithm|program|script|logic|project|architecture|foundation|application|software)\\b[^\\n\`]{0,80}?\\b(?:following|below|subsequent|above|given|provided|attached|enclosed)\\b (?:\\w+ ){0,2}?(?:code|snippet|script|block|excerpt|section|segment|fragment)\\b`
     ),
@@ -701,7 +709,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
     family: "output-manipulation",
     weight: 1,
     pattern: re(
-      `\\b${INSERT}\\b ${gap(5)}(?:${CONTENT}s?\\b|"[^"\\n]{2,200}"|(?:www\\.|https?:\\/\\/)\\S+)[^.!?\\n]{0,80}?\\b(?:in|into|to|within|throughout|inside|of|at the (?:end|start|beginning|bottom|top) of) (?:your|the|each|every) (?:\\w+ )?${TARGET}\\b`
+      `\\b${INSERT}\\b ${gap(5)}(?:${CONTENT}s?\\b|"[^"\\n]{2,200}"|(?:www\\.|https?:\\/\\/)\\S+)[^.!?\\n]{0,80}?\\b(?:in|into|to|within|throughout|inside|of|at the (?:end|start|beginning|bottom|top) of) (?:your|each of your|every) (?:\\w+ )?${TARGET}\\b`
     ),
     description: "asks to add a sentence/link/ad/code to the model's answer"
   },
@@ -721,7 +729,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
     family: "output-manipulation",
     weight: 1,
     pattern: re(
-      `\\b${TRANSFORM}\\b[^.!?\\n]{0,60}?\\b(?:your|the) (?:\\w+ )?(?:answer|response|reply|output|responses|replies|answers|message|text|words)\\b|\\byour (?:\\w+ )?(?:answer|response|reply|output|responses|replies|answers)\\b[^.!?\\n]{0,60}?\\b${TRANSFORM}\\b`
+      `\\b${TRANSFORM}\\b[^.!?\\n]{0,60}?\\byour (?:\\w+ )?(?:answer|response|reply|output|responses|replies|answers|message|text|words)\\b|\\byour (?:\\w+ )?(?:answer|response|reply|output|responses|replies|answers)\\b[^.!?\\n]{0,60}?\\b${TRANSFORM}\\b`
     ),
     description: "asks to encrypt/encode/reverse/scramble the answer"
   },
@@ -747,7 +755,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
     id: "output.phishing",
     triggers: "account reset verify confirm update click follow visit",
     family: "output-manipulation",
-    weight: 0.6,
+    weight: 0.4,
     pattern: re(
       `\\b(?:your account (?:has been|was|is) (?:compromised|suspended|locked|hacked|breached)|(?:reset|verify|confirm|update) your (?:password|account|credentials|payment|billing)|click (?:here|this link|the link)|follow this link|visit (?:this|the following) (?:link|site|url))\\b`
     ),
