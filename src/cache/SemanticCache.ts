@@ -18,9 +18,8 @@
  *   requests (as in `ResponseCache`). `refresh` skips the lookup and stores anew.
  * - What is stored: successful answers with a cacheable finish reason, under the
  *   scope of the model that produced them. A hit carries `cache: { kind:
- *   "semantic", similarity, ageMillis }`; streams are replayed from the stored
- *   answer (its text as one delta), since a paraphrase's answer is not a recording
- *   of this request.
+ *   "semantic", similarity, ageMillis }`; a stream hit replays the recorded
+ *   events when the answer was streamed, else the answer's text as one delta.
  * - Embedding failures never fail a call: it goes to the model uncached.
  *
  * Entries live in memory (a bounded map plus the {@link VectorIndex.Service}).
@@ -119,6 +118,8 @@ interface Entry {
   readonly scope: string
   readonly text: string
   readonly response: LanguageModel.Response
+  /** The events as they went out, when the answer was streamed. */
+  readonly events: ReadonlyArray<LanguageModel.StreamEvent> | undefined
   readonly storedAt: number
   readonly expiresAt: number
 }
@@ -131,6 +132,7 @@ interface Entry {
  */
 export interface Hit {
   readonly response: LanguageModel.Response
+  readonly events: ReadonlyArray<LanguageModel.StreamEvent> | undefined
   readonly similarity: number
   readonly storedAt: number
 }
@@ -212,12 +214,17 @@ export const make = (options: Options = {}) =>
             continue
           }
           if (!compatible(plan.text, entry.text, options.guards)) continue
-          return Option.some({ response: entry.response, similarity: match.score, storedAt: entry.storedAt })
+          return Option.some({ response: entry.response, events: entry.events, similarity: match.score, storedAt: entry.storedAt })
         }
         return Option.none()
       })
 
-    const save = (plan: Plan, vector: Float32Array, response: LanguageModel.Response): Effect.Effect<void> =>
+    const save = (
+      plan: Plan,
+      vector: Float32Array,
+      response: LanguageModel.Response,
+      events?: ReadonlyArray<LanguageModel.StreamEvent>
+    ): Effect.Effect<void> =>
       Effect.gen(function*() {
         if (!finishReasons.has(response.finishReason)) return
         const served = producedBy(response, plan.expected, inner.models)
@@ -226,7 +233,7 @@ export const make = (options: Options = {}) =>
           : scopeOf(plan.request, served, options)
         const now = yield* Clock.currentTimeMillis
         const id = `${nextId++}`
-        entries.set(id, { id, scope, text: plan.text, response, storedAt: now, expiresAt: now + ttl })
+        entries.set(id, { id, scope, text: plan.text, response, events, storedAt: now, expiresAt: now + ttl })
         yield* index.add(scope, id, vector)
         for (const oldest of entries.keys()) {
           if (entries.size <= maxEntries) break
@@ -276,14 +283,17 @@ export const make = (options: Options = {}) =>
           const started = yield* Clock.currentTimeMillis
           const { hit, vector } = yield* prepare(plan)
           if (Option.isSome(hit)) {
-            return Stream.fromIterable(LanguageModel.toEvents(yield* hitResponse(hit.value, started)))
+            const response = yield* hitResponse(hit.value, started)
+            const finish = LanguageModel.finishOf(response)
+            const events = hit.value.events ?? LanguageModel.toEvents(response)
+            return Stream.fromIterable(events.map((event) => (event._tag === "Finish" ? finish : event)))
           }
           if (Option.isNone(vector)) return inner.stream(request)
           const recorded: Array<LanguageModel.StreamEvent> = []
           const complete = Effect.suspend(() =>
             recorded.at(-1)?._tag === "Finish"
               ? LanguageModel.collect(Stream.fromIterable(recorded)).pipe(
-                Effect.flatMap((response) => save(plan, vector.value, response)),
+                Effect.flatMap((response) => save(plan, vector.value, response, [...recorded])),
                 Effect.ignore
               )
               : Effect.void

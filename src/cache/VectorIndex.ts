@@ -4,9 +4,10 @@
  *
  * The built-in index is flat and exact: each scope keeps its vectors in one
  * contiguous `Float32Array` and a search computes every dot product. That is exact
- * (no recall loss), needs no build step, and is fast enough for a cache (about
- * 10–30 ms for 100 000 vectors of 512 dimensions on one core — see
- * docs/benchmarks/semantic.json); beyond a few hundred thousand entries per scope,
+ * (no recall loss) and needs no build step; a sparse query (the local embedder's
+ * are) only touches its non-zero coordinates. The cost is linear in the entries of
+ * the scope searched: docs/benchmarks/semantic.json has the measured p50 at 10 000
+ * and 100 000 entries. Scopes keep most searches small; for large single scopes,
  * implement {@link Service} over an approximate index (HNSW, a vector database).
  * Vectors are expected L2-normalized, so the dot product is the cosine similarity.
  *
