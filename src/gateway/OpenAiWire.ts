@@ -1,0 +1,325 @@
+/**
+ * The OpenAI Chat Completions wire format, as the gateway speaks it to clients:
+ * the request body decoded into a `LanguageModel.Request`, and responses, stream
+ * chunks and errors encoded back, so any OpenAI client works against the gateway.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect, Option, ParseResult, Schema } from "effect"
+import * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
+
+const ContentPart = Schema.Struct({ type: Schema.String, text: Schema.optional(Schema.String) })
+
+const WireToolCall = Schema.Struct({
+  id: Schema.String,
+  type: Schema.optional(Schema.Literal("function")),
+  function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
+})
+
+const WireMessage = Schema.Struct({
+  role: Schema.Literal("system", "developer", "user", "assistant", "tool"),
+  content: Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Array(ContentPart)))),
+  tool_calls: Schema.optional(Schema.NullOr(Schema.Array(WireToolCall))),
+  tool_call_id: Schema.optional(Schema.String),
+  name: Schema.optional(Schema.String)
+})
+
+const WireTool = Schema.Struct({
+  type: Schema.Literal("function"),
+  function: Schema.Struct({
+    name: Schema.String,
+    description: Schema.optional(Schema.String),
+    parameters: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+    strict: Schema.optional(Schema.NullOr(Schema.Boolean))
+  })
+})
+
+const WireResponseFormat = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("text") }),
+  Schema.Struct({ type: Schema.Literal("json_object") }),
+  Schema.Struct({
+    type: Schema.Literal("json_schema"),
+    json_schema: Schema.Struct({
+      name: Schema.String,
+      description: Schema.optional(Schema.String),
+      schema: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+      strict: Schema.optional(Schema.NullOr(Schema.Boolean))
+    })
+  })
+)
+
+const optionalNull = <A, I>(schema: Schema.Schema<A, I>) => Schema.optional(Schema.NullOr(schema))
+
+/**
+ * The subset of a Chat Completions request body the gateway accepts; other fields
+ * are ignored.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletionBody = Schema.Struct({
+  model: Schema.String,
+  messages: Schema.Array(WireMessage),
+  max_tokens: optionalNull(Schema.Number),
+  max_completion_tokens: optionalNull(Schema.Number),
+  temperature: optionalNull(Schema.Number),
+  top_p: optionalNull(Schema.Number),
+  stop: optionalNull(Schema.Union(Schema.String, Schema.Array(Schema.String))),
+  seed: optionalNull(Schema.Number),
+  tools: optionalNull(Schema.Array(WireTool)),
+  tool_choice: optionalNull(Schema.Union(
+    Schema.Literal("auto", "none", "required"),
+    Schema.Struct({ type: Schema.Literal("function"), function: Schema.Struct({ name: Schema.String }) })
+  )),
+  response_format: optionalNull(WireResponseFormat),
+  stream: optionalNull(Schema.Boolean),
+  stream_options: optionalNull(Schema.Struct({ include_usage: Schema.optional(Schema.Boolean) })),
+  user: optionalNull(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChatCompletionBody = typeof ChatCompletionBody.Type
+
+const invalid = (message: string, param?: string) =>
+  new LlmError.InvalidRequest({ message, code: "invalid_request", param })
+
+const decodeBody = Schema.decodeUnknown(ChatCompletionBody, { errors: "all" })
+
+const textOf = (content: ChatCompletionBody["messages"][number]["content"]): Effect.Effect<string, LlmError.InvalidRequest> => {
+  if (content === undefined || content === null) return Effect.succeed("")
+  if (typeof content === "string") return Effect.succeed(content)
+  const parts: Array<string> = []
+  for (const part of content) {
+    if (part.type !== "text" || part.text === undefined) {
+      return Effect.fail(invalid(`Content parts of type "${part.type}" are not supported; send text`, "messages"))
+    }
+    parts.push(part.text)
+  }
+  return Effect.succeed(parts.join(""))
+}
+
+/**
+ * Decodes a client's body into the body and a validated `Request` carrying the
+ * tenant (and the client's `user`) in its metadata.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const toRequest = (
+  raw: unknown,
+  context: { readonly tenant: string; readonly model?: string | undefined }
+): Effect.Effect<{ readonly body: ChatCompletionBody; readonly request: LanguageModel.Request }, LlmError.InvalidRequest> =>
+  Effect.gen(function*() {
+    const body = yield* decodeBody(raw).pipe(
+      Effect.mapError((e) => invalid(`Invalid body: ${ParseResult.TreeFormatter.formatErrorSync(e)}`))
+    )
+    const messages: Array<LanguageModel.RequestInput["messages"][number]> = []
+    for (const m of body.messages) {
+      const content = yield* textOf(m.content)
+      switch (m.role) {
+        case "system":
+        case "developer":
+          messages.push({ role: "system", content })
+          break
+        case "user":
+          messages.push({ role: "user", content })
+          break
+        case "assistant":
+          messages.push({
+            role: "assistant",
+            content,
+            toolCalls: (m.tool_calls ?? []).map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }))
+          })
+          break
+        case "tool":
+          if (m.tool_call_id === undefined) return yield* Effect.fail(invalid("A tool message needs tool_call_id", "messages"))
+          messages.push({ role: "tool", toolCallId: m.tool_call_id, content })
+          break
+      }
+    }
+    const [first, ...rest] = messages
+    if (first === undefined) return yield* Effect.fail(invalid("messages must not be empty", "messages"))
+    const format = body.response_format
+    const input: LanguageModel.RequestInput = {
+      messages: [first, ...rest],
+      model: context.model,
+      maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+      temperature: body.temperature ?? undefined,
+      topP: body.top_p ?? undefined,
+      stop: body.stop === undefined || body.stop === null ? undefined : typeof body.stop === "string" ? [body.stop] : body.stop,
+      seed: body.seed ?? undefined,
+      tools: body.tools?.map((t) => ({
+        name: t.function.name,
+        description: t.function.description,
+        parameters: t.function.parameters ?? { type: "object", properties: {} },
+        strict: t.function.strict ?? undefined
+      })),
+      toolChoice: body.tool_choice === undefined || body.tool_choice === null
+        ? undefined
+        : typeof body.tool_choice === "string"
+        ? body.tool_choice
+        : { tool: body.tool_choice.function.name },
+      responseFormat: format === undefined || format === null
+        ? undefined
+        : format.type === "text"
+        ? { type: "text" }
+        : format.type === "json_object"
+        ? { type: "json" }
+        : {
+          type: "jsonSchema",
+          name: format.json_schema.name,
+          description: format.json_schema.description,
+          schema: format.json_schema.schema ?? {},
+          strict: format.json_schema.strict ?? undefined
+        },
+      metadata: { tenant: context.tenant, ...(body.user ? { user: body.user } : {}) }
+    }
+    const request = yield* LanguageModel.decodeRequest(input)
+    return { body, request }
+  })
+
+const wireFinish = (reason: LanguageModel.FinishReason): string =>
+  reason === "length" ? "length" : reason === "tool_calls" ? "tool_calls" : reason === "content_filter" ? "content_filter" : "stop"
+
+const wireUsage = (usage: LanguageModel.Usage) => ({
+  prompt_tokens: usage.inputTokens,
+  completion_tokens: usage.outputTokens,
+  total_tokens: usage.inputTokens + usage.outputTokens,
+  prompt_tokens_details: { cached_tokens: usage.cachedInputTokens },
+  completion_tokens_details: { reasoning_tokens: usage.reasoningTokens }
+})
+
+/**
+ * A response as a Chat Completions JSON body.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const toCompletion = (response: LanguageModel.Response, id: string, created: number) => ({
+  id,
+  object: "chat.completion",
+  created,
+  model: response.model,
+  choices: [{
+    index: 0,
+    message: {
+      role: "assistant",
+      content: response.finishReason === "refusal" && response.text === "" ? null : response.text,
+      refusal: response.refusal ?? null,
+      ...(response.toolCalls.length > 0
+        ? {
+          tool_calls: response.toolCalls.map((c) => ({
+            id: c.id,
+            type: "function",
+            function: { name: c.name, arguments: c.arguments }
+          }))
+        }
+        : {})
+    },
+    logprobs: null,
+    finish_reason: wireFinish(response.finishReason)
+  }],
+  usage: wireUsage(response.usage)
+})
+
+/**
+ * Encodes stream events as Chat Completions chunks (one SSE `data:` frame each).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const chunkEncoder = (options: { readonly id: string; readonly created: number; readonly model: string; readonly includeUsage: boolean }) => {
+  let model = options.model
+  const frame = (choices: ReadonlyArray<unknown>, extra: object = {}) =>
+    `data: ${JSON.stringify({ id: options.id, object: "chat.completion.chunk", created: options.created, model, choices, ...extra })}\n\n`
+  const delta = (d: object, finish: string | null = null) => frame([{ index: 0, delta: d, logprobs: null, finish_reason: finish }])
+  return {
+    start: () => delta({ role: "assistant", content: "" }),
+    event: (event: LanguageModel.StreamEvent): string => {
+      switch (event._tag) {
+        case "TextDelta":
+          return delta({ content: event.text })
+        case "ToolCallDelta":
+          return delta({
+            tool_calls: [{
+              index: event.index,
+              ...(event.id !== undefined ? { id: event.id, type: "function" } : {}),
+              function: { ...(event.name !== undefined ? { name: event.name } : {}), arguments: event.argumentsDelta }
+            }]
+          })
+        case "UsageEvent":
+          return ""
+        case "Finish": {
+          model = event.model
+          const last = delta(event.refusal !== undefined ? { refusal: event.refusal } : {}, wireFinish(event.reason))
+          return options.includeUsage ? last + frame([], { usage: wireUsage(event.usage) }) + "data: [DONE]\n\n" : last + "data: [DONE]\n\n"
+        }
+      }
+    },
+    error: (body: ErrorBody) => `data: ${JSON.stringify(body)}\n\n`
+  }
+}
+
+/**
+ * An OpenAI-shaped error body.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ErrorBody {
+  readonly error: { readonly message: string; readonly type: string; readonly code: string | null; readonly param: string | null }
+}
+
+/**
+ * The HTTP status and OpenAI-shaped body of a failure, and the seconds a client
+ * should wait (for `retry-after`), when known.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const toErrorResponse = (error: LlmError.LlmError): {
+  readonly status: number
+  readonly body: ErrorBody
+  readonly retryAfterSeconds: number | undefined
+} => {
+  const wait = LlmError.retryAfter(error)
+  const retryAfterSeconds = Option.match(wait, {
+    onNone: () => undefined,
+    onSome: (d) => Math.max(1, Math.ceil(Duration.toMillis(d) / 1000))
+  })
+  const of = (status: number, type: string, code: string | null, param: string | null = null) => ({
+    status,
+    body: { error: { message: error.message, type, code, param } },
+    retryAfterSeconds
+  })
+  switch (error._tag) {
+    case "InvalidRequest":
+      return of(error.status === 404 ? 404 : 400, "invalid_request_error", error.code ?? null, error.param ?? null)
+    case "ContextLengthExceeded":
+      return of(400, "invalid_request_error", "context_length_exceeded")
+    case "ContentFiltered":
+      return of(400, "invalid_request_error", "content_filter")
+    case "InjectionDetected":
+      return of(400, "invalid_request_error", "prompt_injection_detected")
+    case "OutputRejected":
+      return of(422, "invalid_response_error", "output_rejected")
+    case "MalformedOutput":
+      return of(422, "invalid_response_error", "malformed_output")
+    case "RateLimited":
+      return of(429, "rate_limit_error", "rate_limit_exceeded")
+    case "BudgetExceeded":
+      return of(429, "budget_exceeded", "budget_exceeded")
+    case "QuotaExhausted":
+      return of(429, "insufficient_quota", "insufficient_quota")
+    case "AuthenticationFailed":
+      return of(502, "upstream_error", "upstream_authentication_failed")
+    case "ProviderUnavailable":
+      return of(error.kind === "timeout" ? 504 : 503, "server_error", error.kind)
+    case "AllProvidersFailed":
+      return of(503, "server_error", "all_providers_failed")
+  }
+}

@@ -1,0 +1,260 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Layer, Redacted, Scope } from "effect"
+import OpenAI from "openai"
+import * as Gateway from "../src/gateway/Gateway.js"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
+import * as ScriptedModel from "../src/testing/ScriptedModel.js"
+
+const keys = [
+  { key: Redacted.make("gw-key-acme"), tenant: "acme" },
+  { key: Redacted.make("gw-key-globex"), tenant: "globex" }
+]
+
+/** Starts the gateway on a free port over the given stack; returns its URL. */
+const start = <E>(stack: Layer.Layer<LanguageModel.LanguageModel, E>, options: Partial<Gateway.ServeOptions> = {}) =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(Gateway.layer({ keys, port: 0, ...options }).pipe(Layer.provide(stack)))
+    return yield* Effect.provide(Gateway.url, context)
+  })
+
+const withSimulator = Effect.gen(function*() {
+  const sim = yield* ProviderSimulator.make()
+  const url = yield* start(OpenAi.layer({ apiKey: Redacted.make("sk-upstream"), baseURL: sim.openaiBaseURL, model: "gpt-4.1-mini" }))
+  const client = new OpenAI({ apiKey: "gw-key-acme", baseURL: `${url}/v1`, maxRetries: 0 })
+  return { sim, url, client }
+})
+
+describe("Gateway with the official openai SDK", () => {
+  it.scoped("answers non-streaming completions with usage", () =>
+    Effect.gen(function*() {
+      const { client, sim } = yield* withSimulator
+      yield* sim.enqueue("openai", { text: "Paris.", usage: { input: 20, output: 3 } })
+      const completion = yield* Effect.promise(() =>
+        client.chat.completions.create({ model: "gpt-4.1-mini", messages: [{ role: "user", content: "Capital of France?" }], max_tokens: 20 })
+      )
+      expect(completion.choices[0]!.message.content).toBe("Paris.")
+      expect(completion.choices[0]!.finish_reason).toBe("stop")
+      expect(completion.usage).toMatchObject({ prompt_tokens: 20, completion_tokens: 3, total_tokens: 23 })
+      const [upstream] = yield* sim.journal
+      expect(upstream!.body).toMatchObject({ model: "gpt-4.1-mini", max_completion_tokens: 20 })
+    }))
+
+  it.scoped("streams with a final usage chunk when asked", () =>
+    Effect.gen(function*() {
+      const { client, sim } = yield* withSimulator
+      yield* sim.enqueue("openai", { text: "one two three", usage: { input: 5, output: 3 } })
+      const chunks = yield* Effect.promise(async () => {
+        const stream = await client.chat.completions.create({
+          model: "gpt-4.1-mini",
+          messages: [{ role: "user", content: "count" }],
+          stream: true,
+          stream_options: { include_usage: true }
+        })
+        const out = []
+        for await (const chunk of stream) out.push(chunk)
+        return out
+      })
+      expect(chunks.map((c) => c.choices[0]?.delta.content ?? "").join("")).toBe("one two three")
+      expect(chunks.find((c) => c.choices[0]?.finish_reason)?.choices[0]?.finish_reason).toBe("stop")
+      expect(chunks[chunks.length - 1]!.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 3 })
+    }))
+
+  it.scoped("passes tools through and returns tool calls", () =>
+    Effect.gen(function*() {
+      const { client, sim } = yield* withSimulator
+      yield* sim.enqueue("openai", { toolCalls: [{ id: "call_1", name: "get_weather", arguments: "{\"city\":\"Oslo\"}" }] })
+      const completion = yield* Effect.promise(() =>
+        client.chat.completions.create({
+          model: "gpt-4.1-mini",
+          messages: [{ role: "user", content: "Weather in Oslo?" }],
+          tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }],
+          tool_choice: "required"
+        })
+      )
+      expect(completion.choices[0]!.finish_reason).toBe("tool_calls")
+      expect(completion.choices[0]!.message.tool_calls).toEqual([
+        { id: "call_1", type: "function", function: { name: "get_weather", arguments: "{\"city\":\"Oslo\"}" } }
+      ])
+      const [upstream] = yield* sim.journal
+      expect(upstream!.body).toMatchObject({ tool_choice: "required", tools: [{ type: "function", function: { name: "get_weather" } }] })
+    }))
+
+  it.scoped("errors surface as the SDK's own error classes with the right status and retry-after", () =>
+    Effect.gen(function*() {
+      const { client, sim } = yield* withSimulator
+      yield* sim.enqueue(
+        "openai",
+        { fault: { kind: "error", status: 429, type: "requests", code: "rate_limit_exceeded", message: "slow down", headers: { "retry-after": "7" } } },
+        { fault: { kind: "error", status: 400, type: "invalid_request_error", code: "context_length_exceeded", message: "too long" } },
+        { fault: { kind: "error", status: 503, type: "server_error" } }
+      )
+      const call = () => client.chat.completions.create({ model: "gpt-4.1-mini", messages: [{ role: "user", content: "x" }] })
+      const limited = yield* Effect.flip(Effect.tryPromise(call))
+      expect(limited.error).toBeInstanceOf(OpenAI.RateLimitError)
+      const rl = limited.error as InstanceType<typeof OpenAI.RateLimitError>
+      expect(rl.headers.get("retry-after")).toBe("7")
+      expect(rl.code).toBe("rate_limit_exceeded")
+      const tooLong = (yield* Effect.flip(Effect.tryPromise(call))).error
+      expect(tooLong).toBeInstanceOf(OpenAI.BadRequestError)
+      expect((tooLong as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("context_length_exceeded")
+      const down = (yield* Effect.flip(Effect.tryPromise(call))).error
+      expect(down).toBeInstanceOf(OpenAI.InternalServerError)
+      expect((down as InstanceType<typeof OpenAI.InternalServerError>).status).toBe(503)
+    }))
+
+  it.scoped("a missing or wrong key gets 401", () =>
+    Effect.gen(function*() {
+      const { url } = yield* withSimulator
+      const wrong = new OpenAI({ apiKey: "not-a-key", baseURL: `${url}/v1`, maxRetries: 0 })
+      const e = (yield* Effect.flip(Effect.tryPromise(() => wrong.chat.completions.create({ model: "m", messages: [{ role: "user", content: "x" }] })))).error
+      expect(e).toBeInstanceOf(OpenAI.AuthenticationError)
+      const none = yield* Effect.promise(() => fetch(`${url}/v1/models`))
+      expect(none.status).toBe(401)
+    }))
+})
+
+describe("Gateway over raw HTTP", () => {
+  it.scoped("frames SSE as data lines ending with [DONE]", () =>
+    Effect.gen(function*() {
+      const { sim, url } = yield* withSimulator
+      yield* sim.enqueue("openai", { text: "a b" })
+      const text = yield* Effect.promise(async () => {
+        const res = await fetch(`${url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: "Bearer gw-key-acme", "content-type": "application/json" },
+          body: JSON.stringify({ model: "gpt-4.1-mini", messages: [{ role: "user", content: "x" }], stream: true })
+        })
+        expect(res.status).toBe(200)
+        expect(res.headers.get("content-type")).toContain("text/event-stream")
+        return res.text()
+      })
+      const frames = text.split("\n\n").filter((f) => f.length > 0)
+      expect(frames.every((f) => f.startsWith("data: "))).toBe(true)
+      expect(frames[frames.length - 1]).toBe("data: [DONE]")
+      const payloads = frames.slice(0, -1).map((f) => JSON.parse(f.slice(6)))
+      expect(payloads[0].choices[0].delta.role).toBe("assistant")
+      expect(payloads.map((p) => p.choices[0]?.delta?.content ?? "").join("")).toBe("a b")
+      expect(payloads.every((p) => p.object === "chat.completion.chunk")).toBe(true)
+    }))
+
+  it.scoped("a stream that fails before its first event gets a proper status, not a 200", () =>
+    Effect.gen(function*() {
+      const { sim, url } = yield* withSimulator
+      yield* sim.enqueue("openai", { fault: { kind: "error", status: 429, type: "requests", code: "rate_limit_exceeded", message: "slow", headers: { "retry-after": "3" } } })
+      const res = yield* Effect.promise(() =>
+        fetch(`${url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: "Bearer gw-key-acme", "content-type": "application/json" },
+          body: JSON.stringify({ model: "gpt-4.1-mini", messages: [{ role: "user", content: "x" }], stream: true })
+        })
+      )
+      expect(res.status).toBe(429)
+      expect(res.headers.get("retry-after")).toBe("3")
+      expect((yield* Effect.promise(() => res.json())).error.code).toBe("rate_limit_exceeded")
+    }))
+
+  it.scoped("a client that disconnects mid-stream aborts the upstream call", () =>
+    Effect.gen(function*() {
+      const { sim, url } = yield* withSimulator
+      yield* sim.enqueue("openai", { text: "w ".repeat(200), tokenDelayMs: 20 })
+      yield* Effect.promise(async () => {
+        const controller = new AbortController()
+        const res = await fetch(`${url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: "Bearer gw-key-acme", "content-type": "application/json" },
+          body: JSON.stringify({ model: "gpt-4.1-mini", messages: [{ role: "user", content: "x" }], stream: true }),
+          signal: controller.signal
+        })
+        const reader = res.body!.getReader()
+        await reader.read()
+        await reader.read()
+        controller.abort()
+      })
+      const upstream = yield* sim.awaitEntry((e) => e.outcome !== "pending")
+      expect(upstream.outcome).toBe("aborted")
+      expect(upstream.chunksSent).toBeLessThan(200)
+    }))
+
+  it.scoped("oversized and malformed bodies get 413 and 400, and the server keeps serving", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make()
+      const url = yield* start(OpenAi.layer({ apiKey: Redacted.make("sk"), baseURL: sim.openaiBaseURL, model: "m" }), { maxBodyBytes: 4096 })
+      const post = (body: string) =>
+        Effect.promise(() =>
+          fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { authorization: "Bearer gw-key-acme", "content-type": "application/json" }, body })
+        )
+      const big = yield* post(JSON.stringify({ model: "m", messages: [{ role: "user", content: "x".repeat(10_000) }] }))
+      expect(big.status).toBe(413)
+      const broken = yield* post("{\"model\": \"m\", \"messages\": [")
+      expect(broken.status).toBe(400)
+      expect((yield* Effect.promise(() => broken.json())).error.code).toBe("invalid_json")
+      const badShape = yield* post(JSON.stringify({ model: "m", messages: [{ role: "wizard", content: "x" }] }))
+      expect(badShape.status).toBe(400)
+      const empty = yield* post(JSON.stringify({ model: "m", messages: [] }))
+      expect(empty.status).toBe(400)
+      const ok = yield* post(JSON.stringify({ model: "m", messages: [{ role: "user", content: "still alive?" }] }))
+      expect(ok.status).toBe(200)
+      expect(yield* sim.journal).toHaveLength(1)
+    }))
+})
+
+describe("Gateway tenants and models", () => {
+  it.scoped("each key's tenant reaches the stack in the request metadata", () =>
+    Effect.gen(function*() {
+      const recorded = yield* ScriptedModel.make(() => ({ text: "ok" }))
+      const url = yield* start(Layer.succeed(LanguageModel.LanguageModel, recorded.service))
+      for (const key of ["gw-key-acme", "gw-key-globex", "gw-key-acme"]) {
+        const client = new OpenAI({ apiKey: key, baseURL: `${url}/v1`, maxRetries: 0 })
+        yield* Effect.promise(() => client.chat.completions.create({ model: "default", messages: [{ role: "user", content: "hi" }], user: "u-1" }))
+      }
+      const requests = yield* recorded.recorder.requests
+      expect(requests.map((r) => r.metadata?.tenant)).toEqual(["acme", "globex", "acme"])
+      expect(requests.every((r) => r.metadata?.user === "u-1" && r.model === undefined)).toBe(true)
+    }))
+
+  it.scoped("with a model map, unknown models are 404 and /v1/models lists the map", () =>
+    Effect.gen(function*() {
+      const fast = yield* ScriptedModel.make(() => ({ text: "fast" }))
+      const smart = yield* ScriptedModel.make(() => ({ text: "smart" }))
+      const url = yield* start(Layer.succeed(LanguageModel.LanguageModel, fast.service), { models: { fast: fast.service, smart: smart.service } })
+      const client = new OpenAI({ apiKey: "gw-key-acme", baseURL: `${url}/v1`, maxRetries: 0 })
+      const answer = yield* Effect.promise(() => client.chat.completions.create({ model: "smart", messages: [{ role: "user", content: "hi" }] }))
+      expect(answer.choices[0]!.message.content).toBe("smart")
+      const missing = (yield* Effect.flip(Effect.tryPromise(() => client.chat.completions.create({ model: "nope", messages: [{ role: "user", content: "hi" }] })))).error
+      expect(missing).toBeInstanceOf(OpenAI.NotFoundError)
+      const list = yield* Effect.promise(() => client.models.list())
+      expect(list.data.map((m) => m.id)).toEqual(["fast", "smart"])
+      expect(yield* fast.recorder.calls).toBe(0)
+    }))
+
+  it.scoped("healthz answers without a key", () =>
+    Effect.gen(function*() {
+      const recorded = yield* ScriptedModel.make(() => ({ text: "ok" }))
+      const url = yield* start(Layer.succeed(LanguageModel.LanguageModel, recorded.service))
+      const res = yield* Effect.promise(() => fetch(`${url}/healthz`))
+      expect(res.status).toBe(200)
+    }))
+
+  it.live("closing the gateway lets an in-flight request finish", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make()
+      yield* sim.enqueue("openai", { text: "finished anyway", latencyMs: 300 })
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        Gateway.layer({ keys, port: 0 }).pipe(Layer.provide(OpenAi.layer({ apiKey: Redacted.make("sk"), baseURL: sim.openaiBaseURL, model: "m" }))),
+        scope
+      )
+      const url = yield* Effect.provide(Gateway.url, context)
+      const client = new OpenAI({ apiKey: "gw-key-acme", baseURL: `${url}/v1`, maxRetries: 0 })
+      const inFlight = yield* Effect.fork(Effect.promise(() => client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "x" }] })))
+      yield* sim.awaitEntry((e) => e.route === "openai")
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      const completion = yield* Fiber.join(inFlight)
+      expect(completion.choices[0]!.message.content).toBe("finished anyway")
+      yield* Fiber.join(closing)
+      const refused = yield* Effect.either(Effect.tryPromise(() => fetch(`${url}/healthz`)))
+      expect(refused._tag).toBe("Left")
+    }).pipe(Effect.scoped))
+})
