@@ -1,0 +1,634 @@
+/**
+ * Spending limits that hold under any concurrency: before a call, the worst case it can
+ * cost is reserved in every budget it falls under, atomically; after the call the
+ * reservation is replaced by what the call actually cost; on failure or interruption
+ * it is released.
+ *
+ * Limits apply per scope (global, tenant, user, model, tag) and period (calendar day or
+ * month in a configured IANA time zone, or a rolling window). The worst case is the
+ * estimated input (see `Tokens`) plus `maxTokens` output, priced at the dearest model
+ * the inner stack may call (see `Pricing`). Since a reservation is only granted when
+ * `spent + reserved + worstCase <= limit` in every bucket, and a call settles at most
+ * at its worst case, settled spend cannot pass the limit (docs/cost.md explains the
+ * conditions).
+ *
+ * Mode `fail` refuses at once with `BudgetExceeded`; mode `wait` polls until open
+ * reservations settle and free room, up to a timeout, and fails early when no open
+ * reservation could free enough.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, DateTime, Deferred, Duration, Effect, Exit, Layer, Option, Ref, Schema, Stream } from "effect"
+import * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
+import { type Bucket, BudgetStore, type BudgetStoreError } from "./BudgetStore.js"
+import * as Pricing from "./Pricing.js"
+import * as Tokens from "./Tokens.js"
+
+// -----------------------------------------------------------------------------
+// Options
+// -----------------------------------------------------------------------------
+
+/**
+ * What a limit counts: all calls, or calls per tenant, user, model (`provider/model`)
+ * or value of a metadata tag.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Scope = "global" | "tenant" | "user" | "model" | "tag"
+
+/**
+ * A calendar day or month in the configured time zone, or a rolling window.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Period = "day" | "month" | { readonly window: Duration.DurationInput }
+
+/**
+ * One spending limit.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Limit {
+  readonly scope: Scope
+  readonly period: Period
+  /** The limit in USD. */
+  readonly usd: number
+  /** For scope `tag`: the metadata tag key the limit is per value of. */
+  readonly tag?: string
+  /**
+   * Limit only this value of the scope (a tenant, a user, a model as `provider/model`
+   * or bare id, a tag value). Without it, each value has its own budget of `usd`.
+   * Calls without the metadata a scope needs share the value `(none)`.
+   */
+  readonly value?: string
+  /** Different limits for some values, e.g. `{ acme: 500 }` next to `usd: 50`. */
+  readonly overrides?: Readonly<Record<string, number>>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly limits: ReadonlyArray<Limit>
+  /** `fail` (default): refuse at once. `wait`: wait for open reservations to settle. */
+  readonly mode?: "fail" | "wait"
+  /** How long `wait` mode waits at most (default 30 seconds). */
+  readonly waitTimeout?: Duration.DurationInput
+  /**
+   * How often waiting calls try again (default 100 millis); also the granularity of
+   * `waitTimeout`.
+   */
+  readonly pollInterval?: Duration.DurationInput
+  /** The IANA time zone of day and month periods (default `UTC`). */
+  readonly timeZone?: string
+  /**
+   * The output tokens reserved for requests without `maxTokens`. Without it such
+   * requests fail with `InvalidRequest`: a budget cannot bound an unbounded answer.
+   */
+  readonly defaultMaxTokens?: number
+  /**
+   * How long a reservation stays valid if its owner never settles it (a crashed
+   * process); afterwards it is charged in full. Must exceed the longest call
+   * (default 15 minutes).
+   */
+  readonly lease?: Duration.DurationInput
+  /** How long spend is kept for reports after a period ends (default 35 days). */
+  readonly retention?: Duration.DurationInput
+  /** Token estimate options (approximation factor for non-OpenAI models). */
+  readonly tokens?: Tokens.EstimateOptions
+}
+
+/**
+ * A budget configuration that cannot work: an unknown time zone, a non-positive limit
+ * or window.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidBudgetConfig extends Schema.TaggedError<InvalidBudgetConfig>("effect-llm/InvalidBudgetConfig")(
+  "InvalidBudgetConfig",
+  { message: Schema.String }
+) {}
+
+// -----------------------------------------------------------------------------
+// Report
+// -----------------------------------------------------------------------------
+
+/**
+ * Spend in one scope and period.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SpendLine {
+  /** e.g. `global`, `tenant:acme`, `tag:feature=search`, `model:openai/gpt-4o`. */
+  readonly scope: string
+  /** e.g. `day`, `month`, `window:1h`. */
+  readonly period: string
+  /** The calendar period (`2026-03-05`, `2026-03`), empty for rolling windows. */
+  readonly periodId: string
+  readonly limitUsd: number | undefined
+  readonly spentUsd: number
+  readonly reservedUsd: number
+  readonly remainingUsd: number | undefined
+}
+
+/**
+ * What a budget layer offers besides the model: its spend report.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** Spend and open reservations for every scope and period the store keeps. */
+  readonly report: Effect.Effect<ReadonlyArray<SpendLine>, BudgetStoreError>
+}
+
+/**
+ * The budget report tag (provided by {@link layer}).
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Budget extends Context.Tag("effect-llm/Budget")<Budget, Service>() {}
+
+// -----------------------------------------------------------------------------
+// Money and periods
+// -----------------------------------------------------------------------------
+
+const NANO = 1e9
+
+/** Rounds USD up to whole nano-dollars (tolerating float noise below 1e-3 nano). */
+const toNanoCeil = (usd: number): number => Math.ceil(Math.round(usd * NANO * 1000) / 1000)
+const toNanoFloor = (usd: number): number => Math.floor(Math.round(usd * NANO * 1000) / 1000)
+const toUsd = (nano: number): number => nano / NANO
+
+const NONE = "(none)"
+const esc = (value: string) => encodeURIComponent(value)
+
+interface PeriodInfo {
+  readonly label: string
+  readonly id: string
+  /** End of the calendar period (epoch ms); Infinity for windows. */
+  readonly end: number
+  readonly windowMillis: number | undefined
+}
+
+const pad = (n: number) => String(n).padStart(2, "0")
+
+const periodLabel = (period: Period): string =>
+  typeof period === "string" ? period : `window:${Duration.format(Duration.decode(period.window))}`
+
+const periodAt = (period: Period, zone: DateTime.TimeZone, now: number): PeriodInfo => {
+  if (typeof period !== "string") {
+    return {
+      label: periodLabel(period),
+      id: "",
+      end: Infinity,
+      windowMillis: Duration.toMillis(Duration.decode(period.window))
+    }
+  }
+  const zoned = DateTime.unsafeMakeZoned(now, { timeZone: zone })
+  const start = DateTime.startOf(zoned, period)
+  const end = DateTime.toEpochMillis(DateTime.add(start, period === "day" ? { days: 1 } : { months: 1 }))
+  const parts = DateTime.toParts(start)
+  const id = period === "day" ? `${parts.year}-${pad(parts.month)}-${pad(parts.day)}` : `${parts.year}-${pad(parts.month)}`
+  return { label: period, id, end, windowMillis: undefined }
+}
+
+// -----------------------------------------------------------------------------
+// The middleware
+// -----------------------------------------------------------------------------
+
+interface PlannedBucket extends Bucket {
+  readonly scope: string
+  readonly period: PeriodInfo
+  /** For model-scope buckets: the candidate model it belongs to. */
+  readonly model: LanguageModel.ModelRef | undefined
+}
+
+interface Plan {
+  readonly id: string
+  readonly buckets: ReadonlyArray<PlannedBucket>
+  readonly amount: number
+  readonly worstUsd: number
+}
+
+const sameModel = (a: LanguageModel.ModelRef, b: LanguageModel.ModelRef) =>
+  a.provider === b.provider && (a.model === b.model || Pricing.candidates(a.model).includes(b.model) ||
+    Pricing.candidates(b.model).includes(a.model))
+
+const refLabel = (ref: LanguageModel.ModelRef) => `${ref.provider}/${ref.model}`
+
+/**
+ * The budget middleware and its report, built around one inner service.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWithReport = (options: Options) =>
+(inner: LanguageModel.Service): Effect.Effect<
+  { readonly service: LanguageModel.Service; readonly budget: Service },
+  InvalidBudgetConfig | Pricing.UnknownModel,
+  Pricing.Pricing | BudgetStore
+> =>
+  Effect.gen(function*() {
+    const pricing = yield* Pricing.Pricing
+    const store = yield* BudgetStore
+    const zone = yield* Option.match(DateTime.zoneMakeNamed(options.timeZone ?? "UTC"), {
+      onNone: () => Effect.fail(new InvalidBudgetConfig({ message: `Unknown time zone: ${options.timeZone}` })),
+      onSome: Effect.succeed
+    })
+    for (const limit of options.limits) {
+      if (!(limit.usd >= 0) || Object.values(limit.overrides ?? {}).some((usd) => !(usd >= 0))) {
+        return yield* new InvalidBudgetConfig({ message: `A budget limit must be a non-negative USD amount` })
+      }
+      if (typeof limit.period !== "string" && !(Duration.toMillis(Duration.decode(limit.period.window)) > 0)) {
+        return yield* new InvalidBudgetConfig({ message: `A rolling window must be longer than zero` })
+      }
+      if (limit.scope === "tag" && limit.tag === undefined) {
+        return yield* new InvalidBudgetConfig({ message: `A tag-scoped limit needs the tag key (option "tag")` })
+      }
+    }
+    if (options.defaultMaxTokens !== undefined && !(options.defaultMaxTokens > 0)) {
+      return yield* new InvalidBudgetConfig({ message: `defaultMaxTokens must be positive` })
+    }
+    // Every model the stack may call must have a price: fail here, not on the first call.
+    const prices = new Map<string, Pricing.ModelPrice>()
+    for (const ref of inner.models) prices.set(refLabel(ref), yield* pricing.price(ref))
+
+    const mode = options.mode ?? "fail"
+    const waitTimeout = Duration.toMillis(Duration.decode(options.waitTimeout ?? "30 seconds"))
+    const pollInterval = Duration.decode(options.pollInterval ?? "100 millis")
+    const leaseMillis = Duration.toMillis(Duration.decode(options.lease ?? "15 minutes"))
+    const retention = Duration.toMillis(Duration.decode(options.retention ?? "35 days"))
+
+    // Waiting calls share one ticker: a single fiber sleeps `pollInterval` and wakes
+    // every waiter at once, so a thousand waiters cost one timer, not a thousand.
+    const waiters = yield* Ref.make(0)
+    const tick = yield* Ref.make(yield* Deferred.make<void>())
+    const ticking = yield* Ref.make(false)
+    const ticker: Effect.Effect<void> = Effect.gen(function*() {
+      while (true) {
+        yield* Effect.sleep(pollInterval)
+        const next = yield* Deferred.make<void>()
+        yield* Deferred.succeed(yield* Ref.getAndSet(tick, next), undefined)
+        const stop = yield* Effect.flatMap(Ref.get(waiters), (n) =>
+          n > 0 ? Effect.succeed(false) : Effect.as(Ref.set(ticking, false), true))
+        if (stop) return
+      }
+    })
+    /** Waits for the next tick (interruptible); starts the ticker when none runs. */
+    const nextTick = Effect.gen(function*() {
+      const current = yield* Ref.get(tick)
+      yield* Ref.update(waiters, (n) => n + 1)
+      if (!(yield* Ref.getAndSet(ticking, true))) yield* Effect.forkDaemon(ticker)
+      return current
+    }).pipe(
+      Effect.flatMap((current) => Deferred.await(current)),
+      Effect.ensuring(Ref.update(waiters, (n) => n - 1))
+    )
+
+    const invalid = (message: string, code: string) =>
+      new LlmError.InvalidRequest({ message, code, provider: "budget" })
+    const storeDown = (error: BudgetStoreError) =>
+      new LlmError.ProviderUnavailable({ provider: "budget-store", kind: "network", message: error.message })
+
+    /** The models a request may be served by: the request's model if the stack has it, else all. */
+    const candidatesOf = (request: LanguageModel.Request): Effect.Effect<
+      ReadonlyArray<readonly [LanguageModel.ModelRef, Pricing.ModelPrice]>,
+      LlmError.InvalidRequest
+    > => {
+      const all = inner.models.map((ref) => [ref, prices.get(refLabel(ref))!] as const)
+      if (request.model === undefined) return Effect.succeed(all)
+      const matching = all.filter(([ref]) => sameModel(ref, { provider: ref.provider, model: request.model! }))
+      if (matching.length > 0) return Effect.succeed(matching)
+      const provider = inner.models[0]?.provider ?? "unknown"
+      const ref = { provider, model: request.model }
+      return Option.match(pricing.lookup(ref), {
+        onNone: () =>
+          Effect.fail(invalid(`No price for model ${request.model}: the budget cannot reserve for it`, "unpriced_model")),
+        onSome: (price) => Effect.succeed([...all, [ref, price] as const])
+      })
+    }
+
+    const valueOf = (limit: Limit, request: LanguageModel.Request): string => {
+      const metadata = request.metadata
+      switch (limit.scope) {
+        case "tenant":
+          return metadata?.tenant ?? NONE
+        case "user":
+          return metadata?.user ?? NONE
+        case "tag":
+          return metadata?.tags?.[limit.tag!] ?? NONE
+        default:
+          return "*"
+      }
+    }
+
+    const scopeLabel = (limit: Limit, value: string): string => {
+      switch (limit.scope) {
+        case "global":
+          return "global"
+        case "tag":
+          return `tag:${esc(limit.tag!)}=${esc(value)}`
+        default:
+          return `${limit.scope}:${esc(value)}`
+      }
+    }
+
+    const limitFor = (limit: Limit, value: string, model?: LanguageModel.ModelRef): number | undefined => {
+      const matches = (v: string) => v === value || (model !== undefined && v === model.model)
+      if (limit.value !== undefined && !matches(limit.value)) return undefined
+      for (const [key, usd] of Object.entries(limit.overrides ?? {})) if (matches(key)) return usd
+      return limit.usd
+    }
+
+    const bucketsOf = (
+      request: LanguageModel.Request,
+      candidates: ReadonlyArray<readonly [LanguageModel.ModelRef, Pricing.ModelPrice]>,
+      now: number
+    ): ReadonlyArray<PlannedBucket> => {
+      const byKey = new Map<string, PlannedBucket>()
+      for (const limit of options.limits) {
+        const period = periodAt(limit.period, zone, now)
+        const ttlMillis = period.windowMillis !== undefined
+          ? period.windowMillis + leaseMillis
+          : period.end - now + retention
+        const targets: ReadonlyArray<readonly [string, LanguageModel.ModelRef | undefined]> = limit.scope === "model"
+          ? candidates.map(([ref]) => [refLabel(ref), ref] as const)
+          : [[valueOf(limit, request), undefined]]
+        for (const [value, model] of targets) {
+          const usd = limitFor(limit, value, model)
+          if (usd === undefined) continue
+          const scope = scopeLabel(limit, value)
+          const key = `${scope}|${period.label}|${period.id}`
+          const previous = byKey.get(key)
+          const nano = toNanoFloor(usd)
+          if (previous !== undefined && previous.limit <= nano) continue
+          byKey.set(key, {
+            key,
+            limit: nano,
+            ttlMillis,
+            ...(period.windowMillis !== undefined ? { windowMillis: period.windowMillis } : {}),
+            scope,
+            period,
+            model
+          })
+        }
+      }
+      return [...byKey.values()]
+    }
+
+    const plan = (request: LanguageModel.Request): Effect.Effect<Plan, LlmError.InvalidRequest> =>
+      Effect.gen(function*() {
+        const maxTokens = request.maxTokens ?? options.defaultMaxTokens
+        if (maxTokens === undefined) {
+          return yield* invalid(
+            "The request has no maxTokens and the budget has no defaultMaxTokens: its cost has no upper bound",
+            "max_tokens_required"
+          )
+        }
+        const candidates = yield* candidatesOf(request)
+        let worstUsd = 0
+        for (const [ref, price] of candidates) {
+          const estimate = yield* Tokens.estimate(request, ref.model, options.tokens)
+          worstUsd = Math.max(worstUsd, Pricing.worstCaseOf(price, estimate.inputTokens, maxTokens))
+        }
+        const now = yield* Clock.currentTimeMillis
+        const id = crypto.randomUUID()
+        return { id, buckets: bucketsOf(request, candidates, now), amount: toNanoCeil(worstUsd), worstUsd }
+      })
+
+    const exceeded = (p: Plan, bucket: PlannedBucket, spent: number, reserved: number, now: number) =>
+      new LlmError.BudgetExceeded({
+        provider: "budget",
+        message: `Budget ${bucket.scope} (${bucket.period.label}${
+          bucket.period.id ? ` ${bucket.period.id}` : ""
+        }) has no room: ${toUsd(spent + reserved).toFixed(6)} of ${
+          toUsd(bucket.limit).toFixed(6)
+        } USD spent or reserved, the call needs up to ${p.worstUsd.toFixed(6)} USD`,
+        scope: bucket.scope,
+        period: bucket.period.label,
+        limit: toUsd(bucket.limit),
+        spent: toUsd(spent + reserved),
+        requested: p.worstUsd,
+        retryAfterMillis: spent + p.amount > bucket.limit
+          ? (bucket.period.windowMillis ?? Math.max(0, bucket.period.end - now))
+          : Duration.toMillis(pollInterval)
+      })
+
+    /** Reserves, waiting in `wait` mode. Store calls run uninterruptibly; waits are `restore`d. */
+    const acquire = (p: Plan, restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) =>
+      Effect.gen(function*() {
+        const start = yield* Clock.currentTimeMillis
+        const deadline = start + waitTimeout
+        while (true) {
+          const now = yield* Clock.currentTimeMillis
+          const result = yield* Effect.mapError(
+            store.reserve({ id: p.id, buckets: p.buckets, amount: p.amount, now, leaseMillis }),
+            storeDown
+          )
+          if (result._tag === "Reserved") return
+          const bucket = p.buckets[result.index]!
+          // Built only when failing: constructing the error validates its schema.
+          const error = () => exceeded(p, bucket, result.spent, result.reserved, now)
+          if (mode === "fail") return yield* error()
+          // Waiting helps only if open reservations could free enough room, a window
+          // slides, or the period rolls over before the deadline.
+          const canHelp = (result.reserved > 0 && result.spent + p.amount <= bucket.limit) ||
+            bucket.period.windowMillis !== undefined || bucket.period.end <= deadline
+          if (!canHelp || now >= deadline) return yield* error()
+          yield* restore(nextTick)
+        }
+      })
+
+    const settleWith = (p: Plan, served: LanguageModel.ModelRef | undefined, actualNano: number) =>
+      Effect.gen(function*() {
+        const servedMatches = served !== undefined &&
+          p.buckets.some((b) => b.model !== undefined && sameModel(b.model, served))
+        const amounts = p.buckets.map((b) =>
+          b.model === undefined || !servedMatches || sameModel(b.model, served!) ? actualNano : 0
+        )
+        if (actualNano > p.amount) {
+          yield* Effect.logWarning(
+            `Budget: a call cost ${toUsd(actualNano)} USD, more than the ${p.worstUsd} USD reserved (token estimate too low?)`
+          )
+        }
+        const now = yield* Clock.currentTimeMillis
+        yield* store.settle({ id: p.id, amounts, now })
+      }).pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning(`Budget: settling failed (${error.message}); the lease will charge the reservation`)
+        )
+      )
+
+    const release = (p: Plan) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => store.release(p.id, now)).pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning(`Budget: releasing failed (${error.message}); the lease will charge the reservation`)
+        )
+      )
+
+    /** The actual cost of what served, or the worst case when it has no price. */
+    const actualCost = (p: Plan, served: LanguageModel.ModelRef, usage: LanguageModel.Usage) =>
+      Option.match(pricing.lookup(served), {
+        onNone: () => new LanguageModel.Cost({ usd: p.worstUsd, estimated: true }),
+        onSome: (price) => new LanguageModel.Cost({ usd: Pricing.costOf(price, usage), estimated: false })
+      })
+
+    const generate = (request: LanguageModel.Request) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const p = yield* plan(request)
+          yield* acquire(p, restore)
+          const exit = yield* Effect.exit(restore(inner.generate(request)))
+          if (Exit.isFailure(exit)) {
+            yield* release(p)
+            return yield* exit
+          }
+          const response = exit.value
+          const served = { provider: response.provider, model: response.model }
+          const cost = actualCost(p, served, response.usage)
+          yield* settleWith(p, served, cost.estimated ? p.amount : toNanoCeil(cost.usd))
+          return new LanguageModel.Response({ ...response, cost })
+        })
+      )
+
+    const stream = (request: LanguageModel.Request) =>
+      Stream.unwrapScoped(
+        Effect.uninterruptibleMask((restore) =>
+          Effect.gen(function*() {
+            const p = yield* plan(request)
+            yield* acquire(p, restore)
+            const seen = yield* Ref.make<{ events: number; finish?: LanguageModel.Finish; cost?: LanguageModel.Cost }>({
+              events: 0
+            })
+            yield* Effect.addFinalizer(() =>
+              Effect.flatMap(Ref.get(seen), (state) => {
+                if (state.finish !== undefined && state.cost !== undefined) {
+                  const served = { provider: state.finish.provider, model: state.finish.model }
+                  return settleWith(p, served, state.cost.estimated ? p.amount : toNanoCeil(state.cost.usd))
+                }
+                // Nothing arrived: nothing was generated, release. Events but no final
+                // usage: the bill is unknown, charge the reserved worst case.
+                return state.events === 0 ? release(p) : settleWith(p, undefined, p.amount)
+              })
+            )
+            return inner.stream(request).pipe(
+              Stream.mapEffect((event) => {
+                if (event._tag !== "Finish") {
+                  return Effect.as(Ref.update(seen, (s) => ({ ...s, events: s.events + 1 })), event)
+                }
+                const cost = actualCost(p, { provider: event.provider, model: event.model }, event.usage)
+                const finish = new LanguageModel.Finish({ ...event, cost })
+                return Effect.as(
+                  Ref.update(seen, (s) => ({ events: s.events + 1, finish, cost })),
+                  finish as LanguageModel.StreamEvent
+                )
+              })
+            )
+          })
+        )
+      )
+
+    const report: Effect.Effect<ReadonlyArray<SpendLine>, BudgetStoreError> = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const keys = yield* store.keys(now)
+      const parsed = keys.map((key) => {
+        const [scope = "", period = "", periodId = ""] = key.split("|")
+        const windowLimit = options.limits.find((l) => typeof l.period !== "string" && periodLabel(l.period) === period)
+        const windowMillis = windowLimit !== undefined && typeof windowLimit.period !== "string"
+          ? Duration.toMillis(Duration.decode(windowLimit.period.window))
+          : undefined
+        return { key, scope, period, periodId, windowMillis }
+      })
+      const states = yield* store.read(
+        parsed.map((p) => (p.windowMillis === undefined ? { key: p.key } : { key: p.key, windowMillis: p.windowMillis })),
+        now
+      )
+      return parsed.map((p, i): SpendLine => {
+        let limit: number | undefined
+        for (const l of options.limits) {
+          if (periodLabel(l.period) !== p.period) continue
+          const [kind, ...rest] = p.scope.split(":")
+          if (kind !== l.scope && !(kind === "global" && l.scope === "global")) continue
+          const raw = decodeURIComponent(rest.join(":"))
+          const value = l.scope === "tag" ? raw.slice(raw.indexOf("=") + 1) : raw
+          if (l.scope === "tag" && raw.slice(0, raw.indexOf("=")) !== l.tag) continue
+          const slash = value.indexOf("/")
+          const model = l.scope === "model" && slash > 0
+            ? { provider: value.slice(0, slash), model: value.slice(slash + 1) }
+            : undefined
+          const usd = limitFor(l, l.scope === "global" ? "*" : value, model)
+          if (usd !== undefined) limit = limit === undefined ? usd : Math.min(limit, usd)
+        }
+        const spentUsd = toUsd(states[i]!.spent)
+        const reservedUsd = toUsd(states[i]!.reserved)
+        return {
+          scope: p.scope,
+          period: p.period,
+          periodId: p.periodId,
+          limitUsd: limit,
+          spentUsd,
+          reservedUsd,
+          remainingUsd: limit === undefined ? undefined : limit - spentUsd - reservedUsd
+        }
+      }).sort((a, b) => `${a.scope}|${a.period}|${a.periodId}`.localeCompare(`${b.scope}|${b.period}|${b.periodId}`))
+    })
+
+    const service: LanguageModel.Service = { models: inner.models, generate, stream }
+    return { service, budget: { report } }
+  })
+
+/**
+ * Wraps one LanguageModel service in a budget. Fails with `UnknownModel` when a model
+ * of the inner stack has no price.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options) =>
+(inner: LanguageModel.Service): Effect.Effect<
+  LanguageModel.Service,
+  InvalidBudgetConfig | Pricing.UnknownModel,
+  Pricing.Pricing | BudgetStore
+> => Effect.map(makeWithReport(options)(inner), (built) => built.service)
+
+/**
+ * The budget as a Layer from LanguageModel to LanguageModel, also providing its
+ * {@link Budget} report. Needs a `Pricing` and a `BudgetStore`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<
+  LanguageModel.LanguageModel | Budget,
+  InvalidBudgetConfig | Pricing.UnknownModel,
+  LanguageModel.LanguageModel | Pricing.Pricing | BudgetStore
+> =>
+  Layer.effectContext(
+    Effect.gen(function*() {
+      const inner = yield* LanguageModel.LanguageModel
+      const { budget, service } = yield* makeWithReport(options)(inner)
+      return Context.make(LanguageModel.LanguageModel, service).pipe(Context.add(Budget, budget))
+    })
+  )
+
+/**
+ * The spend report of the budget in context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const report: Effect.Effect<ReadonlyArray<SpendLine>, BudgetStoreError, Budget> = Effect.flatMap(
+  Budget,
+  (budget) => budget.report
+)
