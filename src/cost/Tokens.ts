@@ -183,8 +183,8 @@ export const countRequest = (request: Request, tokens: (text: string) => number)
 }
 
 /**
- * Estimates the input tokens of a request for a model (default: `request.model`, and
- * `o200k_base` when there is none).
+ * Estimates the input tokens of a request for a model (default: `request.model`; with
+ * no model at all the count is approximated like a non-OpenAI model's).
  *
  * @since 0.1.0
  * @category counting
