@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Random } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { findBlobs } from "./internal/decode.js"
@@ -503,7 +503,7 @@ export const llmJudge = (options: JudgeOptions = {}): Effect.Effect<Classifier, 
     band: options.band,
     classify: (text) =>
       Effect.gen(function*() {
-        const id = Math.random().toString(36).slice(2, 10)
+        const id = (yield* Random.nextInt).toString(36).replace("-", "").padStart(8, "x")
         const request = new LanguageModel.Request({
           model: options.model,
           temperature: 0,
@@ -538,12 +538,3 @@ export const parseVerdict = (answer: string): Verdict => {
  * @category scanning
  */
 export const normalizeText = (text: string): string => normalize(text).text
-
-/**
- * The first flagged-or-not helper for optional values.
- *
- * @since 0.1.0
- * @category scanning
- */
-export const scanOption = (text: Option.Option<string>, options?: Options): Option.Option<ScanResult> =>
-  Option.map(text, (t) => scan(t, options))

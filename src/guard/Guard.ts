@@ -1,0 +1,292 @@
+/**
+ * Prompt-injection defence as `LanguageModel` middleware: the three guard layers
+ * wired around a model.
+ *
+ * - **Input** ({@link makeInput}): every user and tool message is scanned by the
+ *   `InjectionScanner` (rules, plus any classifier such as an LLM judge); a flagged
+ *   message fails the call with `InjectionDetected` before it costs a token.
+ * - **Output** ({@link makeOutput}): per request, a random canary is planted in the
+ *   system prompt and tool results are spotlighted (random boundary tags the data
+ *   cannot close); the answer is checked by `OutputGuard` (canary leak, protected
+ *   strings, secrets, PII, allowed actions, JSON schema) and fails with
+ *   `OutputRejected`, or comes back redacted.
+ *
+ * Streams are checked as they flow. Text is passed on up to the last whitespace
+ * (and before a trailing run of digits that may be a phone or card number), so a
+ * secret, e-mail or canary split across chunks is held back until it is complete
+ * and can be redacted or refused before any of it reaches the caller. Tool-call
+ * deltas are held until `Finish`, when the assembled calls and the assembled text
+ * are checked as a whole (leaks spelled out across chunks, schema).
+ *
+ * The two halves are separate layers because they belong at different places in
+ * the stack: the input scan outermost (before caches: a flagged request is never
+ * served, not even from cache), the output half below the caches (its canary and
+ * spotlight tags are random per request, which must not enter a cache key), as in
+ * `Telemetry → Guard.input → caches → Guard.output → Budget → …`.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Either, Layer, Option, Stream } from "effect"
+import * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
+import * as InjectionScanner from "./InjectionScanner.js"
+import * as OutputGuard from "./OutputGuard.js"
+import * as Spotlight from "./Spotlight.js"
+
+/**
+ * Options of the input half. Defaults: built-in rules at threshold 1, scanning
+ * user and tool messages.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InputOptions {
+  readonly scanner?: InjectionScanner.Options
+  /** Which messages are scanned (default user and tool). */
+  readonly roles?: ReadonlyArray<"user" | "tool" | "assistant" | "system">
+}
+
+/**
+ * Options of the output half. Defaults: canary on, tool results spotlighted
+ * (`delimit`), secrets rejected, PII off, streams checked incrementally.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OutputOptions extends OutputGuard.Options {
+  /** Plant a canary token in the system prompt and refuse answers that leak it (default true). */
+  readonly canary?: boolean
+  /** Spotlight untrusted messages (default `{ roles: ["tool"] }`); `false` for off. */
+  readonly spotlight?: (Spotlight.Options & { readonly roles?: ReadonlyArray<"user" | "tool"> }) | false
+  /**
+   * `incremental` (default): stream text as it becomes safe; `buffer`: collect the
+   * whole answer, check it, then replay it (nothing reaches the caller unchecked).
+   */
+  readonly stream?: "incremental" | "buffer"
+}
+
+/**
+ * Options of the whole guard; `false` switches a half off.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly input?: InputOptions | false
+  readonly output?: OutputOptions | false
+}
+
+const roleIndex = (request: LanguageModel.Request, roles: ReadonlySet<string>) =>
+  request.messages.flatMap((message, index) => (roles.has(message.role) ? [{ message, index }] : []))
+
+/**
+ * The input half: scans the request's messages and fails with
+ * `InjectionDetected` when one is flagged.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeInput = (options: InputOptions = {}) =>
+(inner: LanguageModel.Service): Effect.Effect<LanguageModel.Service> =>
+  Effect.map(InjectionScanner.make(options.scanner), (scanner) => {
+    const roles = new Set<string>(options.roles ?? ["user", "tool"])
+    const check = (request: LanguageModel.Request): Effect.Effect<void, LlmError.LlmError> =>
+      Effect.forEach(roleIndex(request, roles), ({ index, message }) =>
+        Effect.flatMap(scanner.scan(message.content), (result) =>
+          result.flagged
+            ? Effect.fail(InjectionScanner.toError(result, `message ${index} (${message.role})`))
+            : Effect.void), { discard: true })
+    return {
+      models: inner.models,
+      generate: (request) => Effect.zipRight(check(request), inner.generate(request)),
+      stream: (request) => Stream.unwrap(Effect.as(check(request), inner.stream(request)))
+    }
+  })
+
+interface Prepared {
+  readonly request: LanguageModel.Request
+  readonly context: OutputGuard.Context
+}
+
+const prepare = (request: LanguageModel.Request, options: OutputOptions): Effect.Effect<Prepared> =>
+  Effect.gen(function*() {
+    let next = request
+    const spotlight = options.spotlight ?? { roles: ["tool"] as const }
+    if (spotlight !== false) next = yield* Spotlight.apply(next, spotlight)
+    let canary: string | undefined
+    if (options.canary ?? true) {
+      canary = yield* OutputGuard.makeCanary
+      next = withMessages(next, Spotlight.withSystem(next.messages, OutputGuard.canaryInstruction(canary)))
+    }
+    return { request: next, context: { request: next, canary } }
+  })
+
+const withMessages = (request: LanguageModel.Request, messages: ReadonlyArray<LanguageModel.Message>): LanguageModel.Request => {
+  const [first, ...rest] = messages
+  return first === undefined ? request : new LanguageModel.Request({ ...request, messages: [first, ...rest] })
+}
+
+/**
+ * Where text can be released: after the last whitespace, and before a trailing
+ * run of digits, spaces and phone punctuation (a number may still be growing).
+ * Held-back text is capped at 1 KB.
+ */
+const safeCut = (pending: string): number => {
+  const tail = /(?:[+(]?\d[\d ().-]*)?\S*$/.exec(pending)
+  const held = tail === null ? 0 : tail[0].length
+  return Math.max(pending.length - held, pending.length - 1024)
+}
+
+/**
+ * The output half: plants a canary, spotlights untrusted messages, and checks
+ * answers (see the module comment for streams).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeOutput = (options: OutputOptions = {}) =>
+(inner: LanguageModel.Service): Effect.Effect<LanguageModel.Service> =>
+  Effect.sync(() => {
+    const generate = (request: LanguageModel.Request) =>
+      Effect.flatMap(prepare(request, options), (prepared) =>
+        Effect.flatMap(inner.generate(prepared.request), (response) => OutputGuard.check(response, options, prepared.context)))
+
+    const streamBuffered = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
+      Stream.unwrap(
+        Effect.flatMap(prepare(request, options), (prepared) =>
+          LanguageModel.collect(inner.stream(prepared.request)).pipe(
+            Effect.flatMap((response) => OutputGuard.check(response, options, prepared.context)),
+            Effect.map((response) => Stream.fromIterable(LanguageModel.toEvents(response)))
+          ))
+      )
+
+    const streamIncremental = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
+      Stream.unwrap(
+        Effect.map(prepare(request, options), (prepared) => {
+          const { context } = prepared
+          let assembled = ""
+          let pending = ""
+          const calls: Array<{ id: string; name: string; arguments: string }> = []
+          const heldCalls: Array<LanguageModel.StreamEvent> = []
+
+          const release = (text: string): Either.Either<ReadonlyArray<LanguageModel.StreamEvent>, LlmError.OutputRejected> =>
+            text.length === 0
+              ? Either.right([])
+              : Either.map(OutputGuard.checkText(text, options, {}), (safe) => safe.length === 0 ? [] : [new LanguageModel.TextDelta({ text: safe })])
+
+          const leakCheck = (window: string): Either.Either<void, LlmError.OutputRejected> =>
+            Either.map(OutputGuard.checkText(window, { protectedStrings: options.protectedStrings, secrets: "off", pii: "off" }, { canary: context.canary }), () => undefined)
+
+          const onEvent = (event: LanguageModel.StreamEvent): Effect.Effect<ReadonlyArray<LanguageModel.StreamEvent>, LlmError.OutputRejected> => {
+            switch (event._tag) {
+              case "TextDelta": {
+                assembled += event.text
+                pending += event.text
+                // Leaks are checked on a window of the assembled text, so a canary split
+                // across chunks is seen whole; the full text is checked again at Finish.
+                const leak = leakCheck(assembled.slice(-2048))
+                if (Either.isLeft(leak)) return Effect.fail(leak.left)
+                const cut = safeCut(pending)
+                const ready = pending.slice(0, cut)
+                pending = pending.slice(cut)
+                return release(ready)
+              }
+              case "ToolCallDelta": {
+                const call = (calls[event.index] ??= { id: "", name: "", arguments: "" })
+                if (event.id !== undefined) call.id = event.id
+                if (event.name !== undefined) {
+                  call.name = event.name
+                  const allowed = OutputGuard.checkToolCalls(
+                    [new LanguageModel.ToolCall({ id: call.id, name: call.name, arguments: "{}" })],
+                    { allowedActions: options.allowedActions, checkToolArguments: false, secrets: "off" },
+                    context
+                  )
+                  if (Either.isLeft(allowed)) return Effect.fail(allowed.left)
+                }
+                call.arguments += event.argumentsDelta
+                heldCalls.push(event)
+                return Effect.succeed([])
+              }
+              case "UsageEvent":
+                return Effect.succeed([event])
+              case "Finish": {
+                const whole = leakCheck(assembled)
+                if (Either.isLeft(whole)) return Effect.fail(whole.left)
+                const toolCalls = calls.filter((c) => c !== undefined).map((c) => new LanguageModel.ToolCall(c))
+                const tools = OutputGuard.checkToolCalls(toolCalls, options, context)
+                if (Either.isLeft(tools)) return Effect.fail(tools.left)
+                const schema = OutputGuard.checkSchema(assembled, options, context)
+                if (Either.isLeft(schema)) return Effect.fail(schema.left)
+                const rest = release(pending)
+                pending = ""
+                return Effect.map(rest, (events) => [...events, ...heldCalls, event])
+              }
+            }
+          }
+
+          return inner.stream(prepared.request).pipe(
+            Stream.mapEffect(onEvent),
+            Stream.flattenIterables
+          )
+        })
+      )
+
+    return {
+      models: inner.models,
+      generate,
+      stream: options.stream === "buffer" ? streamBuffered : streamIncremental
+    }
+  })
+
+/**
+ * Both halves around one model: input scan outside, output checks inside.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}) => (inner: LanguageModel.Service): Effect.Effect<LanguageModel.Service> =>
+  Effect.gen(function*() {
+    const withOutput = options.output === false ? inner : yield* makeOutput(options.output ?? {})(inner)
+    return options.input === false ? withOutput : yield* makeInput(options.input ?? {})(withOutput)
+  })
+
+/**
+ * The input half as a Layer from LanguageModel to LanguageModel.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerInput = (options?: InputOptions): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
+  Layer.effect(LanguageModel.LanguageModel, Effect.flatMap(LanguageModel.LanguageModel, makeInput(options)))
+
+/**
+ * The output half as a Layer from LanguageModel to LanguageModel.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerOutput = (options?: OutputOptions): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
+  Layer.effect(LanguageModel.LanguageModel, Effect.flatMap(LanguageModel.LanguageModel, makeOutput(options)))
+
+/**
+ * Both halves as one Layer (use {@link layerInput} and {@link layerOutput} to place
+ * them around caches).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
+  Layer.effect(LanguageModel.LanguageModel, Effect.flatMap(LanguageModel.LanguageModel, make(options)))
+
+/**
+ * The canary planted in a request by the output half, if any (for tests and
+ * logs: it is the last `Confidential marker:` of the system prompt).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const canaryOf = (request: LanguageModel.Request): Option.Option<string> => {
+  const system = request.messages.find((m) => m.role === "system")
+  const m = system === undefined ? null : /Confidential marker: (cnry-[a-z0-9]+)/.exec(system.content)
+  return m === null ? Option.none() : Option.some(m[1]!)
+}
