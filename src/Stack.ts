@@ -1,0 +1,362 @@
+/**
+ * Putting it together: the whole middleware stack from one Schema-validated
+ * configuration, in the canonical order (outermost first):
+ *
+ * ```
+ * Telemetry → Guard.input → SemanticCache → ResponseCache → Guard.output → Budget
+ *   → Fallback[ per provider: CircuitBreaker → RateLimit → Retry → Provider ]
+ * ```
+ *
+ * The configuration is plain JSON (or YAML): it comes from a file for the gateway
+ * and the CLI, or from code. Every section but `providers` is optional. Errors
+ * name the path and the problem (`providers.main.model: is missing`). API keys
+ * come from the environment (`apiKeyEnv`), never from the file.
+ *
+ * @since 0.1.0
+ */
+import * as Fs from "node:fs"
+import { Config, ConfigError, Duration, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import * as YAML from "yaml"
+import * as CacheStore from "./cache/CacheStore.js"
+import * as ResponseCache from "./cache/ResponseCache.js"
+import * as SemanticCache from "./cache/SemanticCache.js"
+import * as LanguageModel from "./LanguageModel.js"
+import * as Anthropic from "./providers/Anthropic.js"
+import * as Embeddings from "./providers/Embeddings.js"
+import * as OpenAi from "./providers/OpenAi.js"
+import * as CircuitBreaker from "./resilience/CircuitBreaker.js"
+import * as Fallback from "./resilience/Fallback.js"
+import * as RateLimit from "./resilience/RateLimit.js"
+import * as Retry from "./resilience/Retry.js"
+
+// -----------------------------------------------------------------------------
+// Configuration
+// -----------------------------------------------------------------------------
+
+/** A duration written as text ("30 seconds", "500 millis"). */
+const DurationText = Schema.transformOrFail(Schema.String, Schema.DurationFromSelf, {
+  strict: true,
+  decode: (text, _, ast) =>
+    Option.match(Duration.decodeUnknown(text), {
+      onNone: () =>
+        ParseResult.fail(
+          new ParseResult.Type(ast, text, `expected a duration such as "30 seconds" or "500 millis", got ${JSON.stringify(text)}`)
+        ),
+      onSome: ParseResult.succeed
+    }),
+  encode: (duration) => ParseResult.succeed(`${Duration.toMillis(duration)} millis`)
+})
+
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+const Probability = Schema.Number.pipe(Schema.between(0, 1))
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export const RetryConfig = Schema.Struct({
+  maxAttempts: Schema.optional(PositiveInt),
+  baseDelay: Schema.optional(DurationText),
+  maxDelay: Schema.optional(DurationText),
+  factor: Schema.optional(Schema.Number.pipe(Schema.greaterThanOrEqualTo(1))),
+  jitter: Schema.optional(Schema.Boolean),
+  budget: Schema.optional(DurationText),
+  attemptTimeout: Schema.optional(DurationText)
+})
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export const RateLimitConfig = Schema.Struct({
+  requestsPerMinute: Schema.optional(PositiveInt),
+  tokensPerMinute: Schema.optional(PositiveInt),
+  maxConcurrency: Schema.optional(PositiveInt),
+  window: Schema.optional(DurationText),
+  mode: Schema.optional(Schema.Literal("delay", "fail")),
+  perTenant: Schema.optional(Schema.Boolean)
+})
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export const BreakerConfig = Schema.Struct({
+  threshold: Schema.optional(PositiveInt),
+  window: Schema.optional(DurationText),
+  cooldown: Schema.optional(DurationText)
+})
+
+/**
+ * One provider: which API, which model, where, and its own resilience settings
+ * (which override the stack-wide `retry` and `rateLimit`).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const ProviderConfig = Schema.Struct({
+  type: Schema.Literal("openai", "anthropic", "openai-compatible"),
+  model: Schema.NonEmptyString,
+  models: Schema.optional(Schema.Array(Schema.NonEmptyString)),
+  baseURL: Schema.optional(Schema.NonEmptyString),
+  /** The environment variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY; none for compatible servers). */
+  apiKeyEnv: Schema.optional(Schema.NonEmptyString),
+  /** The name reported as provider (default: the entry's name for compatible servers). */
+  timeout: Schema.optional(DurationText),
+  defaultMaxTokens: Schema.optional(PositiveInt),
+  retry: Schema.optional(Schema.Union(RetryConfig, Schema.Literal(false))),
+  rateLimit: Schema.optional(Schema.Union(RateLimitConfig, Schema.Literal(false))),
+  breaker: Schema.optional(Schema.Union(BreakerConfig, Schema.Literal(false)))
+})
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export const CacheConfig = Schema.Struct({
+  exact: Schema.optional(Schema.Struct({
+    ttl: Schema.optional(DurationText),
+    store: Schema.optional(Schema.Literal("memory", "sqlite", "redis")),
+    maxEntries: Schema.optional(PositiveInt),
+    /** The SQLite file (store `sqlite`). */
+    path: Schema.optional(Schema.NonEmptyString),
+    cacheSampled: Schema.optional(Schema.Boolean),
+    namespace: Schema.optional(Schema.String)
+  })),
+  semantic: Schema.optional(Schema.Struct({
+    threshold: Schema.optional(Probability),
+    ttl: Schema.optional(DurationText),
+    maxEntries: Schema.optional(PositiveInt),
+    embedder: Schema.optional(Schema.Literal("local", "openai")),
+    /** For the `openai` embedder: its model, base URL and key variable. */
+    embeddingModel: Schema.optional(Schema.NonEmptyString),
+    baseURL: Schema.optional(Schema.NonEmptyString),
+    apiKeyEnv: Schema.optional(Schema.NonEmptyString)
+  }))
+})
+
+/**
+ * The whole stack.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const StackConfig = Schema.Struct({
+  providers: Schema.Record({ key: Schema.String, value: ProviderConfig }),
+  /** The fallback order (default: the providers in the order written). */
+  chain: Schema.optional(Schema.Array(Schema.String)),
+  fallback: Schema.optional(Schema.Struct({
+    hedge: Schema.optional(DurationText),
+    onContentFiltered: Schema.optional(Schema.Boolean)
+  })),
+  retry: Schema.optional(Schema.Union(RetryConfig, Schema.Literal(false))),
+  rateLimit: Schema.optional(RateLimitConfig),
+  breaker: Schema.optional(Schema.Union(BreakerConfig, Schema.Literal(false))),
+  cache: Schema.optional(CacheConfig),
+  /** Shared stores: rate limits and (store `redis`) the response cache. */
+  redis: Schema.optional(Schema.Struct({ url: Schema.NonEmptyString, prefix: Schema.optional(Schema.String) }))
+})
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export type StackConfig = typeof StackConfig.Type
+
+/**
+ * What a configuration file or object holds before validation.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export type StackConfigInput = typeof StackConfig.Encoded
+
+/**
+ * A configuration that does not hold: `path` says where, `message` what.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StackConfigError extends Schema.TaggedError<StackConfigError>("effect-llm/StackConfigError")(
+  "StackConfigError",
+  {
+    path: Schema.String,
+    message: Schema.String
+  }
+) {}
+
+const pathText = (path: ReadonlyArray<PropertyKey>) =>
+  path.length === 0 ? "(root)" : path.map((p) => (typeof p === "number" ? `[${p}]` : String(p))).join(".").replace(/\.\[/g, "[")
+
+/**
+ * Validates a configuration: the schema first, then the cross-references (a
+ * chain naming an unknown provider, a Redis store without `redis`). Fails with the
+ * first problem's path, listing all of them in the message.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const decodeConfig = (input: unknown): Effect.Effect<StackConfig, StackConfigError> =>
+  Schema.decodeUnknown(StackConfig, { errors: "all", onExcessProperty: "error" })(input).pipe(
+    Effect.mapError((error) => {
+      const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+      const lines = issues.map((issue) => `${pathText(issue.path)}: ${issue.message}`)
+      return new StackConfigError({ path: pathText(issues[0]?.path ?? []), message: lines.join("; ") })
+    }),
+    Effect.flatMap((config) => {
+      const names = Object.keys(config.providers)
+      if (names.length === 0) return Effect.fail(new StackConfigError({ path: "providers", message: "providers: at least one provider is required" }))
+      const unknown = (config.chain ?? []).findIndex((name) => !names.includes(name))
+      if (unknown >= 0) {
+        return Effect.fail(new StackConfigError({
+          path: `chain[${unknown}]`,
+          message: `chain[${unknown}]: no provider named '${config.chain![unknown]}' (known: ${names.join(", ")})`
+        }))
+      }
+      if (config.cache?.exact?.store === "redis" && config.redis === undefined) {
+        return Effect.fail(new StackConfigError({ path: "cache.exact.store", message: "cache.exact.store: 'redis' needs a top-level redis.url" }))
+      }
+      if (config.cache?.exact?.store === "sqlite" && config.cache.exact.path === undefined) {
+        return Effect.fail(new StackConfigError({ path: "cache.exact.path", message: "cache.exact.path: the 'sqlite' store needs a file path" }))
+      }
+      return Effect.succeed(config)
+    })
+  )
+
+/**
+ * Reads a JSON or YAML configuration file and validates it.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const loadConfigFile = (path: string): Effect.Effect<StackConfig, StackConfigError> =>
+  Effect.try({
+    try: () => {
+      const text = Fs.readFileSync(path, "utf8")
+      return /\.ya?ml$/i.test(path) ? YAML.parse(text) as unknown : JSON.parse(text) as unknown
+    },
+    catch: (e) => new StackConfigError({ path: "(file)", message: `Cannot read ${path}: ${e instanceof Error ? e.message : String(e)}` })
+  }).pipe(Effect.flatMap(decodeConfig))
+
+// -----------------------------------------------------------------------------
+// Assembly
+// -----------------------------------------------------------------------------
+
+type ModelLayer = Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError>
+
+const optionalKey = (name: string) => Config.option(Config.redacted(name)).pipe(Config.map(Option.getOrUndefined))
+
+const providerLayer = (name: string, p: StackConfig["providers"][string]): ModelLayer => {
+  const timeout = p.timeout
+  switch (p.type) {
+    case "openai":
+      return Layer.unwrapEffect(Effect.map(Config.redacted(p.apiKeyEnv ?? "OPENAI_API_KEY"), (apiKey) =>
+        OpenAi.layer({ apiKey, baseURL: p.baseURL, model: p.model, models: p.models, timeout })))
+    case "openai-compatible":
+      return Layer.unwrapEffect(Effect.map(p.apiKeyEnv === undefined ? Effect.succeed(undefined) : optionalKey(p.apiKeyEnv), (apiKey) =>
+        OpenAi.layerCompatible({
+          apiKey,
+          baseURL: p.baseURL ?? "http://127.0.0.1:11434/v1",
+          model: p.model,
+          models: p.models,
+          provider: name,
+          timeout
+        })))
+    case "anthropic":
+      return Layer.unwrapEffect(Effect.map(Config.redacted(p.apiKeyEnv ?? "ANTHROPIC_API_KEY"), (apiKey) =>
+        Anthropic.layer({ apiKey, baseURL: p.baseURL, model: p.model, models: p.models, timeout, defaultMaxTokens: p.defaultMaxTokens })))
+  }
+}
+
+/** A member: RateLimit → Retry → Provider (the breaker is the chain's). */
+const memberLayer = (name: string, p: StackConfig["providers"][string], config: StackConfig): ModelLayer => {
+  const retry = p.retry ?? config.retry ?? {}
+  const rateLimit = p.rateLimit ?? config.rateLimit
+  let model = providerLayer(name, p)
+  if (retry !== false) model = Retry.layer(retry).pipe(Layer.provide(model))
+  if (rateLimit !== undefined && rateLimit !== false) model = RateLimit.layer(rateLimit).pipe(Layer.provide(model))
+  return model
+}
+
+const cacheStoreLayer = (config: StackConfig): Layer.Layer<CacheStore.CacheStore, StackConfigError> => {
+  const exact = config.cache?.exact
+  switch (exact?.store ?? "memory") {
+    case "memory":
+      return CacheStore.layerMemory({ maxEntries: exact?.maxEntries })
+    case "sqlite":
+      return CacheStore.layerSqlite({ filename: exact!.path!, maxEntries: exact?.maxEntries }).pipe(
+        Layer.mapError((e) => new StackConfigError({ path: "cache.exact.path", message: `cache.exact.path: ${e.message}` }))
+      )
+    case "redis":
+      return CacheStore.layerRedisUrl(config.redis!.url, { prefix: config.redis!.prefix })
+  }
+}
+
+const embeddingsLayer = (semantic: NonNullable<NonNullable<StackConfig["cache"]>["semantic"]>) =>
+  semantic.embedder === "openai"
+    ? Layer.unwrapEffect(Effect.map(optionalKey(semantic.apiKeyEnv ?? "OPENAI_API_KEY"), (apiKey) =>
+      Embeddings.layerOpenAi({ apiKey, baseURL: semantic.baseURL, model: semantic.embeddingModel })))
+    : Embeddings.layerLocal()
+
+/**
+ * The stack as layers, from a validated configuration. `CircuitBreaker.Registry`
+ * exposes the breakers' states (for `/metrics` and health checks).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const fromConfig = (
+  config: StackConfig
+): Layer.Layer<LanguageModel.LanguageModel | CircuitBreaker.Registry, StackConfigError | ConfigError.ConfigError> => {
+  const names = config.chain ?? Object.keys(config.providers)
+  const breakerOf = (p: StackConfig["providers"][string]) => {
+    const b = p.breaker ?? config.breaker
+    return b === false ? (false as const) : b ?? {}
+  }
+  const members: ReadonlyArray<Fallback.Member<ConfigError.ConfigError>> = names.map((name) => ({
+    name,
+    layer: memberLayer(name, config.providers[name]!, config),
+    breaker: breakerOf(config.providers[name]!)
+  }))
+  const chain = Fallback.layer(members, {
+    hedge: config.fallback?.hedge === undefined ? undefined : { delay: config.fallback.hedge },
+    onContentFiltered: config.fallback?.onContentFiltered
+  }) as Layer.Layer<LanguageModel.LanguageModel | CircuitBreaker.Registry, ConfigError.ConfigError>
+
+  const withRateLimitStore = config.redis === undefined
+    ? chain
+    : chain.pipe(Layer.provide(RateLimit.layerStoreRedis({ url: config.redis.url, prefix: config.redis.prefix })))
+
+  let model: Layer.Layer<LanguageModel.LanguageModel | CircuitBreaker.Registry, StackConfigError | ConfigError.ConfigError> =
+    withRateLimitStore
+  const exact = config.cache?.exact
+  if (exact !== undefined) {
+    model = Layer.provideMerge(
+      ResponseCache.layer({ ttl: exact.ttl, cacheSampled: exact.cacheSampled, namespace: exact.namespace }).pipe(
+        Layer.provide(cacheStoreLayer(config))
+      ),
+      model
+    )
+  }
+  const semantic = config.cache?.semantic
+  if (semantic !== undefined) {
+    model = Layer.provideMerge(
+      SemanticCache.layer({ threshold: semantic.threshold, ttl: semantic.ttl, maxEntries: semantic.maxEntries }).pipe(
+        Layer.provide(embeddingsLayer(semantic))
+      ),
+      model
+    )
+  }
+  return model
+}
+
+/**
+ * The stack from a configuration object (validated here) or file path.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  config: StackConfigInput | string
+): Layer.Layer<LanguageModel.LanguageModel | CircuitBreaker.Registry, StackConfigError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(typeof config === "string" ? loadConfigFile(config) : decodeConfig(config), fromConfig))
