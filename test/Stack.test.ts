@@ -49,20 +49,24 @@ describe("Stack assembled", () => {
         },
         cache: { exact: { ttl: "1 hour" } }
       })
-      const [first, second, breakers] = yield* Effect.gen(function*() {
+      const [first, second, third, breakers] = yield* Effect.gen(function*() {
         const ask = LanguageModel.generate({ messages: [{ role: "user", content: "hello" }], temperature: 0 })
         const a = yield* ask
         const b = yield* ask
+        const c = yield* ask
         const registry = yield* CircuitBreaker.Registry
-        return [a, b, registry] as const
+        return [a, b, c, registry] as const
       }).pipe(Effect.provide(stack), Effect.provide(env))
       expect(first.text).toBe("from anthropic")
       expect(first.provider).toBe("anthropic")
       expect(first.attempts.map((a) => [a.provider, a.outcome])).toEqual([["openai", "failure"], ["anthropic", "success"]])
-      expect(second.cache?.kind).toBe("exact")
-      expect(second.text).toBe("from anthropic")
-      // Two attempts at the primary (Retry), one at the backup; the repeat never left the cache.
-      expect((yield* sim.journal).map((e) => e.route)).toEqual(["openai", "openai", "anthropic"])
+      // The backup's answer is filed under the backup's model, so the repeat asks the
+      // (recovered) primary; the third call is served from the cache.
+      expect(second.provider).toBe("openai")
+      expect(second.cache).toBeUndefined()
+      expect(third.cache?.kind).toBe("exact")
+      expect(third.text).toBe(second.text)
+      expect((yield* sim.journal).map((e) => e.route)).toEqual(["openai", "openai", "anthropic", "openai"])
       expect(breakers).toBeDefined()
     }))
 })
