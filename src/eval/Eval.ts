@@ -1,0 +1,958 @@
+/**
+ * Evaluation suites: prompts × models × cases, each case an answer checked by
+ * assertions, run with bounded concurrency through the response cache, giving a
+ * {@link Report} that renders to the console, JSON, JUnit XML and HTML
+ * (`Report`), compares against a saved baseline, and turns into an exit code for
+ * CI (`verdict`).
+ *
+ * A suite is Schema-validated whether it comes from TypeScript (`make`), JSON or
+ * YAML (`loadFile`). Models are named: a name is looked up in the map of layers
+ * the caller passes (`RunOptions.models`), or the suite describes the provider
+ * itself (OpenAI, an OpenAI-compatible server, or Anthropic: `model`, `baseURL`,
+ * and the environment variable holding the key).
+ *
+ * Caching: every model (and the judge) is wrapped in `ResponseCache`, on by
+ * default with an in-memory store (the CLI uses a SQLite file so reruns are
+ * served from disk). Sampled requests are cached too (`cacheSampled`): in an
+ * evaluation a rerun should replay what was judged. Repetitions of a `repeat: N`
+ * case are separate entries (tag `evalRepeat`), so N repetitions make N calls the
+ * first time and replay the same N answers after. A case with a latency
+ * ceiling always calls the model: a cached answer says nothing about latency.
+ *
+ * @since 0.1.0
+ */
+import { readFile } from "node:fs/promises"
+import * as NodePath from "node:path"
+import { pathToFileURL } from "node:url"
+import {
+  Cause,
+  Clock,
+  Config,
+  Context,
+  Effect,
+  Exit,
+  Layer,
+  Option,
+  ParseResult,
+  Redacted,
+  Ref,
+  Schema,
+  Scope
+} from "effect"
+import * as YAML from "yaml"
+import * as ResponseCache from "../cache/ResponseCache.js"
+import * as CacheStore from "../cache/CacheStore.js"
+import * as Pricing from "../cost/Pricing.js"
+import * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
+import * as Anthropic from "../providers/Anthropic.js"
+import * as Embeddings from "../providers/Embeddings.js"
+import * as OpenAi from "../providers/OpenAi.js"
+import * as Assertions from "./Assertions.js"
+
+// -----------------------------------------------------------------------------
+// Suite
+// -----------------------------------------------------------------------------
+
+/**
+ * A prompt: a user-message template with `{{variables}}`, an optional system
+ * template, and an id (a bare string is a template with the id `p1`, `p2`, ...).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Prompt = Schema.Union(
+  Schema.String,
+  Schema.Struct({
+    id: Schema.NonEmptyString,
+    system: Schema.optional(Schema.String),
+    template: Schema.String
+  })
+)
+
+/**
+ * A model the suite describes itself. `apiKeyEnv` names the environment variable
+ * holding the key (default `OPENAI_API_KEY` / `ANTHROPIC_API_KEY`; none for
+ * `openai-compatible`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ProviderModel = Schema.Struct({
+  name: Schema.NonEmptyString,
+  provider: Schema.Literal("openai", "openai-compatible", "anthropic"),
+  model: Schema.NonEmptyString,
+  baseURL: Schema.optional(Schema.String),
+  apiKeyEnv: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ProviderModel = typeof ProviderModel.Type
+
+/**
+ * A model: a name looked up in `RunOptions.models`, or a provider description.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ModelSpec = Schema.Union(Schema.NonEmptyString, ProviderModel)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ModelSpec = typeof ModelSpec.Type
+
+const Rate = Schema.Number.pipe(Schema.between(0, 1))
+const Vars = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/**
+ * One case: variables for the prompts and assertions on the answer. `repeat` runs
+ * it N times and `passRate` is the share of runs that must pass (default 1);
+ * `threshold` makes the case pass on its weighted score instead of on every
+ * assertion; `prompts` limits it to some prompt ids.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Case = Schema.Struct({
+  id: Schema.NonEmptyString,
+  description: Schema.optional(Schema.String),
+  vars: Schema.optionalWith(Vars, { default: () => ({}) }),
+  assertions: Schema.optionalWith(Schema.Array(Assertions.Assertion), { default: () => [] }),
+  repeat: Schema.optional(Schema.Int.pipe(Schema.between(1, 1000))),
+  passRate: Schema.optional(Rate),
+  threshold: Schema.optional(Rate),
+  prompts: Schema.optional(Schema.Array(Schema.String))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Case = typeof Case.Type
+
+/**
+ * A suite. `defaults` apply to every case (its assertions are added to each
+ * case's); `request` sets the sampling parameters (none by default: the
+ * provider's defaults apply; set `temperature: 0` for repeatable answers);
+ * `judge` names the model answering `llmRubric` assertions (the judge is asked at
+ * temperature 0); `embeddings` picks the embedder for `similar` (default the
+ * local deterministic one).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Suite = Schema.Struct({
+  name: Schema.NonEmptyString,
+  description: Schema.optional(Schema.String),
+  prompts: Schema.NonEmptyArray(Prompt),
+  models: Schema.NonEmptyArray(ModelSpec),
+  judge: Schema.optional(ModelSpec),
+  embeddings: Schema.optional(Schema.Struct({
+    provider: Schema.Literal("local", "openai"),
+    model: Schema.optional(Schema.String),
+    baseURL: Schema.optional(Schema.String),
+    apiKeyEnv: Schema.optional(Schema.String),
+    dimensions: Schema.optional(Schema.Int.pipe(Schema.positive()))
+  })),
+  request: Schema.optional(Schema.Struct({
+    maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
+    temperature: Schema.optional(Schema.Number.pipe(Schema.between(0, 2))),
+    seed: Schema.optional(Schema.Int)
+  })),
+  defaults: Schema.optional(Schema.Struct({
+    assertions: Schema.optional(Schema.Array(Assertions.Assertion)),
+    repeat: Schema.optional(Schema.Int.pipe(Schema.between(1, 1000))),
+    passRate: Schema.optional(Rate),
+    threshold: Schema.optional(Rate)
+  })),
+  concurrency: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  cases: Schema.NonEmptyArray(Case)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Suite = typeof Suite.Type
+
+/**
+ * What a TypeScript suite is written as (defaults may be left out).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SuiteInput = typeof Suite.Encoded
+
+/**
+ * A suite that cannot run: it does not decode, a case lacks a variable a prompt
+ * uses, a model name is unknown, a provider cannot be built, a file is unreadable.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EvalConfigError extends Schema.TaggedError<EvalConfigError>("effect-llm/EvalConfigError")(
+  "EvalConfigError",
+  { message: Schema.String }
+) {}
+
+const decodeSuite = Schema.decodeUnknown(Suite, { errors: "all", onExcessProperty: "error" })
+
+/**
+ * Validates a suite (from TypeScript, or parsed JSON/YAML) and checks that it can
+ * run: unique ids, every variable a prompt uses given by every case that uses the
+ * prompt, prompt ids a case names exist, a judge when a case uses `llmRubric`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (input: unknown): Effect.Effect<Suite, EvalConfigError> =>
+  decodeSuite(input).pipe(
+    Effect.mapError((error) =>
+      new EvalConfigError({ message: `Invalid suite:\n${ParseResult.TreeFormatter.formatErrorSync(error)}` })
+    ),
+    Effect.flatMap((suite) => {
+      const problems = check(suite)
+      return problems.length === 0
+        ? Effect.succeed(suite)
+        : Effect.fail(new EvalConfigError({ message: `Invalid suite ${suite.name}:\n- ${problems.join("\n- ")}` }))
+    })
+  )
+
+/**
+ * A prompt with its id.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NamedPrompt {
+  readonly id: string
+  readonly system?: string | undefined
+  readonly template: string
+}
+
+/**
+ * The suite's prompts with their ids.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const promptsOf = (suite: Suite): ReadonlyArray<NamedPrompt> =>
+  suite.prompts.map((p, i) => typeof p === "string" ? { id: `p${i + 1}`, template: p } : p)
+
+/**
+ * The name of a model spec.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const modelName = (spec: ModelSpec): string => typeof spec === "string" ? spec : spec.name
+
+const duplicates = (ids: ReadonlyArray<string>) => ids.filter((id, i) => ids.indexOf(id) !== i)
+
+const assertionsOf = (suite: Suite, c: Case): ReadonlyArray<Assertions.Assertion> => [
+  ...(suite.defaults?.assertions ?? []),
+  ...c.assertions
+]
+
+const check = (suite: Suite): ReadonlyArray<string> => {
+  const problems: Array<string> = []
+  const prompts = promptsOf(suite)
+  for (const id of duplicates(prompts.map((p) => p.id))) problems.push(`prompt id ${id} is used twice`)
+  for (const id of duplicates(suite.models.map(modelName))) problems.push(`model name ${id} is used twice`)
+  for (const id of duplicates(suite.cases.map((c) => c.id))) problems.push(`case id ${id} is used twice`)
+  for (const c of suite.cases) {
+    for (const id of c.prompts ?? []) {
+      if (!prompts.some((p) => p.id === id)) problems.push(`case ${c.id} names prompt ${id}, which the suite lacks`)
+    }
+    for (const prompt of prompts.filter((p) => c.prompts === undefined || c.prompts.includes(p.id))) {
+      const used = [...Assertions.variablesOf(prompt.template), ...Assertions.variablesOf(prompt.system ?? "")]
+      for (const name of used) {
+        if (!(name in c.vars)) problems.push(`case ${c.id} gives no value for {{${name}}} used by prompt ${prompt.id}`)
+      }
+    }
+    if (suite.judge === undefined && assertionsOf(suite, c).some((a) => a.type === "llmRubric")) {
+      problems.push(`case ${c.id} uses llmRubric but the suite names no judge model`)
+    }
+  }
+  return problems
+}
+
+/**
+ * Reads a suite file: `.yaml`/`.yml`/`.json` are parsed and validated; `.ts`,
+ * `.mts`, `.js`, `.mjs` are imported (under `tsx` for TypeScript) and their
+ * `default` or `suite` export validated. A module may also export `models`, a
+ * record of model name → `Layer<LanguageModel>`, returned beside the suite.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const loadFile = (path: string): Effect.Effect<Loaded, EvalConfigError> =>
+  Effect.gen(function*() {
+    const absolute = NodePath.resolve(path)
+    const extension = NodePath.extname(absolute).toLowerCase()
+    if ([".yaml", ".yml", ".json"].includes(extension)) {
+      const text = yield* Effect.tryPromise({
+        try: () => readFile(absolute, "utf8"),
+        catch: (error) => new EvalConfigError({ message: `Cannot read ${path}: ${messageOf(error)}` })
+      })
+      const parsed = yield* Effect.try({
+        try: () => extension === ".json" ? JSON.parse(text) as unknown : YAML.parse(text) as unknown,
+        catch: (error) => new EvalConfigError({ message: `Cannot parse ${path}: ${messageOf(error)}` })
+      })
+      return { suite: yield* make(parsed), models: {} }
+    }
+    if ([".ts", ".mts", ".js", ".mjs"].includes(extension)) {
+      const module = yield* Effect.tryPromise({
+        try: () => import(pathToFileURL(absolute).href) as Promise<Record<string, unknown>>,
+        catch: (error) => new EvalConfigError({ message: `Cannot import ${path}: ${messageOf(error)}` })
+      })
+      const suite = yield* make(module["suite"] ?? module["default"])
+      const models = module["models"]
+      return { suite, models: isRecord(models) ? models as Models : {} }
+    }
+    return yield* Effect.fail(new EvalConfigError({ message: `Unknown suite file type ${extension} (use .yaml, .json or .ts)` }))
+  })
+
+/**
+ * A suite read from a file, with the model layers a TypeScript suite exported.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Loaded {
+  readonly suite: Suite
+  readonly models: Models
+}
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const messageOf = (error: unknown): string => error instanceof Error ? error.message : String(error)
+
+// -----------------------------------------------------------------------------
+// Results
+// -----------------------------------------------------------------------------
+
+const TokenCount = Schema.Struct({ input: Schema.Number, output: Schema.Number })
+
+/**
+ * One call of one cell and its assertions.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class RunResult extends Schema.Class<RunResult>("effect-llm/eval/RunResult")({
+  iteration: Schema.Number,
+  output: Schema.String,
+  pass: Schema.Boolean,
+  score: Schema.Number,
+  latencyMillis: Schema.Number,
+  tokens: TokenCount,
+  /** What this call spent (0 when served from the cache); absent when unknown. */
+  costUsd: Schema.optional(Schema.Number),
+  cached: Schema.Boolean,
+  servedBy: Schema.optional(Schema.String),
+  /** The provider error, when the call failed. */
+  error: Schema.optional(Schema.String),
+  assertions: Schema.Array(Assertions.AssertionResult)
+}) {}
+
+/**
+ * The status of a cell: every required run passed, some failed, or a provider (or
+ * judge) error prevented checking.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Status = Schema.Literal("pass", "fail", "error")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Status = typeof Status.Type
+
+/**
+ * One case × prompt × model, over its repetitions.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class CellResult extends Schema.Class<CellResult>("effect-llm/eval/CellResult")({
+  caseId: Schema.String,
+  description: Schema.optional(Schema.String),
+  promptId: Schema.String,
+  model: Schema.String,
+  prompt: Schema.String,
+  status: Status,
+  score: Schema.Number,
+  passRate: Schema.Number,
+  requiredPassRate: Schema.Number,
+  latencyMillis: Schema.Number,
+  tokens: TokenCount,
+  costUsd: Schema.optional(Schema.Number),
+  runs: Schema.Array(RunResult)
+}) {}
+
+/**
+ * Totals over the cells.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Summary extends Schema.Class<Summary>("effect-llm/eval/Summary")({
+  cells: Schema.Number,
+  passed: Schema.Number,
+  failed: Schema.Number,
+  errors: Schema.Number,
+  passRate: Schema.Number,
+  calls: Schema.Number,
+  cachedCalls: Schema.Number,
+  tokens: TokenCount,
+  costUsd: Schema.Number,
+  /** Whether some call's cost was unknown (so `costUsd` is a lower bound). */
+  costIncomplete: Schema.Boolean,
+  durationMillis: Schema.Number
+}) {}
+
+/**
+ * A finished run of a suite; its JSON form is what `--json` writes and what a
+ * baseline is.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Report extends Schema.Class<Report>("effect-llm/eval/Report")({
+  suite: Schema.String,
+  description: Schema.optional(Schema.String),
+  startedAt: Schema.String,
+  models: Schema.Array(Schema.String),
+  prompts: Schema.Array(Schema.String),
+  cases: Schema.Array(Schema.String),
+  summary: Summary,
+  cells: Schema.Array(CellResult)
+}) {}
+
+/**
+ * The key a cell is compared under in a baseline.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const cellKey = (cell: { readonly caseId: string; readonly promptId: string; readonly model: string }): string =>
+  `${cell.caseId} / ${cell.promptId} / ${cell.model}`
+
+/**
+ * A report as JSON text.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const encodeReport = (report: Report): string => JSON.stringify(Schema.encodeSync(Report)(report), null, 2)
+
+/**
+ * Reads a report (a baseline) from JSON text.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const decodeReport = (json: string): Effect.Effect<Report, EvalConfigError> =>
+  Effect.try({ try: () => JSON.parse(json) as unknown, catch: (e) => new EvalConfigError({ message: `Baseline is not JSON: ${messageOf(e)}` }) })
+    .pipe(Effect.flatMap((u) =>
+      Schema.decodeUnknown(Report)(u).pipe(
+        Effect.mapError((e) => new EvalConfigError({ message: `Not an eval report:\n${ParseResult.TreeFormatter.formatErrorSync(e)}` }))
+      )
+    ))
+
+// -----------------------------------------------------------------------------
+// Running
+// -----------------------------------------------------------------------------
+
+/**
+ * Model layers (or built services) by name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Models = Readonly<Record<string, Layer.Layer<LanguageModel.LanguageModel, unknown> | LanguageModel.Service>>
+
+/**
+ * One finished cell, as the runner reports progress.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Progress {
+  readonly done: number
+  readonly total: number
+  readonly cell: CellResult
+}
+
+/**
+ * Where provider models described in a suite are sent instead of their own
+ * `baseURL` (the CLI's `--simulator`), with the key to use.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProviderOverride {
+  readonly openaiBaseURL?: string | undefined
+  readonly anthropicBaseURL?: string | undefined
+  readonly apiKey?: Redacted.Redacted<string> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  /** Model layers or services by the names the suite uses. */
+  readonly models?: Models | undefined
+  /** The judge for `llmRubric` (default: the suite's `judge`). */
+  readonly judge?: Layer.Layer<LanguageModel.LanguageModel, unknown> | LanguageModel.Service | undefined
+  /** The embedder for `similar` (default: the suite's `embeddings`, else local). */
+  readonly embeddings?: Embeddings.Service | undefined
+  /** Cells run at once (default: the suite's `concurrency`, else 4). */
+  readonly concurrency?: number | undefined
+  /**
+   * The response cache: `false` to call every time; otherwise a store (default an
+   * in-memory one, fresh per run) and a TTL (default 30 days).
+   */
+  readonly cache?: false | {
+    readonly store?: Layer.Layer<CacheStore.CacheStore, unknown> | undefined
+    readonly ttl?: import("effect/Duration").DurationInput | undefined
+  } | undefined
+  /** Prices for responses without `cost` (default: the built-in table). */
+  readonly pricing?: Pricing.Service | undefined
+  /** Called as each cell finishes. */
+  readonly onProgress?: ((progress: Progress) => Effect.Effect<void>) | undefined
+  /** Provider models described in the suite go here instead. */
+  readonly providerOverride?: ProviderOverride | undefined
+}
+
+/**
+ * The `LanguageModel` layer for a provider model the suite describes; the key is
+ * read from `apiKeyEnv` (through `Config`, so a missing key is a config error).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const providerLayer = (
+  spec: ProviderModel,
+  override: ProviderOverride = {}
+): Layer.Layer<LanguageModel.LanguageModel, EvalConfigError> => {
+  const keyEnv = spec.apiKeyEnv ?? (spec.provider === "anthropic" ? "ANTHROPIC_API_KEY" : spec.provider === "openai" ? "OPENAI_API_KEY" : undefined)
+  const key: Effect.Effect<Option.Option<Redacted.Redacted<string>>, EvalConfigError> = override.apiKey !== undefined
+    ? Effect.succeed(Option.some(override.apiKey))
+    : keyEnv === undefined
+    ? Effect.succeed(Option.none())
+    : Config.redacted(keyEnv).pipe(
+      spec.provider === "openai-compatible" ? Config.option : (c) => Config.map(c, Option.some),
+      Effect.mapError(() => new EvalConfigError({ message: `Model ${spec.name}: set the environment variable ${keyEnv}` }))
+    )
+  return Layer.effect(
+    LanguageModel.LanguageModel,
+    Effect.flatMap(key, (apiKey) => {
+      switch (spec.provider) {
+        case "anthropic":
+          if (Option.isNone(apiKey)) return Effect.fail(new EvalConfigError({ message: `Model ${spec.name}: no API key` }))
+          return Anthropic.make({
+            apiKey: apiKey.value,
+            model: spec.model,
+            baseURL: override.anthropicBaseURL ?? spec.baseURL,
+            provider: spec.name
+          })
+        case "openai":
+        case "openai-compatible":
+          return OpenAi.make({
+            apiKey: Option.getOrUndefined(apiKey),
+            model: spec.model,
+            baseURL: override.openaiBaseURL ?? spec.baseURL,
+            provider: spec.name,
+            ...(spec.provider === "openai-compatible" ? { maxTokensField: "max_tokens" as const } : {})
+          })
+      }
+    })
+  )
+}
+
+const isService = (u: Layer.Layer<LanguageModel.LanguageModel, unknown> | LanguageModel.Service): u is LanguageModel.Service =>
+  !Layer.isLayer(u)
+
+const buildModel = (
+  source: Layer.Layer<LanguageModel.LanguageModel, unknown> | LanguageModel.Service,
+  name: string,
+  scope: Scope.Scope
+): Effect.Effect<LanguageModel.Service, EvalConfigError> =>
+  isService(source)
+    ? Effect.succeed(source)
+    : Layer.buildWithScope(source, scope).pipe(
+      Effect.map((context) => Context.get(context, LanguageModel.LanguageModel)),
+      Effect.catchAllCause((cause) =>
+        Effect.fail(
+          new EvalConfigError({ message: `Model ${name} could not be built: ${messageOf(Cause.squash(cause))}` })
+        )
+      )
+    )
+
+const resolveModel = (
+  spec: ModelSpec,
+  options: RunOptions,
+  scope: Scope.Scope
+): Effect.Effect<LanguageModel.Service, EvalConfigError> => {
+  const name = modelName(spec)
+  const given = options.models?.[name]
+  if (given !== undefined) return buildModel(given, name, scope)
+  if (typeof spec === "string") {
+    return Effect.fail(new EvalConfigError({ message: `Model ${name} is neither described in the suite nor given to the runner` }))
+  }
+  return buildModel(providerLayer(spec, options.providerOverride), name, scope)
+}
+
+const resolveEmbeddings = (suite: Suite, options: RunOptions): Effect.Effect<Embeddings.Service, EvalConfigError> => {
+  if (options.embeddings !== undefined) return Effect.succeed(options.embeddings)
+  const config = suite.embeddings
+  if (config === undefined || config.provider === "local") {
+    return Effect.succeed(Embeddings.local(config?.dimensions === undefined ? {} : { dimensions: config.dimensions }))
+  }
+  const keyEnv = config.apiKeyEnv ?? "OPENAI_API_KEY"
+  const key = options.providerOverride?.apiKey !== undefined
+    ? Effect.succeed(options.providerOverride.apiKey)
+    : Config.redacted(keyEnv).pipe(
+      Effect.mapError(() => new EvalConfigError({ message: `Embeddings: set the environment variable ${keyEnv}` }))
+    )
+  return Effect.flatMap(key, (apiKey) =>
+    Embeddings.openAi({
+      apiKey,
+      model: config.model,
+      baseURL: options.providerOverride?.openaiBaseURL ?? config.baseURL,
+      dimensions: config.dimensions
+    }))
+}
+
+interface Unit {
+  readonly case: Case
+  readonly prompt: NamedPrompt
+  readonly model: string
+}
+
+const requestFor = (suite: Suite, unit: Unit, iteration: number, repeat: number, bypass: boolean) => {
+  const vars = unit.case.vars
+  const messages: Array<LanguageModel.Message> = []
+  if (unit.prompt.system !== undefined) {
+    messages.push(new LanguageModel.SystemMessage({ role: "system", content: Assertions.render(unit.prompt.system, vars) }))
+  }
+  messages.push(new LanguageModel.UserMessage({ role: "user", content: Assertions.render(unit.prompt.template, vars) }))
+  return new LanguageModel.Request({
+    messages: messages as unknown as LanguageModel.Request["messages"],
+    maxTokens: suite.request?.maxTokens,
+    temperature: suite.request?.temperature,
+    seed: suite.request?.seed,
+    metadata: repeat > 1 ? new LanguageModel.Metadata({ tags: { evalRepeat: String(iteration) } }) : undefined,
+    cache: bypass ? { bypass: true } : undefined
+  })
+}
+
+const answerCost = (response: LanguageModel.Response, pricing: Pricing.Service): number | undefined => {
+  if (response.cost !== undefined && response.cache === undefined) return response.cost.usd
+  return Option.getOrUndefined(
+    Option.map(pricing.lookup({ provider: response.provider, model: response.model }), (price) => Pricing.costOf(price, response.usage))
+  )
+}
+
+const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0)
+const mean = (values: ReadonlyArray<number>) => values.length === 0 ? 0 : sum(values) / values.length
+
+/**
+ * Runs a suite: every case × prompt × model, with bounded concurrency, through
+ * the response cache. Provider failures are recorded in the report (status
+ * `error`), not raised; the effect fails only when the suite cannot start.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (suite: Suite, options: RunOptions = {}): Effect.Effect<Report, EvalConfigError> =>
+  Effect.scoped(Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const startedAtMillis = yield* Clock.currentTimeMillis
+    const pricing = options.pricing ?? Pricing.make()
+    const embeddings = yield* resolveEmbeddings(suite, options)
+
+    const cacheOptions = options.cache === false ? undefined : options.cache ?? {}
+    const store = cacheOptions === undefined
+      ? undefined
+      : yield* Layer.buildWithScope(cacheOptions.store ?? CacheStore.layerMemory(), scope).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.fail(new EvalConfigError({ message: `The response cache could not open: ${messageOf(Cause.squash(cause))}` }))
+        )
+      )
+    const cached = (service: LanguageModel.Service, namespace: string): Effect.Effect<LanguageModel.Service> =>
+      store === undefined || cacheOptions === undefined
+        ? Effect.succeed(service)
+        : ResponseCache.make({
+          namespace,
+          cacheSampled: true,
+          varyBy: { tags: ["evalRepeat"] },
+          ttl: cacheOptions.ttl ?? "30 days"
+        })(service).pipe(Effect.provide(store))
+
+    const services = new Map<string, LanguageModel.Service>()
+    for (const spec of suite.models) {
+      const name = modelName(spec)
+      services.set(name, yield* Effect.flatMap(resolveModel(spec, options, scope), (s) => cached(s, `eval:${name}`)))
+    }
+    const judgeSource = options.judge
+    const judge = judgeSource !== undefined
+      ? yield* Effect.flatMap(buildModel(judgeSource, "judge", scope), (s) => cached(s, "eval-judge"))
+      : suite.judge !== undefined
+      ? (services.get(modelName(suite.judge)) ??
+        (yield* Effect.flatMap(resolveModel(suite.judge, options, scope), (s) => cached(s, "eval-judge"))))
+      : undefined
+
+    const prompts = promptsOf(suite)
+    const units: Array<Unit> = []
+    for (const c of suite.cases) {
+      for (const prompt of prompts) {
+        if (c.prompts !== undefined && !c.prompts.includes(prompt.id)) continue
+        for (const spec of suite.models) units.push({ case: c, prompt, model: modelName(spec) })
+      }
+    }
+    const done = yield* Ref.make(0)
+
+    const runOnce = (unit: Unit, iteration: number, repeat: number): Effect.Effect<RunResult> =>
+      Effect.gen(function*() {
+        const assertions = assertionsOf(suite, unit.case)
+        const bypass = assertions.some((a) => a.type === "latency")
+        const request = requestFor(suite, unit, iteration, repeat, bypass)
+        const service = services.get(unit.model)!
+        const start = yield* Clock.currentTimeMillis
+        const exit = yield* Effect.exit(service.generate(request))
+        const latencyMillis = (yield* Clock.currentTimeMillis) - start
+        if (Exit.isFailure(exit)) {
+          const error = Cause.squash(exit.cause)
+          return new RunResult({
+            iteration,
+            output: "",
+            pass: false,
+            score: 0,
+            latencyMillis,
+            tokens: { input: 0, output: 0 },
+            costUsd: undefined,
+            cached: false,
+            error: LlmError.isLlmError(error) ? `${error._tag}: ${error.message}` : messageOf(error),
+            assertions: []
+          })
+        }
+        const response = exit.value
+        const hit = response.cache !== undefined
+        const cost = answerCost(response, pricing)
+        const results = yield* Effect.forEach(
+          assertions,
+          (assertion) =>
+            Assertions.evaluate(assertion, {
+              output: response.text,
+              vars: unit.case.vars,
+              latencyMillis,
+              costUsd: cost,
+              response
+            }, { embeddings, judge }),
+          { concurrency: "unbounded" }
+        )
+        const threshold = unit.case.threshold ?? suite.defaults?.threshold
+        return new RunResult({
+          iteration,
+          output: response.text,
+          pass: Assertions.passes(results, threshold),
+          score: Assertions.weightedScore(results),
+          latencyMillis,
+          tokens: { input: response.usage.inputTokens, output: response.usage.outputTokens },
+          costUsd: hit ? 0 : cost,
+          cached: hit,
+          servedBy: `${response.provider}/${response.model}`,
+          error: results.find((r) => r.error !== undefined)?.error,
+          assertions: results
+        })
+      })
+
+    const runUnit = (unit: Unit): Effect.Effect<CellResult> =>
+      Effect.gen(function*() {
+        const repeat = unit.case.repeat ?? suite.defaults?.repeat ?? 1
+        const required = unit.case.passRate ?? suite.defaults?.passRate ?? 1
+        const runs: Array<RunResult> = []
+        for (let i = 1; i <= repeat; i++) runs.push(yield* runOnce(unit, i, repeat))
+        const passRate = runs.filter((r) => r.pass).length / runs.length
+        const status: Status = runs.some((r) => r.error !== undefined)
+          ? "error"
+          : passRate >= required
+          ? "pass"
+          : "fail"
+        const costs = runs.map((r) => r.costUsd)
+        const cell = new CellResult({
+          caseId: unit.case.id,
+          description: unit.case.description,
+          promptId: unit.prompt.id,
+          model: unit.model,
+          prompt: Assertions.render(unit.prompt.template, unit.case.vars),
+          status,
+          score: mean(runs.map((r) => r.score)),
+          passRate,
+          requiredPassRate: required,
+          latencyMillis: mean(runs.map((r) => r.latencyMillis)),
+          tokens: { input: sum(runs.map((r) => r.tokens.input)), output: sum(runs.map((r) => r.tokens.output)) },
+          costUsd: costs.some((c) => c === undefined) ? undefined : sum(costs as ReadonlyArray<number>),
+          runs
+        })
+        const count = yield* Ref.updateAndGet(done, (n) => n + 1)
+        if (options.onProgress !== undefined) yield* options.onProgress({ done: count, total: units.length, cell })
+        return cell
+      })
+
+    const cells = yield* Effect.forEach(units, runUnit, {
+      concurrency: Math.max(1, options.concurrency ?? suite.concurrency ?? 4)
+    })
+    const finishedAt = yield* Clock.currentTimeMillis
+    const allRuns = cells.flatMap((c) => c.runs)
+    const passed = cells.filter((c) => c.status === "pass").length
+    return new Report({
+      suite: suite.name,
+      description: suite.description,
+      startedAt: new Date(startedAtMillis).toISOString(),
+      models: suite.models.map(modelName),
+      prompts: prompts.map((p) => p.id),
+      cases: suite.cases.map((c) => c.id),
+      summary: new Summary({
+        cells: cells.length,
+        passed,
+        failed: cells.filter((c) => c.status === "fail").length,
+        errors: cells.filter((c) => c.status === "error").length,
+        passRate: cells.length === 0 ? 1 : passed / cells.length,
+        calls: allRuns.length,
+        cachedCalls: allRuns.filter((r) => r.cached).length,
+        tokens: { input: sum(allRuns.map((r) => r.tokens.input)), output: sum(allRuns.map((r) => r.tokens.output)) },
+        costUsd: sum(allRuns.map((r) => r.costUsd ?? 0)),
+        costIncomplete: allRuns.some((r) => r.costUsd === undefined),
+        durationMillis: finishedAt - startedAtMillis
+      }),
+      cells
+    })
+  }))
+
+// -----------------------------------------------------------------------------
+// Baselines and verdicts
+// -----------------------------------------------------------------------------
+
+/**
+ * A cell whose status changed against the baseline.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Change {
+  readonly key: string
+  readonly before: CellResult
+  readonly after: CellResult
+}
+
+/**
+ * How a report compares with a baseline: cells that passed before and do not now
+ * (`regressions`), cells that pass now and did not (`improvements`), cells only
+ * in one of them, and the change of the pass rate.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Comparison {
+  readonly regressions: ReadonlyArray<Change>
+  readonly improvements: ReadonlyArray<Change>
+  readonly added: ReadonlyArray<string>
+  readonly removed: ReadonlyArray<string>
+  readonly baselinePassRate: number
+  readonly passRate: number
+  /** The baseline cell of each key, for diffs. */
+  readonly baseline: ReadonlyMap<string, CellResult>
+}
+
+/**
+ * Compares a report with a baseline report.
+ *
+ * @since 0.1.0
+ * @category baselines
+ */
+export const compare = (report: Report, baseline: Report): Comparison => {
+  const before = new Map(baseline.cells.map((c) => [cellKey(c), c] as const))
+  const after = new Map(report.cells.map((c) => [cellKey(c), c] as const))
+  const regressions: Array<Change> = []
+  const improvements: Array<Change> = []
+  for (const [key, cell] of after) {
+    const old = before.get(key)
+    if (old === undefined) continue
+    if (old.status === "pass" && cell.status !== "pass") regressions.push({ key, before: old, after: cell })
+    if (old.status !== "pass" && cell.status === "pass") improvements.push({ key, before: old, after: cell })
+  }
+  return {
+    regressions,
+    improvements,
+    added: [...after.keys()].filter((k) => !before.has(k)),
+    removed: [...before.keys()].filter((k) => !after.has(k)),
+    baselinePassRate: baseline.summary.passRate,
+    passRate: report.summary.passRate,
+    baseline: before
+  }
+}
+
+/**
+ * The exit codes of the `eval` command.
+ *
+ * @since 0.1.0
+ * @category verdicts
+ */
+export const ExitCode = {
+  /** Every cell passed (or the pass rate reached `--min-pass-rate`), no regression. */
+  ok: 0,
+  /** Some assertion failed (and no `--min-pass-rate` tolerates it). */
+  assertionFailures: 1,
+  /** The pass rate is under `--min-pass-rate`, or a cell regressed against the baseline. */
+  belowThreshold: 2,
+  /** The suite or a model is misconfigured, or a provider (or judge) call failed. */
+  configOrProvider: 3
+} as const
+
+/**
+ * @since 0.1.0
+ * @category verdicts
+ */
+export type ExitCode = typeof ExitCode[keyof typeof ExitCode]
+
+/**
+ * What a report means for CI: the exit code and why. Precedence: errors (3) over
+ * thresholds and regressions (2) over failures (1). With `minPassRate`, failing
+ * cells are tolerated while the pass rate reaches it.
+ *
+ * @since 0.1.0
+ * @category verdicts
+ */
+export const verdict = (
+  report: Report,
+  options: { readonly minPassRate?: number | undefined; readonly comparison?: Comparison | undefined } = {}
+): { readonly code: ExitCode; readonly reasons: ReadonlyArray<string> } => {
+  const s = report.summary
+  const reasons: Array<string> = []
+  if (s.errors > 0) reasons.push(`${s.errors} cell(s) hit a provider or judge error`)
+  const below = options.minPassRate !== undefined && s.passRate < options.minPassRate
+  if (below) reasons.push(`pass rate ${(s.passRate * 100).toFixed(1)}% is under the required ${(options.minPassRate! * 100).toFixed(1)}%`)
+  const regressions = options.comparison?.regressions ?? []
+  if (regressions.length > 0) reasons.push(`${regressions.length} cell(s) regressed against the baseline: ${regressions.map((r) => r.key).join(", ")}`)
+  if (s.failed > 0 && options.minPassRate === undefined) reasons.push(`${s.failed} cell(s) failed their assertions`)
+  const code: ExitCode = s.errors > 0
+    ? ExitCode.configOrProvider
+    : below || regressions.length > 0
+    ? ExitCode.belowThreshold
+    : s.failed > 0 && options.minPassRate === undefined
+    ? ExitCode.assertionFailures
+    : ExitCode.ok
+  return { code, reasons }
+}
