@@ -3,7 +3,7 @@
  * the 2,000-concurrent-request test over Redis with two independent Budget layers.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer } from "effect"
+import { Effect, Exit, Fiber, Layer, TestClock } from "effect"
 import { Redis } from "ioredis"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as Budget from "../src/cost/Budget.js"
@@ -204,4 +204,60 @@ describe("2,000 concurrent requests over Redis, split across two independent Bud
       expect(remaining).toBeLessThan(WORST)
       expect(ok).toBe(299)
     }), 60_000)
+})
+
+describe("Budget over Redis", () => {
+  const reply: ScriptedModel.Reply = { text: "ok", usage: { inputTokens: 8, outputTokens: 50 } }
+  const stack = (options: Budget.Options, latency?: string) => {
+    const prefix = `{test-budget-${crypto.randomUUID()}}`
+    prefixes.push(prefix)
+    return Budget.layer(options).pipe(
+      Layer.provideMerge(ScriptedModel.layer((): ScriptedModel.Step => (latency === undefined ? reply : { ...reply, latency }), {
+        provider: "openai",
+        model: "gpt-4.1"
+      })),
+      Layer.provide(Pricing.layer()),
+      Layer.provide(BudgetStore.layerRedis({ url, prefix }))
+    )
+  }
+  // maxTokens 100: worst case 8 x $2/M + 100 x $8/M = $0.000816
+  const call = (tenant?: string) =>
+    Effect.exit(LanguageModel.generate({
+      messages: [{ role: "user", content: "hi" }],
+      maxTokens: 100,
+      ...(tenant === undefined ? {} : { metadata: { tenant } })
+    }))
+  const tagOf = (exit: Exit.Exit<unknown, { readonly _tag: string }>) =>
+    Exit.isSuccess(exit) ? "ok" : exit.cause._tag === "Fail" ? exit.cause.error._tag : "other"
+
+  it.effect("the day rolls over at midnight in the configured zone", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.UTC(2026, 2, 6, 4, 59)) // 23:59 in New York
+      expect(tagOf(yield* call())).toBe("ok")
+      expect(tagOf(yield* call())).toBe("BudgetExceeded")
+      yield* TestClock.adjust("1 minute")
+      expect(tagOf(yield* call())).toBe("ok")
+      const lines = yield* Budget.report
+      expect(lines.map((l) => [l.periodId, l.spentUsd])).toEqual([["2026-03-05", ACTUAL], ["2026-03-06", ACTUAL]])
+    }).pipe(Effect.provide(stack({ limits: [{ scope: "global", period: "day", usd: 0.001 }], timeZone: "America/New_York" }))))
+
+  it.effect("tenants are isolated", () =>
+    Effect.gen(function*() {
+      expect(tagOf(yield* call("acme"))).toBe("ok")
+      expect(tagOf(yield* call("acme"))).toBe("BudgetExceeded")
+      expect(tagOf(yield* call("globex"))).toBe("ok")
+      const lines = yield* Budget.report
+      expect(lines.map((l) => [l.scope, l.spentUsd])).toEqual([["tenant:acme", ACTUAL], ["tenant:globex", ACTUAL]])
+    }).pipe(Effect.provide(stack({ limits: [{ scope: "tenant", period: "month", usd: 0.001 }] }))))
+
+  it.live("an interrupted call releases its reservation", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(call())
+      while ((yield* Effect.flatMap(ScriptedModel.ScriptedModel, (r) => r.calls)) === 0) yield* Effect.sleep("5 millis")
+      const before = (yield* Budget.report)[0]!
+      expect(before.reservedUsd).toBeCloseTo(0.000816, 12)
+      yield* Fiber.interrupt(fiber)
+      const after = (yield* Budget.report)[0]!
+      expect([after.reservedUsd, after.spentUsd]).toEqual([0, 0])
+    }).pipe(Effect.provide(stack({ limits: [{ scope: "global", period: "day", usd: 1 }] }, "10 seconds"))))
 })
