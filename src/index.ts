@@ -15,3 +15,54 @@ export * as OpenAi from "./providers/OpenAi.js"
 
 /** @since 0.1.0 */
 export * as Anthropic from "./providers/Anthropic.js"
+
+/** @since 0.1.0 */
+export * as Embeddings from "./providers/Embeddings.js"
+
+/** @since 0.1.0 */
+export * as Retry from "./resilience/Retry.js"
+
+/** @since 0.1.0 */
+export * as RateLimit from "./resilience/RateLimit.js"
+
+/** @since 0.1.0 */
+export * as CircuitBreaker from "./resilience/CircuitBreaker.js"
+
+/** @since 0.1.0 */
+export * as Fallback from "./resilience/Fallback.js"
+
+/** @since 0.1.0 */
+export * as CacheStore from "./cache/CacheStore.js"
+
+/** @since 0.1.0 */
+export * as ResponseCache from "./cache/ResponseCache.js"
+
+/** @since 0.1.0 */
+export * as SemanticCache from "./cache/SemanticCache.js"
+
+/** @since 0.1.0 */
+export * as VectorIndex from "./cache/VectorIndex.js"
+
+/** @since 0.1.0 */
+export * as Structured from "./structured/Structured.js"
+
+/** @since 0.1.0 */
+export * as JsonSchema from "./structured/JsonSchema.js"
+
+/** @since 0.1.0 */
+export * as PartialJson from "./structured/PartialJson.js"
+
+/** @since 0.1.0 */
+export * as Pricing from "./cost/Pricing.js"
+
+/** @since 0.1.0 */
+export * as Tokens from "./cost/Tokens.js"
+
+/** @since 0.1.0 */
+export * as Stack from "./Stack.js"
+
+/** @since 0.1.0 */
+export * as Gateway from "./gateway/Gateway.js"
+
+/** @since 0.1.0 */
+export * as OpenAiWire from "./gateway/OpenAiWire.js"
