@@ -332,12 +332,9 @@ export const compile = (options: Options = {}): Compiled => {
         addHit(hits, { id: "obfuscation.invisible-characters", family: "obfuscation" }, (norm.invisible >= 3 ? 0.4 : 0.2) * obfuscation, `${norm.invisible} invisible characters`, whole)
       }
       if (norm.homoglyphs > 0) {
-        const letters = countMatches(norm.text, words)
-        if (norm.homoglyphs <= Math.max(3, letters * 2)) {
-          // Look-alike letters mixed into Latin words: a disguise, not a language.
-          const latin = /[a-z]/.test(original)
-          if (latin) addHit(hits, { id: "obfuscation.homoglyphs", family: "obfuscation" }, 0.3 * obfuscation, `${norm.homoglyphs} look-alike letters`, whole)
-        }
+        // Look-alike letters folded inside Latin words (normalize leaves genuine
+        // Cyrillic/Greek words alone): a disguise, not a language.
+        addHit(hits, { id: "obfuscation.homoglyphs", family: "obfuscation" }, 0.3 * obfuscation, `${norm.homoglyphs} look-alike letters`, whole)
       }
       const wordCount = countMatches(norm.text, words)
       if (wordCount >= 4) {

@@ -211,7 +211,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
     family: "instruction-override",
     weight: 0.6,
     pattern: re(
-      `\\b(?:new|updated|revised|real|actual|true|secret|hidden|additional|overriding|override|priority|important|urgent|important new|corrected|latest) (?:system )?(?:instructions?|directives?|rules|orders|commands?|task|prompt|objective|mission)\\b ?(?:[:\\-!]|follow|are|is)`
+      `\\b(?:new|updated|revised|real|actual|true|secret|hidden|additional|overriding|override|priority|important|urgent|important new|corrected|latest) (?:system )?(?:instructions?|directives?|rules|orders|commands?|task|prompt|objective|mission)\\b ?(?:[:\\-!]|follow|are|is|apply|applies|take effect|below|begin)`
     ),
     description: "announces new instructions"
   },
@@ -407,7 +407,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
     id: "impersonation.role-prefix",
     triggers: "system sys developer admin root operator supervisor openai anthropic",
     family: "role-impersonation",
-    weight: 0.7,
+    weight: 1,
     pattern: re(
       `(?:^|\\n) ?(?:#{1,4} ?|\\[|<|\\$|\\*\\*|\\(|\\{)?(?:system|sys|developer|admin|administrator|root|operator|supervisor|openai|anthropic)(?: (?:message|prompt|note|override|update|instruction|alert|notice|command|mode))?(?:\\]|>|\\*\\*|\\)|\\})? ?:`
     ),
@@ -449,7 +449,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
     family: "role-impersonation",
     weight: 0.4,
     pattern: re(
-      `\\b(?:enable|enter|activate|switch (?:to|into)|turn on|engage|initiate|entering|enabled|activated|(?:you are|you're|now) (?:now )?in)\\b ${gap(3)}mode\\b|\\b(?:override|system|developer|admin|data|training|security|root) (?:mode|protocol|command|authority|authorization|override)\\b|\\boverride ?:|\\b(?:you are|you're) (?:now )?(?:operating|running|working|functioning) in\\b`
+      `\\b(?:enable|enter|activate|switch (?:to|into)|turn on|engage|initiate|entering|enabled|activated|(?:you are|you're|now) (?:now )?in)\\b ${gap(3)}mode\\b|\\b(?:override|system) (?:mode|protocol|command|authority|authorization)\\b|\\b(?:system|developer|admin|data|training|security|root) override\\b|\\boverride ?:|\\b(?:you are|you're) (?:now )?(?:operating|running|working|functioning) in\\b`
     ),
     description: "switches the model into a mode"
   },
@@ -514,7 +514,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
     triggers: "prompt instruction directive guideline rules configuration config pre programming training hidden setup preamble context system database records user customer memory commands",
     family: "prompt-extraction",
     weight: 1,
-    pattern: re(`\\b${REVEAL}\\b ${gap(6)}(?:your|its) ${gap(3)}${PROMPT_OBJECT}\\b`),
+    pattern: re(`\\b${REVEAL}\\b (?:(?!to )[^\\s.!?;]+ ){0,5}(?:your|its) ${gap(3)}${PROMPT_OBJECT}\\b`),
     description: "asks the model to reveal its prompt, instructions or rules"
   },
   {
@@ -549,7 +549,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
     family: "prompt-extraction",
     weight: 0.5,
     pattern: re(
-      `\\b(?:your|the|our|my|this|its|system(?:'s)?|admin(?:'s)?|account(?:'s)?|database|server|secret|hidden|correct|current|master|company(?:'s)?|network|wifi|vault|la|le|el|il|lo|die|das|der|a|o) (?:\\w+ ){0,2}?${SECRET}\\b`
+      `\\b(?:your|the|our|my|this|its|system(?:'s)?|admin(?:'s)?|account(?:'s)?|database|server|secret|hidden|correct|current|master|company(?:'s)?|network|wifi|vault|la|le|el|il|lo|die|das|der) (?:\\w+ ){0,2}?${SECRET}\\b`
     ),
     description: "mentions the password/secret/access code"
   },
@@ -595,7 +595,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
     id: "extraction.multilingual-secret",
     triggers: "mot code contrasena clave codigo passwort kennwort zugangscode geheimcode parola codice senha wachtwoord haslo sifre пароль 密码 口令 パスワード 비밀번호",
     family: "prompt-extraction",
-    weight: 1,
+    weight: 0.5,
     pattern: re(
       `(?:mot de passe|code secret|code d'acces|contrasena|clave (?:secreta|de acceso)|codigo (?:secreto|de acceso)|passwort|kennwort|zugangscode|geheimcode|parola d'ordine|codice (?:segreto|di accesso)|senha|codigo secreto|пароль|密码|口令|パスワード|비밀번호|wachtwoord|haslo|hasło|sifre|şifre)`
     ),
@@ -658,6 +658,14 @@ export const defaultRules: ReadonlyArray<Rule> = [
       `\\b(?:send|post|upload|forward|transmit|exfiltrate|email|e-mail|mail|leak|submit|report|copy|sync|beam|pass|deliver|share|relay)\\b ${gap(8)}(?:to|at|via|using|into) (?:https?:\\/\\/|www\\.|[\\w.+-]+@[\\w-]+\\.|[\\w-]+\\.(?:com|net|org|io|ru|cn|xyz|tk|top)\\b|(?:my|this|the following|an external|a remote|an? (?:external|outside|third[- ]party|remote)|the attacker'?s?|our) (?:server|url|endpoint|email|address|webhook|site|domain|machine|host|api|inbox|account))`
     ),
     description: "asks to send data to a URL, address or external server"
+  },
+  {
+    id: "exfiltration.send-data",
+    triggers: "send post upload forward transmit exfiltrate email mail leak submit copy sync beam pass deliver relay",
+    family: "exfiltration",
+    weight: 0.4,
+    pattern: re(`\\b(?:send|post|upload|forward|transmit|exfiltrate|email|e-mail|mail|leak|submit|copy|sync|beam|pass|deliver|relay)\\b (?:me |us )?(?:the |this |all |all the |your |our |any |every |whole |entire |full |complete |previous |prior |above )*(?:conversation|chat|history|data|messages|information|details|credentials|passwords?|keys?|tokens?|secrets?|files?|contents?|everything|transcript|logs?|records|emails|documents|(?:user|customer|employee)(?:'s|s'|s)? \\w+)\\b ${gap(6)}(?:to|at|via|into) `),
+    description: "asks to send conversation, credentials or records somewhere"
   },
   {
     id: "exfiltration.tool-call",
