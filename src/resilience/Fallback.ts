@@ -100,12 +100,24 @@ export interface ServiceMember {
 }
 
 /**
- * The layer of a {@link MemberInput}.
+ * The error of building a {@link MemberInput}.
  *
  * @since 0.1.0
  * @category type-level
  */
-export type LayerOf<M> = M extends { readonly layer: infer L } ? L : M
+export type MemberError<M> = M extends Member<infer E, infer _R> ? E
+  : M extends Layer.Layer<LanguageModel.LanguageModel, infer E, infer _R> ? E
+  : never
+
+/**
+ * What building a {@link MemberInput} requires.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type MemberContext<M> = M extends Member<infer _E, infer R> ? R
+  : M extends Layer.Layer<LanguageModel.LanguageModel, infer _E, infer R> ? R
+  : never
 
 interface Resolved {
   readonly name: string
@@ -359,8 +371,8 @@ export const layer = <const Members extends ReadonlyArray<MemberInput<unknown, u
   options?: Options
 ): Layer.Layer<
   LanguageModel.LanguageModel | CircuitBreaker.Registry,
-  Layer.Layer.Error<LayerOf<Members[number]> & Layer.Layer.Any>,
-  Layer.Layer.Context<LayerOf<Members[number]> & Layer.Layer.Any>
+  MemberError<Members[number]>,
+  MemberContext<Members[number]>
 > =>
   Layer.scopedContext(Effect.gen(function*() {
     const services: Array<ServiceMember> = []
@@ -375,6 +387,6 @@ export const layer = <const Members extends ReadonlyArray<MemberInput<unknown, u
     return Context.make(LanguageModel.LanguageModel, service).pipe(Context.add(CircuitBreaker.Registry, registry))
   })) as Layer.Layer<
     LanguageModel.LanguageModel | CircuitBreaker.Registry,
-    Layer.Layer.Error<LayerOf<Members[number]> & Layer.Layer.Any>,
-    Layer.Layer.Context<LayerOf<Members[number]> & Layer.Layer.Any>
+    MemberError<Members[number]>,
+    MemberContext<Members[number]>
   >
