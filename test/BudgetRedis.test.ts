@@ -3,7 +3,7 @@
  * the 2,000-concurrent-request test over Redis with two independent Budget layers.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, TestClock } from "effect"
+import { Duration, Effect, Exit, Fiber, Layer, TestClock } from "effect"
 import { Redis } from "ioredis"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as Budget from "../src/cost/Budget.js"
@@ -208,7 +208,7 @@ describe("2,000 concurrent requests over Redis, split across two independent Bud
 
 describe("Budget over Redis", () => {
   const reply: ScriptedModel.Reply = { text: "ok", usage: { inputTokens: 8, outputTokens: 50 } }
-  const stack = (options: Budget.Options, latency?: string) => {
+  const stack = (options: Budget.Options, latency?: Duration.DurationInput) => {
     const prefix = `{test-budget-${crypto.randomUUID()}}`
     prefixes.push(prefix)
     return Budget.layer(options).pipe(
