@@ -95,7 +95,7 @@ const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")
  */
 export const neutralise = (text: string, tag: string): { readonly text: string; readonly count: number } => {
   const norm = normalize(text)
-  const pattern = new RegExp(`<{1,2} ?\\/? ?${escapeRegExp(tag.toLowerCase())}`, "g")
+  const pattern = new RegExp(`<{1,2} ?\\/? ?${escapeRegExp(tag.toLowerCase())}(?:[-_][a-z0-9]{0,32})? ?>{0,2}`, "g")
   const cuts: Array<readonly [number, number]> = []
   for (const m of norm.text.matchAll(pattern)) {
     const start = norm.map[m.index] ?? 0
