@@ -1,34 +1,30 @@
 /**
  * A budget in front of a model: per-tenant daily limits, a global monthly limit, the
- * cost on every response, and the spend report.
+ * cost on every response and stream, and the spend report.
  *
- * Runs without API keys (a scripted model stands in for the provider):
+ * Runs the real OpenAI SDK against the loopback provider simulator (no keys, no
+ * network):
  *   npx tsx examples/budget.ts
  * With BUDGET_STORE=redis it keeps the counters in Redis (REDIS_URL, default
  * redis://127.0.0.1:6379), shared by every process that uses the same prefix.
  */
-import { Effect, Layer } from "effect"
+import { Chunk, Effect, Layer, Redacted, Stream } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as Budget from "../src/cost/Budget.js"
 import * as BudgetStore from "../src/cost/BudgetStore.js"
 import * as Pricing from "../src/cost/Pricing.js"
-import * as ScriptedModel from "../src/testing/ScriptedModel.js"
-
-// Stand-in for OpenAi.layer({ model: "gpt-4.1", ... }): answers with 50 output tokens.
-const Model = ScriptedModel.layer(
-  () => ({ text: "Paris.", usage: { inputTokens: 20, outputTokens: 50 }, latency: "20 millis" }),
-  { provider: "openai", model: "gpt-4.1", models: ["gpt-4.1-mini"] }
-)
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
 
 const Store = process.env.BUDGET_STORE === "redis"
   ? BudgetStore.layerRedis({ prefix: "{effect-llm:example-budget}" })
   : BudgetStore.layerMemory
 
-const Stack = Budget.layer({
+const stack = (baseURL: string) => Budget.layer({
   limits: [
     { scope: "global", period: "month", usd: 100 },
-    // each tenant $0.002 a day, tenant "vip" $0.01
-    { scope: "tenant", period: "day", usd: 0.002, overrides: { vip: 0.01 } },
+    // each tenant $0.001 a day, tenant "vip" $0.01
+    { scope: "tenant", period: "day", usd: 0.001, overrides: { vip: 0.01 } },
     // and no user more than $0.05 in any rolling hour
     { scope: "user", period: { window: "1 hour" }, usd: 0.05 }
   ],
@@ -36,7 +32,8 @@ const Stack = Budget.layer({
   mode: "fail",
   defaultMaxTokens: 1_000
 }).pipe(
-  Layer.provide(Model),
+  // The stack may call gpt-4.1 and gpt-4.1-mini; worst cases are priced at the dearer.
+  Layer.provide(OpenAi.layer({ apiKey: Redacted.make("sk-demo"), baseURL, model: "gpt-4.1", models: ["gpt-4.1-mini"] })),
   Layer.provide(Pricing.layer({
     // a price the built-in table lacks (or one you negotiated)
     overrides: { "openai/gpt-4.1": Pricing.perMillion({ input: 2, cachedInput: 0.5, output: 8 }) }
@@ -59,6 +56,16 @@ const program = Effect.gen(function*() {
   for (const tenant of ["acme", "acme", "acme", "acme", "vip", "vip"]) {
     yield* Effect.log(yield* ask(tenant))
   }
+  // Streams settle from their final usage; Finish carries the cost.
+  const events = yield* Stream.runCollect(LanguageModel.stream({
+    messages: [{ role: "user", content: "Count to five" }],
+    maxTokens: 50,
+    metadata: { tenant: "vip", user: "vip-bob" }
+  }))
+  const finish = Chunk.findLast(events, (e) => e._tag === "Finish")
+  if (finish._tag === "Some" && finish.value._tag === "Finish") {
+    yield* Effect.log(`stream: ${events.length} events, cost $${finish.value.cost?.usd.toFixed(6)}`)
+  }
   for (const line of yield* Budget.report) {
     yield* Effect.log(
       `${line.scope.padEnd(22)} ${line.period.padEnd(10)} ${line.periodId.padEnd(10)} spent $${
@@ -69,4 +76,12 @@ const program = Effect.gen(function*() {
   yield* Effect.log(`prices as of ${Pricing.asOf}: check them before relying on them`)
 })
 
-Effect.runPromise(program.pipe(Effect.provide(Stack)))
+const main = Effect.gen(function*() {
+  const sim = yield* ProviderSimulator.make()
+  yield* Effect.provide(program, stack(sim.openaiBaseURL))
+})
+
+Effect.runPromise(Effect.scoped(main)).catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
