@@ -287,7 +287,7 @@ describe("Eval baselines and verdicts", () => {
 })
 
 describe("Eval against the provider simulator", () => {
-  it.scoped("the example suite passes through the real SDKs with its scripted simulator answers", () =>
+  it.scopedLive("the example suite passes through the real SDKs with its scripted simulator answers", () =>
     Effect.gen(function*() {
       const simulator = yield* ProviderSimulator.make()
       yield* simulator.setHandler(makeHandler())
@@ -313,7 +313,7 @@ describe("Eval against the provider simulator", () => {
       ])
     }), { timeout: 20_000 })
 
-  it.scoped("a TypeScript suite with an Effect Schema assertion", () =>
+  it.scopedLive("a TypeScript suite with an Effect Schema assertion", () =>
     Effect.gen(function*() {
       const simulator = yield* ProviderSimulator.make()
       yield* simulator.setHandler(makeHandler())
