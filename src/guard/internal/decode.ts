@@ -27,7 +27,7 @@ const entities = /(?:&#(?:[xX][0-9A-Fa-f]{1,6}|[0-9]{1,7});){4,}/g
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
 /** Whether decoded text reads as text: mostly letters, digits, spaces and punctuation. */
-const readable = (text: string): boolean => {
+const readable = (text: string, prose: boolean): boolean => {
   if (text.length < 4) return false
   let good = 0
   let letters = 0
@@ -38,6 +38,7 @@ const readable = (text: string): boolean => {
       if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) letters++
     } else if (c >= 160 && c !== 0xfffd) good++
   }
+  if (!prose) return good / text.length >= 0.95
   return good / text.length >= 0.9 && letters / text.length >= 0.4 && /[A-Za-z]{2,}[^A-Za-z]+[A-Za-z]{2,}/.test(text)
 }
 
@@ -75,8 +76,9 @@ const decodeHex = (run: string): string | undefined => {
   return bytesToText(bytes)
 }
 
+let prose = true
 const push = (out: Array<Blob>, kind: Blob["kind"], start: number, end: number, decoded: string | undefined) => {
-  if (decoded !== undefined && readable(decoded)) out.push({ kind, start, end, decoded })
+  if (decoded !== undefined && readable(decoded, prose)) out.push({ kind, start, end, decoded })
 }
 
 const MORSE: Record<string, string> = {
@@ -118,11 +120,13 @@ const BIN8 = 2
 const MORSE_TOKEN = 3
 
 /**
- * Every encoded blob in `text` that decodes to readable text. One character loop
+ * Every encoded blob in `text` that decodes to readable text (`prose`, the
+ * default: words; otherwise any printable text, for tokens such as canaries). One character loop
  * finds the candidate runs; only candidates are decoded, so ordinary prose costs
  * a few microseconds.
  */
-export const findBlobs = (text: string): ReadonlyArray<Blob> => {
+export const findBlobs = (text: string, options: { readonly prose?: boolean } = {}): ReadonlyArray<Blob> => {
+  prose = options.prose ?? true
   const out: Array<Blob> = []
   const n = text.length
   if (n < 16) return out

@@ -1,0 +1,162 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Schema } from "effect"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as OutputGuard from "../src/guard/OutputGuard.js"
+
+const canary = "cnry-k3x9q2m7z1w8v4t6"
+const rejected = (e: Either.Either<unknown, { readonly reason: string }>) => (Either.isLeft(e) ? e.left.reason : "passed")
+
+const response = (text: string, toolCalls: ReadonlyArray<LanguageModel.ToolCall> = []) =>
+  new LanguageModel.Response({
+    text,
+    toolCalls,
+    finishReason: toolCalls.length > 0 ? "tool_calls" : "stop",
+    usage: new LanguageModel.Usage({ inputTokens: 1, outputTokens: 1 }),
+    provider: "test",
+    model: "m",
+    latencyMillis: 0
+  })
+
+describe("canary", () => {
+  it("a planted canary is detected verbatim, spaced out, case-changed, zero-width split or encoded", () => {
+    const variants = [
+      `Sure: ${canary}`,
+      "my marker is C N R Y - K 3 X 9 Q 2 M 7 Z 1 W 8 V 4 T 6",
+      `CNRY-K3X9Q2M7Z1W8V4T6`,
+      `cnry-k3x9\u200bq2m7z1w8v4t6`,
+      `in base64: ${Buffer.from(canary).toString("base64")}`,
+      `hex: ${Buffer.from(canary).toString("hex")}`
+    ]
+    for (const text of variants) expect(rejected(OutputGuard.checkText(text, {}, { canary })), text).toBe("canary-leak")
+  })
+
+  it("an answer without the canary passes", () => {
+    expect(Either.isRight(OutputGuard.checkText("The weather is fine; cnry is not a word.", {}, { canary }))).toBe(true)
+  })
+
+  it.effect("makeCanary draws distinct tokens and the instruction names it", () =>
+    Effect.gen(function*() {
+      const a = yield* OutputGuard.makeCanary
+      const b = yield* OutputGuard.makeCanary
+      expect(a).toMatch(/^cnry-[a-z0-9]{16}$/)
+      expect(a).not.toBe(b)
+      expect(OutputGuard.canaryInstruction(a)).toContain(a)
+    }))
+
+  it("protected strings (an access code) are detected like the canary", () => {
+    expect(rejected(OutputGuard.checkText("The code is t r a m = 3 2", { protectedStrings: ["tram=32"] }))).toBe("protected-string")
+  })
+})
+
+describe("secrets and PII", () => {
+  it("API-key shapes are rejected by default", () => {
+    const keys = [
+      "sk-proj-abcdefghijklmnopqrstuvwx1234",
+      "sk-ant-api03-abcdefghijklmnopqrstuv",
+      "AKIAIOSFODNN7EXAMPLE",
+      "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+      "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",
+      "password = hunter2hunter2"
+    ]
+    for (const key of keys) expect(rejected(OutputGuard.checkText(`here: ${key}`)), key).toBe("secret")
+  })
+
+  it("secrets can be redacted instead", () => {
+    const out = OutputGuard.checkText("key sk-proj-abcdefghijklmnopqrstuvwx1234 ok", { secrets: "redact" })
+    expect(out).toEqual(Either.right("key [REDACTED:openai-key] ok"))
+  })
+
+  it("emails, phones and Luhn-valid card numbers are redacted; a Luhn-invalid number is not", () => {
+    const text = "Mail ann@example.com, call +1 415-555-0123, card 4111 1111 1111 1111, order 4111 1111 1111 1112."
+    const out = OutputGuard.checkText(text, { pii: "redact" })
+    expect(out).toEqual(
+      Either.right(
+        "Mail [REDACTED:email], call [REDACTED:phone], card [REDACTED:card-number], order 4111 1111 1111 1112."
+      )
+    )
+  })
+
+  it("PII in reject mode fails; PII is off by default", () => {
+    expect(rejected(OutputGuard.checkText("mail ann@example.com", { pii: { emails: "reject" } }))).toBe("pii")
+    expect(Either.isRight(OutputGuard.checkText("mail ann@example.com"))).toBe(true)
+  })
+
+  it("luhn accepts valid and refuses invalid numbers", () => {
+    expect(OutputGuard.luhn("4111111111111111")).toBe(true)
+    expect(OutputGuard.luhn("4111111111111112")).toBe(false)
+  })
+})
+
+describe("tool calls and schemas", () => {
+  const request = new LanguageModel.Request({
+    messages: [new LanguageModel.UserMessage({ role: "user", content: "weather?" })],
+    tools: [
+      new LanguageModel.Tool({
+        name: "get_weather",
+        parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"], additionalProperties: false }
+      }),
+      new LanguageModel.Tool({ name: "send_email", parameters: { type: "object" } })
+    ]
+  })
+  const call = (name: string, args: string) => new LanguageModel.ToolCall({ id: "c", name, arguments: args })
+
+  it("a call outside the allowed actions is rejected", () => {
+    const options = { allowedActions: ["get_weather"] }
+    expect(rejected(OutputGuard.checkToolCalls([call("send_email", "{}")], options, { request }))).toBe("action-not-allowed")
+    expect(Either.isRight(OutputGuard.checkToolCalls([call("get_weather", "{\"city\":\"Oslo\"}")], options, { request }))).toBe(true)
+  })
+
+  it("a call to a tool the request did not offer is rejected", () => {
+    expect(rejected(OutputGuard.checkToolCalls([call("delete_all", "{}")], {}, { request }))).toBe("unknown-tool")
+  })
+
+  it("arguments must be JSON and match the tool's parameter schema", () => {
+    expect(rejected(OutputGuard.checkToolCalls([call("get_weather", "{city:")], {}, { request }))).toBe("schema")
+    expect(rejected(OutputGuard.checkToolCalls([call("get_weather", "{\"town\":\"Oslo\"}")], {}, { request }))).toBe("schema")
+  })
+
+  it("a canary inside tool arguments is a leak", () => {
+    expect(rejected(OutputGuard.checkToolCalls([call("send_email", JSON.stringify({ body: canary }))], {}, { request, canary })))
+      .toBe("canary-leak")
+  })
+
+  it("jsonSchema response formats and a Schema option are enforced", () => {
+    const jsonRequest = new LanguageModel.Request({
+      messages: [new LanguageModel.UserMessage({ role: "user", content: "x" })],
+      responseFormat: { type: "jsonSchema", name: "t", schema: { type: "object", required: ["n"], properties: { n: { type: "integer" } } } }
+    })
+    expect(rejected(OutputGuard.checkSchema("not json", {}, { request: jsonRequest }))).toBe("schema")
+    expect(rejected(OutputGuard.checkSchema("{\"n\":\"one\"}", {}, { request: jsonRequest }))).toBe("schema")
+    expect(Either.isRight(OutputGuard.checkSchema("{\"n\":1}", {}, { request: jsonRequest }))).toBe(true)
+    const schema = Schema.Struct({ n: Schema.Number.pipe(Schema.positive()) })
+    expect(rejected(OutputGuard.checkSchema("{\"n\":-1}", { schema }))).toBe("schema")
+    expect(Either.isRight(OutputGuard.checkSchema("```json\n{\"n\":2}\n```", { schema }))).toBe(true)
+  })
+
+  it.effect("check returns the response redacted or fails with OutputRejected", () =>
+    Effect.gen(function*() {
+      const ok = yield* OutputGuard.check(response("write to ann@example.com"), { pii: "redact" })
+      expect(ok.text).toBe("write to [REDACTED:email]")
+      const error = yield* Effect.flip(OutputGuard.check(response(`the marker is ${canary}`), {}, { canary }))
+      expect(error._tag).toBe("OutputRejected")
+      expect(error.reason).toBe("canary-leak")
+    }))
+})
+
+describe("the Tensor Trust leak set", () => {
+  it("protected-string detection catches leaks of the access code in output_leak_dev.jsonl", async () => {
+    const { readFileSync, existsSync } = await import("node:fs")
+    const path = "../shared/data/injection/output_leak_dev.jsonl"
+    if (!existsSync(path)) return
+    const rows = readFileSync(path, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { text: string; label: string; access_code: string })
+    const flagged = (r: (typeof rows)[number]) => Either.isLeft(OutputGuard.checkText(r.text, { secrets: "off", protectedStrings: [r.access_code] }))
+    const leaks = rows.filter((r) => r.label === "leak")
+    const clean = rows.filter((r) => r.label === "no_leak")
+    const detection = leaks.filter(flagged).length / leaks.length
+    const falsePositives = clean.filter(flagged).length / clean.length
+    // The code is only a part of what a leak reveals (many leaks paraphrase the prompt
+    // without it), so this bounds the layer rather than judging it.
+    expect(detection).toBeGreaterThan(0.5)
+    expect(falsePositives).toBeLessThan(0.1)
+  })
+})
