@@ -318,6 +318,18 @@ describe("OpenAi interruption", () => {
       expect(entry.outcome).toBe("aborted")
       expect(entry.chunksSent).toBeLessThan(10)
     }))
+
+  it.scoped("stopping a stream aborts at once, without waiting for the next chunk", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup()
+      yield* sim.enqueue("openai", { text: "first second third", tokenDelayMs: 5_000 })
+      const first = yield* Stream.runCollect(Stream.take(lm.stream(yield* ask("slow")), 1))
+      expect(first.length).toBe(1)
+      const entry = yield* sim.awaitEntry((e) => e.outcome !== "pending")
+      expect(entry.outcome).toBe("aborted")
+      // The second chunk was 5 s away; an abort that waited for it would have let it out.
+      expect(entry.chunksSent).toBe(1)
+    }))
 })
 
 describe("request validation", () => {

@@ -25,6 +25,7 @@ import { Config, Duration, Effect, Layer, Option, Redacted, Stream } from "effec
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { fromApiFailure, fromTransport, type Origin } from "./internal/errors.js"
+import { fromIterable } from "./internal/stream.js"
 
 /**
  * @since 0.1.0
@@ -115,7 +116,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
           catch: (error) => mapError(error, origin)
         })
         const state = new StreamState(origin, forced)
-        return Stream.fromAsyncIterable(events, (error) =>
+        return fromIterable(events, (error) =>
           error instanceof Sdk.APIError ? mapError(error, origin) : fromTransport("stream-interrupted", error, origin)).pipe(
             Stream.mapConcat((event) => state.events(event)),
             Stream.concat(Stream.suspend(() => state.finish(Date.now() - started)))

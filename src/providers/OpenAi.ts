@@ -20,6 +20,7 @@ import type {
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { fromApiFailure, fromTransport, type Origin } from "./internal/errors.js"
+import { fromIterable } from "./internal/stream.js"
 
 /**
  * @since 0.1.0
@@ -117,7 +118,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
           catch: (error) => fail(error, origin)
         })
         const state = new StreamState(origin)
-        return Stream.fromAsyncIterable(chunks, (error) =>
+        return fromIterable(chunks, (error) =>
           error instanceof OpenAI.APIError ? fail(error, origin) : fromTransport("stream-interrupted", error, origin)).pipe(
             Stream.mapConcat((chunk) => state.events(chunk)),
             Stream.concat(Stream.suspend(() => state.finish(Date.now() - started)))
