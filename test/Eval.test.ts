@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Redacted, Ref, Schema, TestClock } from "effect"
+import { type Duration, Effect, Fiber, Layer, Redacted, Ref, Schema, TestClock } from "effect"
 import * as CacheStore from "../src/cache/CacheStore.js"
 import * as Pricing from "../src/cost/Pricing.js"
 import * as Eval from "../src/eval/Eval.js"
@@ -10,7 +10,7 @@ import * as ScriptedModel from "../src/testing/ScriptedModel.js"
 import { makeHandler } from "../evals/example.simulator.js"
 
 /** A scripted model that answers arithmetic prompts ("a + b"), optionally wrong. */
-const adder = (options: { readonly wrong?: boolean; readonly model?: string; readonly latency?: string } = {}) =>
+const adder = (options: { readonly wrong?: boolean; readonly model?: string; readonly latency?: Duration.DurationInput } = {}) =>
   ScriptedModel.make((request) => {
     const text = request.messages[request.messages.length - 1]!.content
     const [, a, b] = /(\d+) \+ (\d+)/.exec(text) ?? []

@@ -54,8 +54,8 @@ export const JsonSchemaObject = Schema.Record({ key: Schema.String, value: Schem
  * @since 0.1.0
  * @category models
  */
-export const EffectSchema: Schema.Schema<Schema.Schema<unknown, unknown, never>> = Schema.declare(
-  (u: unknown): u is Schema.Schema<unknown, unknown, never> => Schema.isSchema(u),
+export const EffectSchema: Schema.Schema<Schema.Schema.AnyNoContext> = Schema.declare(
+  (u: unknown): u is Schema.Schema.AnyNoContext => Schema.isSchema(u),
   { identifier: "EffectSchema" }
 )
 
