@@ -1,0 +1,809 @@
+/**
+ * Observability for LLM calls: a span per call and per attempt (OpenTelemetry
+ * GenAI semantic conventions), metrics (see `Metrics`), and one structured log
+ * line per call — with credentials redacted from all three.
+ *
+ * `Telemetry.layer` is the outermost middleware of the canonical stack, so it
+ * sees the whole call: every retry and fallback below it, and whether a cache
+ * answered. It uses Effect's own tracing (`Effect.withSpan`, span attributes,
+ * `Tracer.span` for attempt spans); any tracer Effect is given exports it —
+ * `layerOtlp` (OTLP/HTTP through `@effect/opentelemetry`) or an OpenTelemetry SDK
+ * through `@effect/opentelemetry`'s `NodeSdk`.
+ *
+ * What a call span carries:
+ * - name `{operation} {model}` (e.g. `chat gpt-4.1-mini`), kind `client`;
+ * - `gen_ai.operation.name`, `gen_ai.provider.name` and the older `gen_ai.system`,
+ *   `gen_ai.request.model` / `max_tokens` / `temperature` / `top_p` / `seed` /
+ *   `stop_sequences`, `gen_ai.response.model` / `id` / `finish_reasons`,
+ *   `gen_ai.usage.input_tokens` / `output_tokens` (and cache read/creation,
+ *   reasoning), `gen_ai.response.time_to_first_chunk` for streams, `error.type`;
+ * - ours: `effect_llm.cost_usd`, `effect_llm.cost.estimated`,
+ *   `effect_llm.cache.hit` (`exact`/`semantic`), `effect_llm.attempts`,
+ *   `effect_llm.route`, `effect_llm.retries`, `effect_llm.fallback.used`,
+ *   `effect_llm.fallback.member`, `effect_llm.tenant`, `effect_llm.outcome`.
+ *
+ * The attempts are those the layers below record in `Response.attempts` (or the
+ * stream's `Finish.attempts`, or the failures of `AllProvidersFailed`). Their
+ * child spans (`attempt {model}`) are built after the call from each attempt's
+ * duration: failed attempts are laid out one after another from the start of the
+ * call, the serving attempt ends when the call ends. The waits between attempts
+ * (backoff) are the gaps; their exact start times are not recorded below us.
+ *
+ * Redaction: every failure and defect leaving the layer is rebuilt with API keys,
+ * `Authorization` headers and the configured `secrets` removed (the error keeps its
+ * class), before the span records it; log entries emitted while a call runs (by
+ * this layer or any layer below it) pass through a redacting logger. Prompt and
+ * output content are recorded only when asked (`recordPrompts`, `recordOutputs`).
+ *
+ * @since 0.1.0
+ */
+import * as Otlp from "@effect/opentelemetry/Otlp"
+import * as OtelTracer from "@effect/opentelemetry/Tracer"
+import { FetchHttpClient } from "@effect/platform"
+import {
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  FiberRef,
+  HashSet,
+  Layer,
+  Logger,
+  LogLevel,
+  Metric,
+  Option,
+  Redacted,
+  Stream,
+  Tracer
+} from "effect"
+import * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
+import * as Redaction from "./internal/redaction.js"
+import * as Metrics from "./Metrics.js"
+
+// -----------------------------------------------------------------------------
+// Options
+// -----------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** `gen_ai.operation.name` and the first word of span names (default `chat`). */
+  readonly operation?: string | undefined
+  /** Record the request messages in the log line and the span (default false). */
+  readonly recordPrompts?: boolean | undefined
+  /** Record the answer text in the log line and the span (default false). */
+  readonly recordOutputs?: boolean | undefined
+  /** Longest recorded prompt or output, in characters (default 4000). */
+  readonly maxContentLength?: number | undefined
+  /**
+   * Secrets to scrub by value wherever they appear (gateway keys, provider keys
+   * whose shape no pattern knows). Key shapes of the major providers and
+   * `Authorization` headers are always scrubbed.
+   */
+  readonly secrets?: ReadonlyArray<string | Redacted.Redacted<string>> | undefined
+  /** A cache sits below: count an answer without cache info as a miss (default false). */
+  readonly cache?: boolean | undefined
+  /** Add a `tenant` label to the request metrics (default false: tenants can be many). */
+  readonly tenantLabel?: boolean | undefined
+  /** Record the user id (`metadata.user`) on spans and logs (default false). */
+  readonly recordUser?: boolean | undefined
+  /** Record metrics (default true). */
+  readonly metrics?: boolean | undefined
+  /** Log one line per call, and at which levels (default: Info on success, Warning on failure). */
+  readonly log?: boolean | {
+    readonly success?: LogLevel.Literal | undefined
+    readonly failure?: LogLevel.Literal | undefined
+  } | undefined
+  /** Attributes added to every call span (e.g. `{ "deployment.environment": "prod" }`). */
+  readonly attributes?: Readonly<Record<string, string | number | boolean>> | undefined
+}
+
+/**
+ * Span attribute names used by the layer (GenAI semantic conventions and ours).
+ * The GenAI names are still "incubating" in `@opentelemetry/semantic-conventions`,
+ * which advises copying them rather than importing them.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const Attributes = {
+  operationName: "gen_ai.operation.name",
+  providerName: "gen_ai.provider.name",
+  system: "gen_ai.system",
+  requestModel: "gen_ai.request.model",
+  requestMaxTokens: "gen_ai.request.max_tokens",
+  requestTemperature: "gen_ai.request.temperature",
+  requestTopP: "gen_ai.request.top_p",
+  requestSeed: "gen_ai.request.seed",
+  requestStopSequences: "gen_ai.request.stop_sequences",
+  responseModel: "gen_ai.response.model",
+  responseId: "gen_ai.response.id",
+  responseFinishReasons: "gen_ai.response.finish_reasons",
+  responseTimeToFirstChunk: "gen_ai.response.time_to_first_chunk",
+  usageInputTokens: "gen_ai.usage.input_tokens",
+  usageOutputTokens: "gen_ai.usage.output_tokens",
+  usageCacheReadInputTokens: "gen_ai.usage.cache_read.input_tokens",
+  usageCacheCreationInputTokens: "gen_ai.usage.cache_creation.input_tokens",
+  usageReasoningOutputTokens: "gen_ai.usage.reasoning.output_tokens",
+  inputMessages: "gen_ai.input.messages",
+  outputMessages: "gen_ai.output.messages",
+  errorType: "error.type",
+  costUsd: "effect_llm.cost_usd",
+  costEstimated: "effect_llm.cost.estimated",
+  cacheHit: "effect_llm.cache.hit",
+  cacheSimilarity: "effect_llm.cache.similarity",
+  cacheAgeMillis: "effect_llm.cache.age_ms",
+  attempts: "effect_llm.attempts",
+  route: "effect_llm.route",
+  retries: "effect_llm.retries",
+  fallbackUsed: "effect_llm.fallback.used",
+  fallbackMember: "effect_llm.fallback.member",
+  tenant: "effect_llm.tenant",
+  user: "effect_llm.user",
+  outcome: "effect_llm.outcome",
+  stream: "effect_llm.stream",
+  latencyMillis: "effect_llm.latency_ms",
+  attemptIndex: "effect_llm.attempt.index",
+  attemptOutcome: "effect_llm.attempt.outcome",
+  attemptDurationMillis: "effect_llm.attempt.duration_ms"
+} as const
+
+// -----------------------------------------------------------------------------
+// Redaction helpers (public: the gateway and others use them)
+// -----------------------------------------------------------------------------
+
+/**
+ * Text with credentials removed: provider key shapes, `Bearer`/`Authorization`
+ * values, key headers and parameters, URL credentials, and `secrets` by value.
+ *
+ * @since 0.1.0
+ * @category redaction
+ */
+export const redactText = (text: string, secrets?: ReadonlyArray<string | Redacted.Redacted<string>>): string =>
+  Redaction.makeRedactor(secrets).text(text)
+
+/**
+ * A cause with every failure and defect redacted; `LlmError`s keep their class.
+ *
+ * @since 0.1.0
+ * @category redaction
+ */
+export const redactCause = <E>(
+  cause: Cause.Cause<E>,
+  secrets?: ReadonlyArray<string | Redacted.Redacted<string>>
+): Cause.Cause<E> => Redaction.cause(Redaction.makeRedactor(secrets), cause)
+
+/**
+ * A logger that redacts messages, causes and annotations before `logger` sees them.
+ *
+ * @since 0.1.0
+ * @category redaction
+ */
+export const redactingLogger = <Output>(
+  logger: Logger.Logger<unknown, Output>,
+  secrets?: ReadonlyArray<string | Redacted.Redacted<string>>
+): Logger.Logger<unknown, Output> => Redaction.logger(Redaction.makeRedactor(secrets), logger)
+
+const wrapLoggers = (redactor: Redaction.Redactor) =>
+(loggers: HashSet.HashSet<Logger.Logger<unknown, unknown>>) =>
+  HashSet.map(loggers, (logger) => Redaction.logger(redactor, logger))
+
+/**
+ * Wraps every logger installed so far (console, OTLP, custom) in a redacting one,
+ * for the whole program. Provide it after (outside) the layers that install
+ * loggers. Calls through `Telemetry.layer` are redacted without it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerRedactLogs = (secrets?: ReadonlyArray<string | Redacted.Redacted<string>>): Layer.Layer<never> =>
+  Layer.scopedDiscard(Effect.locallyScopedWith(FiberRef.currentLoggers, wrapLoggers(Redaction.makeRedactor(secrets))))
+
+// -----------------------------------------------------------------------------
+// The middleware
+// -----------------------------------------------------------------------------
+
+type Operation = "generate" | "stream"
+
+/** What a finished call reports (a `Response` or a stream's `Finish`). */
+interface Served {
+  readonly id: string | undefined
+  readonly provider: string
+  readonly model: string
+  readonly finishReason: LanguageModel.FinishReason
+  readonly usage: LanguageModel.Usage
+  readonly cost: LanguageModel.Cost | undefined
+  readonly cache: LanguageModel.CacheInfo | undefined
+  readonly attempts: ReadonlyArray<LanguageModel.Attempt>
+}
+
+type Outcome =
+  | { readonly _tag: "success"; readonly served: Served; readonly text: string | undefined }
+  | { readonly _tag: "failure"; readonly error: LlmError.LlmError }
+  | { readonly _tag: "defect"; readonly cause: Cause.Cause<unknown> }
+  | { readonly _tag: "interrupted" }
+  | { readonly _tag: "cancelled" }
+
+interface Call {
+  readonly operation: Operation
+  readonly request: LanguageModel.Request
+  readonly target: { readonly provider: string; readonly model: string }
+  readonly span: Tracer.Span | undefined
+  readonly startMillis: number
+  readonly endMillis: number
+  readonly startNanos: bigint
+  readonly endNanos: bigint
+  readonly firstTokenMillis: number | undefined
+  readonly outcome: Outcome
+}
+
+const servedOfResponse = (r: LanguageModel.Response): Served => ({
+  id: r.id,
+  provider: r.provider,
+  model: r.model,
+  finishReason: r.finishReason,
+  usage: r.usage,
+  cost: r.cost,
+  cache: r.cache,
+  attempts: r.attempts
+})
+
+const servedOfFinish = (f: LanguageModel.Finish): Served => ({
+  id: f.id,
+  provider: f.provider,
+  model: f.model,
+  finishReason: f.reason,
+  usage: f.usage,
+  cost: f.cost,
+  cache: f.cache,
+  attempts: f.attempts
+})
+
+const outcomeOfCause = (cause: Cause.Cause<LlmError.LlmError>): Outcome => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) return { _tag: "failure", error: failure.value }
+  if (Cause.isInterruptedOnly(cause)) return { _tag: "interrupted" }
+  return { _tag: "defect", cause }
+}
+
+const outcomeLabel = (outcome: Outcome): string =>
+  outcome._tag === "success" ? "success" : outcome._tag === "failure" ? outcome.error._tag : outcome._tag
+
+/** The attempts of a call: recorded by the layers below, or the failures of a fallback chain. */
+const attemptsOf = (outcome: Outcome): ReadonlyArray<LanguageModel.Attempt> => {
+  if (outcome._tag === "success") return outcome.served.attempts
+  if (outcome._tag === "failure" && outcome.error._tag === "AllProvidersFailed") {
+    return outcome.error.failures.map((f) =>
+      new LanguageModel.Attempt({
+        provider: f.provider,
+        model: f.model,
+        outcome: "failure",
+        error: f.error._tag,
+        message: f.error.message,
+        durationMillis: 0
+      })
+    )
+  }
+  return []
+}
+
+interface RouteSummary {
+  readonly route: ReadonlyArray<string>
+  readonly retries: number
+  /** Distinct provider/model pairs in order of first appearance. */
+  readonly members: ReadonlyArray<string>
+  readonly retriedTargets: ReadonlyArray<{ readonly provider: string; readonly model: string }>
+}
+
+const targetKey = (provider: string, model: string) => `${provider}/${model}`
+
+const summarizeRoute = (attempts: ReadonlyArray<LanguageModel.Attempt>): RouteSummary => {
+  const members: Array<string> = []
+  const retriedTargets: Array<{ provider: string; model: string }> = []
+  for (const a of attempts) {
+    const key = targetKey(a.provider, a.model)
+    if (members.includes(key)) retriedTargets.push({ provider: a.provider, model: a.model })
+    else members.push(key)
+  }
+  return {
+    route: attempts.map((a) => `${targetKey(a.provider, a.model)}:${a.outcome}${a.error !== undefined ? `:${a.error}` : ""}`),
+    retries: retriedTargets.length,
+    members,
+    retriedTargets
+  }
+}
+
+const truncate = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…[truncated]` : text)
+
+const inputMessagesJson = (request: LanguageModel.Request): string =>
+  JSON.stringify(request.messages.map((m) => ({
+    role: m.role,
+    parts: [
+      ...(m.content.length > 0 ? [{ type: "text", content: m.content }] : []),
+      ...(m.role === "assistant"
+        ? m.toolCalls.map((c) => ({ type: "tool_call", id: c.id, name: c.name, arguments: c.arguments }))
+        : [])
+    ]
+  })))
+
+const outputMessagesJson = (text: string, finishReason: string): string =>
+  JSON.stringify([{ role: "assistant", parts: [{ type: "text", content: text }], finish_reason: finishReason }])
+
+const taggedWith = <Type, In, Out>(
+  metric: Metric.Metric<Type, In, Out>,
+  labels: Readonly<Record<string, string>>
+): Metric.Metric<Type, In, Out> =>
+  Object.entries(labels).reduce((m, [key, value]) => Metric.tagged(m, key, value), metric)
+
+const millisToSeconds = (ms: number) => ms / 1000
+
+/**
+ * Sets string-array attributes (`gen_ai.response.finish_reasons`, ...). Effect's
+ * span API takes `unknown` values and the OpenTelemetry SDK bridge turns
+ * non-scalars into strings, so arrays go to the OpenTelemetry span itself; for
+ * other tracers `currentOtelSpan` returns a view that forwards to `attribute`.
+ */
+const setArrayAttributes = (
+  span: Tracer.Span,
+  entries: ReadonlyArray<readonly [string, ReadonlyArray<string>]>
+): Effect.Effect<void> =>
+  OtelTracer.currentOtelSpan.pipe(
+    Effect.tap((otel) => Effect.sync(() => entries.forEach(([key, value]) => otel.setAttribute(key, [...value])))),
+    Effect.provideService(Tracer.ParentSpan, span),
+    Effect.ignore
+  )
+
+/**
+ * Wraps one LanguageModel service with spans, metrics and a log line per call.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}) => (inner: LanguageModel.Service): Effect.Effect<LanguageModel.Service> =>
+  Effect.sync(() => {
+    const operationName = options.operation ?? "chat"
+    const redactor = Redaction.makeRedactor(options.secrets)
+    const maxContent = options.maxContentLength ?? 4000
+    const logOptions = options.log === false ? undefined : options.log === true || options.log === undefined ? {} : options.log
+    const successLevel = LogLevel.fromLiteral(logOptions?.success ?? "Info")
+    const failureLevel = LogLevel.fromLiteral(logOptions?.failure ?? "Warning")
+    const metricsOn = options.metrics !== false
+
+    const targetOf = (request: LanguageModel.Request) => {
+      const first = inner.models[0]
+      return { provider: first?.provider ?? "unknown", model: request.model ?? first?.model ?? "unknown" }
+    }
+
+    const content = (text: string) => truncate(redactor.text(text), maxContent)
+
+    const requestAttributes = (request: LanguageModel.Request, operation: Operation): Record<string, unknown> => {
+      const target = targetOf(request)
+      const attrs: Record<string, unknown> = {
+        ...options.attributes,
+        [Attributes.operationName]: operationName,
+        [Attributes.providerName]: target.provider,
+        [Attributes.system]: target.provider,
+        [Attributes.requestModel]: target.model,
+        [Attributes.stream]: operation === "stream"
+      }
+      if (request.maxTokens !== undefined) attrs[Attributes.requestMaxTokens] = request.maxTokens
+      if (request.temperature !== undefined) attrs[Attributes.requestTemperature] = request.temperature
+      if (request.topP !== undefined) attrs[Attributes.requestTopP] = request.topP
+      if (request.seed !== undefined) attrs[Attributes.requestSeed] = request.seed
+      if (request.metadata?.tenant !== undefined) attrs[Attributes.tenant] = request.metadata.tenant
+      if (options.recordUser === true && request.metadata?.user !== undefined) attrs[Attributes.user] = request.metadata.user
+      if (options.recordPrompts === true) attrs[Attributes.inputMessages] = content(inputMessagesJson(request))
+      return attrs
+    }
+
+    const spanName = (request: LanguageModel.Request) => `${operationName} ${targetOf(request).model}`
+
+    /** Child spans for the attempts, laid out on the call's timeline (see the module comment). */
+    const attemptSpans = (call: Call, attempts: ReadonlyArray<LanguageModel.Attempt>): Effect.Effect<void> =>
+      call.span === undefined || !call.span.sampled || attempts.length === 0
+        ? Effect.void
+        : Effect.map(Effect.tracer, (tracer) => {
+          const parent = call.span!
+          const total = call.endNanos - call.startNanos
+          const clamp = (t: bigint) => (t < call.startNanos ? call.startNanos : t > call.endNanos ? call.endNanos : t)
+          let cursor = call.startNanos
+          attempts.forEach((attempt, index) => {
+            const duration = BigInt(Math.round(attempt.durationMillis * 1_000_000))
+            const last = index === attempts.length - 1
+            const serving = last && attempt.outcome === "success"
+            const start = clamp(serving ? call.endNanos - (duration > total ? total : duration) : cursor)
+            const end = clamp(start + duration)
+            if (!serving && attempt.outcome !== "interrupted") cursor = end
+            const span = tracer.span(
+              `attempt ${attempt.model}`,
+              Option.some(parent),
+              Context.empty(),
+              [],
+              start,
+              "client",
+              { kind: "client" }
+            )
+            span.attribute(Attributes.operationName, operationName)
+            span.attribute(Attributes.providerName, attempt.provider)
+            span.attribute(Attributes.system, attempt.provider)
+            span.attribute(Attributes.requestModel, attempt.model)
+            span.attribute(Attributes.attemptIndex, index)
+            span.attribute(Attributes.attemptOutcome, attempt.outcome)
+            span.attribute(Attributes.attemptDurationMillis, attempt.durationMillis)
+            if (attempt.error !== undefined) span.attribute(Attributes.errorType, attempt.error)
+            if (attempt.outcome === "failure" || attempt.outcome === "skipped") {
+              const error = new Error(redactor.text(attempt.message ?? attempt.error ?? "failed"))
+              error.name = attempt.error ?? "Error"
+              Object.defineProperty(error, "stack", { value: `${error.name}: ${error.message}`, writable: true, configurable: true })
+              span.end(end, Exit.fail(error))
+            } else {
+              span.end(end, Exit.void)
+            }
+          })
+        })
+
+    const annotateSpan = (call: Call, attempts: ReadonlyArray<LanguageModel.Attempt>, route: RouteSummary) =>
+      Effect.suspend(() => {
+        const span = call.span
+        if (span === undefined) return Effect.void
+        const arrays: Array<readonly [string, ReadonlyArray<string>]> = []
+        const set = (key: string, value: unknown) =>
+          Array.isArray(value) ? arrays.push([key, value as ReadonlyArray<string>]) : span.attribute(key, value)
+        if (call.request.stop !== undefined) set(Attributes.requestStopSequences, call.request.stop)
+        const outcome = call.outcome
+        set(Attributes.outcome, outcomeLabel(outcome))
+        set(Attributes.latencyMillis, call.endMillis - call.startMillis)
+        set(Attributes.attempts, attempts.length)
+        if (route.route.length > 0) set(Attributes.route, route.route)
+        set(Attributes.retries, route.retries)
+        if (call.firstTokenMillis !== undefined) {
+          set(Attributes.responseTimeToFirstChunk, millisToSeconds(call.firstTokenMillis - call.startMillis))
+        }
+        if (outcome._tag === "success") {
+          const s = outcome.served
+          set(Attributes.providerName, s.provider)
+          set(Attributes.system, s.provider)
+          set(Attributes.responseModel, s.model)
+          if (s.id !== undefined) set(Attributes.responseId, s.id)
+          set(Attributes.responseFinishReasons, [s.finishReason])
+          set(Attributes.usageInputTokens, s.usage.inputTokens)
+          set(Attributes.usageOutputTokens, s.usage.outputTokens)
+          if (s.usage.cachedInputTokens > 0) set(Attributes.usageCacheReadInputTokens, s.usage.cachedInputTokens)
+          if (s.usage.cacheWriteTokens > 0) set(Attributes.usageCacheCreationInputTokens, s.usage.cacheWriteTokens)
+          if (s.usage.reasoningTokens > 0) set(Attributes.usageReasoningOutputTokens, s.usage.reasoningTokens)
+          if (s.cost !== undefined) {
+            set(Attributes.costUsd, s.cost.usd)
+            set(Attributes.costEstimated, s.cost.estimated)
+          }
+          if (s.cache !== undefined) {
+            set(Attributes.cacheHit, s.cache.kind)
+            set(Attributes.cacheAgeMillis, s.cache.ageMillis)
+            if (s.cache.similarity !== undefined) set(Attributes.cacheSimilarity, s.cache.similarity)
+          }
+          const servedKey = targetKey(s.provider, s.model)
+          const member = route.members.indexOf(servedKey)
+          if (member >= 0) {
+            set(Attributes.fallbackMember, member)
+            set(Attributes.fallbackUsed, member > 0)
+          }
+          if (options.recordOutputs === true && outcome.text !== undefined) {
+            set(Attributes.outputMessages, content(outputMessagesJson(outcome.text, s.finishReason)))
+          }
+        } else if (outcome._tag === "failure") {
+          set(Attributes.errorType, outcome.error._tag)
+          if (outcome.error.provider !== undefined) set(Attributes.providerName, outcome.error.provider)
+        } else if (outcome._tag === "defect") {
+          set(Attributes.errorType, "defect")
+        }
+        return arrays.length === 0 ? Effect.void : setArrayAttributes(span, arrays)
+      })
+
+    const recordMetrics = (call: Call, attempts: ReadonlyArray<LanguageModel.Attempt>, route: RouteSummary) => {
+      if (!metricsOn) return Effect.void
+      const outcome = call.outcome
+      const provider = outcome._tag === "success"
+        ? outcome.served.provider
+        : outcome._tag === "failure"
+        ? outcome.error.provider ?? call.target.provider
+        : call.target.provider
+      const model = outcome._tag === "success"
+        ? outcome.served.model
+        : outcome._tag === "failure"
+        ? outcome.error.model ?? call.target.model
+        : call.target.model
+      const tenant: Record<string, string> = options.tenantLabel === true ? { tenant: call.request.metadata?.tenant ?? "none" } : {}
+      const base = { provider, model }
+      const callLabels = { operation: call.operation, ...base, outcome: outcomeLabel(outcome), ...tenant }
+      const effects: Array<Effect.Effect<void>> = [
+        Metric.increment(taggedWith(Metrics.requests, callLabels)),
+        Metric.update(taggedWith(Metrics.latency, callLabels), millisToSeconds(call.endMillis - call.startMillis))
+      ]
+      if (call.firstTokenMillis !== undefined) {
+        effects.push(Metric.update(taggedWith(Metrics.timeToFirstToken, base), millisToSeconds(call.firstTokenMillis - call.startMillis)))
+      }
+      for (const attempt of attempts) {
+        effects.push(Metric.increment(taggedWith(Metrics.attempts, {
+          provider: attempt.provider,
+          model: attempt.model,
+          outcome: attempt.outcome,
+          error: attempt.error ?? "none"
+        })))
+      }
+      for (const target of route.retriedTargets) effects.push(Metric.increment(taggedWith(Metrics.retries, target)))
+      if (outcome._tag === "success") {
+        const s = outcome.served
+        if (s.cache !== undefined) {
+          effects.push(Metric.increment(taggedWith(Metrics.cacheLookups, { result: "hit", kind: s.cache.kind })))
+        } else {
+          if (options.cache === true && call.request.cache?.bypass !== true) {
+            effects.push(Metric.increment(taggedWith(Metrics.cacheLookups, { result: "miss", kind: "none" })))
+          }
+          const tokens = (type: string, n: number) =>
+            n > 0 ? [Metric.incrementBy(taggedWith(Metrics.tokens, { ...base, type, ...tenant }), n)] : []
+          effects.push(
+            ...tokens("input", s.usage.inputTokens),
+            ...tokens("output", s.usage.outputTokens),
+            ...tokens("cached_input", s.usage.cachedInputTokens),
+            ...tokens("reasoning", s.usage.reasoningTokens)
+          )
+          if (s.cost !== undefined && s.cost.usd > 0) {
+            effects.push(Metric.incrementBy(
+              taggedWith(Metrics.costUsd, { ...base, estimated: String(s.cost.estimated), ...tenant }),
+              s.cost.usd
+            ))
+          }
+        }
+        const member = route.members.indexOf(targetKey(s.provider, s.model))
+        if (member > 0) effects.push(Metric.increment(taggedWith(Metrics.fallbacks, base)))
+      }
+      return Effect.all(effects, { discard: true })
+    }
+
+    const logLine = (call: Call, attempts: ReadonlyArray<LanguageModel.Attempt>, route: RouteSummary) => {
+      if (logOptions === undefined) return Effect.void
+      const outcome = call.outcome
+      const annotations: Record<string, unknown> = {
+        "gen_ai.operation.name": operationName,
+        operation: call.operation,
+        outcome: outcomeLabel(outcome),
+        provider: call.target.provider,
+        model: call.target.model,
+        latency_ms: call.endMillis - call.startMillis,
+        attempts: attempts.length
+      }
+      if (route.route.length > 1) annotations.route = route.route.join(" > ")
+      if (route.retries > 0) annotations.retries = route.retries
+      if (call.request.metadata?.tenant !== undefined) annotations.tenant = call.request.metadata.tenant
+      if (options.recordUser === true && call.request.metadata?.user !== undefined) annotations.user = call.request.metadata.user
+      if (call.firstTokenMillis !== undefined) annotations.ttft_ms = call.firstTokenMillis - call.startMillis
+      if (options.recordPrompts === true) annotations.prompt = content(inputMessagesJson(call.request))
+      let message: string
+      let level = failureLevel
+      let cause: Cause.Cause<unknown> = Cause.empty
+      switch (outcome._tag) {
+        case "success": {
+          const s = outcome.served
+          level = successLevel
+          message = `${operationName} ${s.model}: ${s.finishReason}`
+          annotations.provider = s.provider
+          annotations.model = s.model
+          annotations.finish_reason = s.finishReason
+          annotations.input_tokens = s.usage.inputTokens
+          annotations.output_tokens = s.usage.outputTokens
+          if (s.cost !== undefined) annotations.cost_usd = s.cost.usd
+          if (s.cache !== undefined) annotations.cache = s.cache.kind
+          if (options.recordOutputs === true && outcome.text !== undefined) annotations.output = content(outcome.text)
+          break
+        }
+        case "failure":
+          message = `${operationName} ${outcome.error.model ?? call.target.model} failed: ${outcome.error._tag}`
+          annotations.error = outcome.error._tag
+          annotations.error_message = redactor.text(outcome.error.message)
+          if (outcome.error.provider !== undefined) annotations.provider = outcome.error.provider
+          if (outcome.error.model !== undefined) annotations.model = outcome.error.model
+          break
+        case "defect":
+          message = `${operationName} ${call.target.model} died`
+          level = LogLevel.Error
+          cause = outcome.cause
+          annotations.error = "defect"
+          break
+        case "interrupted":
+          message = `${operationName} ${call.target.model} interrupted`
+          level = successLevel
+          break
+        case "cancelled":
+          message = `${operationName} ${call.target.model}: stream ended early by the consumer`
+          level = successLevel
+          break
+      }
+      return Effect.logWithLevel(level, message, cause).pipe(Effect.annotateLogs(annotations))
+    }
+
+    const finish = (call: Call): Effect.Effect<void> => {
+      const attempts = attemptsOf(call.outcome)
+      const route = summarizeRoute(attempts)
+      const log = logLine(call, attempts, route)
+      return Effect.all([
+        annotateSpan(call, attempts, route),
+        attemptSpans(call, attempts),
+        recordMetrics(call, attempts, route),
+        call.span === undefined ? log : Effect.withParentSpan(log, call.span)
+      ], { discard: true })
+    }
+
+    const redactLoggers = wrapLoggers(redactor)
+    const redactFailure = (cause: Cause.Cause<LlmError.LlmError>) => Redaction.cause(redactor, cause)
+
+    const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
+      Effect.gen(function*() {
+        const span = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
+        const startMillis = yield* Clock.currentTimeMillis
+        const startNanos = yield* Clock.currentTimeNanos
+        return yield* inner.generate(request).pipe(
+          Effect.mapErrorCause(redactFailure),
+          Effect.onExit((exit) =>
+            Effect.gen(function*() {
+              const endMillis = yield* Clock.currentTimeMillis
+              const endNanos = yield* Clock.currentTimeNanos
+              const outcome: Outcome = Exit.isSuccess(exit)
+                ? { _tag: "success", served: servedOfResponse(exit.value), text: exit.value.text }
+                : outcomeOfCause(exit.cause)
+              yield* finish({
+                operation: "generate",
+                request,
+                target: targetOf(request),
+                span,
+                startMillis,
+                endMillis,
+                startNanos,
+                endNanos,
+                firstTokenMillis: undefined,
+                outcome
+              })
+            })
+          )
+        )
+      }).pipe(
+        Effect.locallyWith(FiberRef.currentLoggers, redactLoggers),
+        Effect.withSpan(spanName(request), { kind: "client", attributes: requestAttributes(request, "generate") })
+      )
+
+    const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        yield* Effect.locallyScopedWith(FiberRef.currentLoggers, redactLoggers)
+        const span = yield* Effect.makeSpan(spanName(request), {
+          kind: "client",
+          attributes: requestAttributes(request, "stream")
+        })
+        const startMillis = yield* Clock.currentTimeMillis
+        const startNanos = yield* Clock.currentTimeNanos
+        let firstTokenMillis: number | undefined
+        let finishEvent: LanguageModel.Finish | undefined
+        let failure: Cause.Cause<LlmError.LlmError> | undefined
+        let text = ""
+        yield* Effect.addFinalizer((scopeExit) =>
+          Effect.gen(function*() {
+            const endMillis = yield* Clock.currentTimeMillis
+            const endNanos = yield* Clock.currentTimeNanos
+            const outcome: Outcome = failure !== undefined
+              ? outcomeOfCause(failure)
+              : finishEvent !== undefined
+              ? { _tag: "success", served: servedOfFinish(finishEvent), text }
+              : Exit.isFailure(scopeExit) && Cause.isInterrupted(scopeExit.cause)
+              ? { _tag: "interrupted" }
+              : { _tag: "cancelled" }
+            yield* finish({
+              operation: "stream",
+              request,
+              target: targetOf(request),
+              span,
+              startMillis,
+              endMillis,
+              startNanos,
+              endNanos,
+              firstTokenMillis,
+              outcome
+            })
+            const spanExit: Exit.Exit<unknown, unknown> = failure !== undefined
+              ? Exit.failCause(failure)
+              : outcome._tag === "interrupted" && Exit.isFailure(scopeExit)
+              ? scopeExit
+              : Exit.void
+            span.end(endNanos, spanExit)
+          })
+        )
+        const onEvent = (event: LanguageModel.StreamEvent) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.sync(() => {
+              switch (event._tag) {
+                case "TextDelta":
+                  if (options.recordOutputs === true && text.length <= maxContent) text += event.text
+                  firstTokenMillis ??= now
+                  break
+                case "ToolCallDelta":
+                  firstTokenMillis ??= now
+                  break
+                case "Finish":
+                  finishEvent = event
+                  break
+              }
+            }))
+        return inner.stream(request).pipe(
+          Stream.mapErrorCause(redactFailure),
+          Stream.tap(onEvent),
+          Stream.tapErrorCause((cause) => Effect.sync(() => void (failure = cause))),
+          Stream.provideService(Tracer.ParentSpan, span)
+        )
+      }))
+
+    return { models: inner.models, generate, stream } satisfies LanguageModel.Service
+  })
+
+/**
+ * The telemetry middleware as a Layer from `LanguageModel` to `LanguageModel`;
+ * the outermost layer of a stack.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
+  Layer.effect(LanguageModel.LanguageModel, Effect.flatMap(LanguageModel.LanguageModel, make(options)))
+
+// -----------------------------------------------------------------------------
+// Export
+// -----------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface OtlpOptions {
+  /** The collector's OTLP/HTTP base URL, e.g. `http://localhost:4318` (`/v1/traces` etc. are appended). */
+  readonly url: string
+  /** `service.name` (default `effect-llm`). */
+  readonly serviceName?: string | undefined
+  readonly serviceVersion?: string | undefined
+  /** Resource attributes, e.g. `{ "deployment.environment": "prod" }`. */
+  readonly attributes?: Readonly<Record<string, unknown>> | undefined
+  /** Headers sent to the collector (an auth token, a tenant id). */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  /** How often spans, metrics and logs are pushed (default 5 seconds; metrics 10 seconds). */
+  readonly exportInterval?: Duration.DurationInput | undefined
+  /** Secrets scrubbed from every exported log line (see `layerRedactLogs`). */
+  readonly secrets?: ReadonlyArray<string | Redacted.Redacted<string>> | undefined
+}
+
+/**
+ * Exports Effect's spans, metrics and logs to an OpenTelemetry collector over
+ * OTLP/HTTP (JSON), with `@effect/opentelemetry`'s OTLP exporter and the platform
+ * `fetch` client. Every exported log line is redacted.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerOtlp = (options: OtlpOptions): Layer.Layer<never> => {
+  const interval = options.exportInterval
+  return layerRedactLogs(options.secrets).pipe(
+    Layer.provideMerge(
+      Otlp.layerJson({
+        baseUrl: options.url,
+        resource: {
+          serviceName: options.serviceName ?? "effect-llm",
+          serviceVersion: options.serviceVersion,
+          attributes: { ...options.attributes }
+        },
+        headers: options.headers,
+        tracerExportInterval: interval,
+        loggerExportInterval: interval,
+        metricsExportInterval: interval
+      })
+    ),
+    Layer.provide(FetchHttpClient.layer)
+  )
+}

@@ -1,0 +1,175 @@
+/**
+ * Redaction for everything telemetry emits: text, error values, causes and log
+ * entries.
+ *
+ * Builds on `src/internal/redact.ts` (API-key shapes and `Bearer` tokens) and adds
+ * what a log line or an error message can carry beyond a bare key: header and
+ * query-string forms (`Authorization: Basic ...`, `x-api-key: ...`, `?key=...`),
+ * credentials in URLs, and literal secrets the operator names (gateway keys have
+ * no fixed shape, so they are scrubbed by value).
+ *
+ * Errors keep their class: an `LlmError` is rebuilt as the same tagged class with
+ * every string field redacted (recursively, e.g. inside `AllProvidersFailed`), so
+ * `Effect.catchTag` still works on what leaves the Telemetry layer.
+ */
+import { Cause, HashMap, Logger, Redacted } from "effect"
+import { redact } from "../../internal/redact.js"
+import * as LlmError from "../../LlmError.js"
+
+const REDACTED = "[REDACTED]"
+
+const extraPatterns: ReadonlyArray<readonly [RegExp, string]> = [
+  // Authorization / Proxy-Authorization headers with any scheme, as text or JSON.
+  [/\b((?:proxy-)?authorization)(["']?\s*[:=]\s*["']?)(?:(?:bearer|basic|token|digest)\s+)?[^\s"',;}]+/gi, `$1$2${REDACTED}`],
+  // API-key headers, fields and parameters in `name: value`, `name=value` or JSON form.
+  [
+    /\b(x-api-key|api-key|x-goog-api-key|apikey|api_key|access_token|refresh_token|client_secret|x-gateway-key|gateway_key|secret_key|password)(["']?\s*[:=]\s*["']?)[^\s"',;&}]+/gi,
+    `$1$2${REDACTED}`
+  ],
+  // `?key=...` query parameters (Google-style keys in URLs).
+  [/([?&](?:key|token|sig|signature)=)[^&\s"']+/gi, `$1${REDACTED}`],
+  // Credentials in URLs: scheme://user:password@host
+  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi, `$1${REDACTED}@`]
+]
+
+/**
+ * A text scrubber: the shared key patterns, the header/parameter forms, and any
+ * literal secrets given.
+ */
+export interface Redactor {
+  readonly text: (text: string) => string
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/** Builds a redactor that also removes the given literal secrets (at least 4 characters). */
+export const makeRedactor = (secrets: ReadonlyArray<string | Redacted.Redacted<string>> = []): Redactor => {
+  const literals = secrets
+    .map((s) => (Redacted.isRedacted(s) ? Redacted.value(s) : s))
+    .filter((s) => s.length >= 4)
+    .sort((a, b) => b.length - a.length)
+  const literal = literals.length === 0 ? undefined : new RegExp(literals.map(escapeRegExp).join("|"), "g")
+  return {
+    text: (input) => {
+      let out = literal === undefined ? input : input.replace(literal, REDACTED)
+      out = redact(out)
+      for (const [pattern, replacement] of extraPatterns) out = out.replace(pattern, replacement)
+      return out
+    }
+  }
+}
+
+/** The redactor without literal secrets. */
+export const defaultRedactor: Redactor = makeRedactor()
+
+type Fields = Record<string, unknown>
+
+interface SchemaClassConstructor {
+  readonly fields: object
+  new(props: Fields, disableValidation?: boolean): object
+}
+
+const isSchemaClassInstance = (u: object): boolean => {
+  const ctor = (u as { readonly constructor?: unknown }).constructor
+  return typeof ctor === "function" && typeof (ctor as { readonly fields?: unknown }).fields === "object"
+}
+
+/**
+ * Redacts every string inside a value: arrays, plain objects, `Schema.Class`
+ * instances (rebuilt as the same class), errors (see {@link error}). Other
+ * objects are returned unchanged; the result is the input itself when nothing
+ * changed.
+ */
+export const unknown = (redactor: Redactor, value: unknown, depth = 0): unknown => {
+  if (typeof value === "string") return redactor.text(value)
+  if (typeof value !== "object" || value === null || depth > 8) return value
+  if (Redacted.isRedacted(value)) return value
+  if (value instanceof Error) return error(redactor, value, depth)
+  if (Array.isArray(value)) {
+    let changed = false
+    const out = value.map((item) => {
+      const next = unknown(redactor, item, depth + 1)
+      if (next !== item) changed = true
+      return next
+    })
+    return changed ? out : value
+  }
+  const proto = Object.getPrototypeOf(value)
+  const plain = proto === Object.prototype || proto === null
+  if (!plain && !isSchemaClassInstance(value)) return value
+  const [fields, changed] = mapFields(redactor, value as Fields, depth)
+  if (!changed) return value
+  if (plain) return fields
+  const Ctor = (value as { readonly constructor: SchemaClassConstructor }).constructor
+  return new Ctor(fields, true)
+}
+
+const mapFields = (redactor: Redactor, value: Fields, depth: number): readonly [Fields, boolean] => {
+  let changed = false
+  const out: Fields = {}
+  for (const key of Object.keys(value)) {
+    const item = value[key]
+    const next = unknown(redactor, item, depth + 1)
+    if (next !== item) changed = true
+    out[key] = next
+  }
+  return [out, changed]
+}
+
+/**
+ * An error with its message, stack, cause and (for `LlmError`s) every string
+ * field redacted. An `LlmError` stays an instance of its own class.
+ */
+export const error = <E extends Error>(redactor: Redactor, value: E, depth = 0): E => {
+  const message = redactor.text(value.message)
+  const stack = value.stack === undefined ? undefined : redactor.text(value.stack)
+  if (LlmError.isLlmError(value)) {
+    const { _tag, ...rest } = value as unknown as Fields
+    void _tag
+    const [fields, changed] = mapFields(redactor, rest, depth)
+    if (!changed && stack === value.stack) return value
+    const Ctor = value.constructor as unknown as SchemaClassConstructor
+    const rebuilt = new Ctor(fields, true) as E
+    setStack(rebuilt, stack)
+    return rebuilt
+  }
+  const cause = "cause" in value ? unknown(redactor, value.cause, depth + 1) : undefined
+  if (message === value.message && stack === value.stack && cause === (value as { readonly cause?: unknown }).cause) {
+    return value
+  }
+  const rebuilt = new Error(message, "cause" in value ? { cause } : undefined)
+  rebuilt.name = value.name
+  setStack(rebuilt, stack)
+  return rebuilt as E
+}
+
+const setStack = (target: Error, stack: string | undefined) => {
+  try {
+    Object.defineProperty(target, "stack", { value: stack, writable: true, configurable: true, enumerable: false })
+  } catch {
+    // a frozen error keeps the stack of its own construction (already redacted text)
+  }
+}
+
+/** A cause with every failure and defect redacted; interruptions are kept. */
+export const cause = <E>(redactor: Redactor, self: Cause.Cause<E>): Cause.Cause<E> =>
+  Cause.match(self, {
+    onEmpty: Cause.empty as Cause.Cause<E>,
+    onFail: (e) => Cause.fail(unknown(redactor, e) as E),
+    onDie: (defect) => Cause.die(unknown(redactor, defect)),
+    onInterrupt: (fiberId) => Cause.interrupt(fiberId) as Cause.Cause<E>,
+    onSequential: (left, right) => Cause.sequential(left, right),
+    onParallel: (left, right) => Cause.parallel(left, right)
+  })
+
+/**
+ * A logger that redacts the message, the cause and the annotations of every entry
+ * before handing it to `logger`.
+ */
+export const logger = <Output>(redactor: Redactor, self: Logger.Logger<unknown, Output>): Logger.Logger<unknown, Output> =>
+  Logger.mapInputOptions(self, (options) => ({
+    ...options,
+    message: unknown(redactor, options.message),
+    cause: cause(redactor, options.cause),
+    annotations: HashMap.map(options.annotations, (value) => unknown(redactor, value))
+  }))
