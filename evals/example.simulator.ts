@@ -104,6 +104,7 @@ const judge = (prompt: string): string => {
  * A simulator handler for the example suite.
  *
  * @since 0.1.0
+ * @category simulator
  */
 export const makeHandler = (options: { readonly broken?: boolean } = {}) => (call: Call): Behavior | undefined => {
   if (call.route === "embeddings") return undefined
@@ -115,5 +116,6 @@ export const makeHandler = (options: { readonly broken?: boolean } = {}) => (cal
  * The handler `--simulator-handler evals/example.simulator.ts` loads.
  *
  * @since 0.1.0
+ * @category simulator
  */
 export const handler = makeHandler()
