@@ -22,6 +22,7 @@ const task = (text: string) => `Extract the person's name and e-mail address as 
  * The suite (a module's `suite` or `default` export is what `eval` loads).
  *
  * @since 0.1.0
+ * @category suites
  */
 export const suite: Eval.SuiteInput = {
   name: "extraction-ts",
