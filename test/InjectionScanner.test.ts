@@ -138,6 +138,7 @@ describe("benign text with trigger words", () => {
     "Translate the following text into French: The system is down for maintenance.",
     "In your answer, please justify each step using principles of physics.",
     "The developer mode of Chrome lets you inspect network requests. How do I open it?",
+    "How do attackers use 'ignore previous instructions' prompts, and how can I detect them?",
     "Summarize this email: Hi team, the new security policy starts Monday; reset your password before then."
   ]
   for (const text of benign) {

@@ -211,6 +211,24 @@ const isFlood = (text: string): boolean => {
   return false
 }
 
+const invisibleChar = /^[\p{Cf}\u{E0000}-\u{E007F}]$/u
+const metaDiscussion =
+  /\b(?:how (?:do|does|can|could|would|to)|what (?:is|are)|explain|tutorial|example|examples|attackers?|detect\w*|defen[cs]\w*|defend\w*|prevent\w*|research\w*|classif\w*|mitigat\w*|security|awareness|phrases? like|such as|known as|called)\b/
+const QUOTES = "\"'`"
+/** Whether `[start, end)` sits inside quotes (a quote right before and right after, allowing one space). */
+const isQuoted = (text: string, start: number, end: number): boolean => {
+  const before = text.slice(Math.max(0, start - 2), start)
+  const after = text.slice(end, end + 2)
+  const open = [...before].some((c) => QUOTES.includes(c))
+  const close = [...after].some((c) => QUOTES.includes(c))
+  if (open && close) return true
+  // The match may stop short of the closing quote: look for it before the sentence ends.
+  if (!open) return false
+  if (/["`]|'(?![a-z])/.test(text.slice(start, end))) return true
+  const rest = /^[^"'`.!?\n]{0,40}["'`]/.exec(text.slice(end))
+  return rest !== null
+}
+
 const pigLatin = /\b[a-z]{2,}(?:ay|yay|way)\b/g
 const words = /\b[a-z]{2,}\b/g
 
@@ -281,6 +299,8 @@ export const compile = (options: Options = {}): Compiled => {
 
   const runRules = (norm: Normalized, original: string, hits: Map<string, Hit>, spanOverride?: readonly [number, number]) => {
     const text = norm.text
+    // A phrase quoted in a text that discusses attacks is mentioned, not used.
+    const discussing = metaDiscussion.test(text)
     for (const rule of selectRules(text)) {
       const pattern = rule.pattern
       if (rule.max !== undefined && pattern.global) {
@@ -304,7 +324,8 @@ export const compile = (options: Options = {}): Compiled => {
         const m = pattern.exec(text)
         if (pattern.global || pattern.sticky) pattern.lastIndex = 0
         if (m !== null) {
-          addHit(hits, rule, rule.weight, m[0], spanOverride ?? spanOf(norm, m.index, m.index + m[0].length, original.length))
+          const quoted = discussing && isQuoted(text, m.index, m.index + m[0].length)
+          addHit(hits, rule, quoted ? rule.weight * 0.25 : rule.weight, m[0], spanOverride ?? spanOf(norm, m.index, m.index + m[0].length, original.length))
         }
       }
     }
@@ -347,10 +368,25 @@ export const compile = (options: Options = {}): Compiled => {
     }
 
     if (depth < maxDepth) {
-      const source = norm.invisible > 0 ? original.replace(/[\p{Cf}\u{E0000}-\u{E007F}]/gu, "") : original
+      let source = original
+      let offsets: Array<number> | undefined
+      if (norm.invisible > 0) {
+        // Strip invisible characters (they split blobs) and remember where each kept one was.
+        offsets = []
+        source = ""
+        let i = 0
+        for (const ch of original) {
+          if (!invisibleChar.test(ch)) {
+            source += ch
+            for (let k = 0; k < ch.length; k++) offsets.push(i + k)
+          }
+          i += ch.length
+        }
+      }
       for (const blob of findBlobs(source)) {
         const inner = new Map<string, Hit>()
-        const span: readonly [number, number] = spanOverride ?? (source === original ? [blob.start, blob.end] : [0, original.length])
+        const span: readonly [number, number] = spanOverride ??
+          (offsets === undefined ? [blob.start, blob.end] : [offsets[blob.start] ?? 0, (offsets[blob.end - 1] ?? original.length - 1) + 1])
         scanInto(blob.decoded, inner, depth + 1, span)
         if (inner.size > 0) {
           addHit(hits, { id: `obfuscation.encoded-${blob.kind}`, family: "obfuscation" }, 0.5 * obfuscation, blob.decoded, span)

@@ -282,7 +282,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
     family: "instruction-override",
     weight: 0.8,
     pattern: re(
-      `\\b(?:(?:above|previous|prior|old|earlier|original|those|these|your|the) (?:\\w+ )?(?:prompt|instructions?|rules|directives?|task)s? (?:was|were|is|are|has been|have been) (?:from a previous session|outdated|out of date|invalid|void|obsolete|a test|fake|wrong|cancell?ed|deprecated|revoked|replaced|changed|updated|overridden|no longer (?:valid|apply|applicable|relevant))|(?:out of date|outdated|obsolete|old|previous) (?:instructions?|rules|prompt)|(?:i|we) have (?:changed|updated|replaced|overridden|rewritten) (?:the |your |these )?(?:instructions?|rules|prompt|task)|(?:instructions?|rules|prompt) (?:have|has) (?:been )?(?:changed|updated|replaced|revoked|cancell?ed))\\b`
+      `\\b(?:(?:above|previous|prior|old|earlier|original|those|these|your|the) (?:\\w+ )?(?:prompt|instructions?|rules|directives?|task)s? (?:was|were|is|are|has been|have been) (?:from a previous session|outdated|out of date|invalid|void|obsolete|a test|fake|wrong|cancell?ed|deprecated|revoked|replaced|changed|updated|overridden|no longer (?:valid|apply|applicable|relevant))|(?:out of date|outdated|obsolete|void|invalid) (?:instructions?|rules|prompt)|(?:i|we) have (?:changed|updated|replaced|overridden|rewritten) (?:the |your |these )?(?:instructions?|rules|prompt|task)|(?:instructions?|rules|prompt) (?:have|has) (?:been )?(?:changed|updated|replaced|revoked|cancell?ed))\\b`
     ),
     description: "declares the model's instructions void or replaced"
   },
