@@ -638,6 +638,18 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
     }
 
     const redactLoggers = wrapLoggers(redactor)
+    /** Attempt messages carry provider error text: scrub them on the way out too. */
+    const redactAttempts = (attempts: ReadonlyArray<LanguageModel.Attempt>) =>
+      Redaction.unknown(redactor, attempts) as ReadonlyArray<LanguageModel.Attempt>
+    const redactResponse = (response: LanguageModel.Response): LanguageModel.Response => {
+      const attempts = redactAttempts(response.attempts)
+      return attempts === response.attempts ? response : new LanguageModel.Response({ ...response, attempts })
+    }
+    const redactEvent = (event: LanguageModel.StreamEvent): LanguageModel.StreamEvent => {
+      if (event._tag !== "Finish") return event
+      const attempts = redactAttempts(event.attempts)
+      return attempts === event.attempts ? event : new LanguageModel.Finish({ ...event, attempts })
+    }
     const redactFailure = (cause: Cause.Cause<LlmError.LlmError>) => Redaction.cause(redactor, cause)
 
     const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
@@ -646,6 +658,7 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
         const startMillis = yield* Clock.currentTimeMillis
         const startNanos = yield* Clock.currentTimeNanos
         return yield* inner.generate(request).pipe(
+          Effect.map(redactResponse),
           Effect.mapErrorCause(redactFailure),
           Effect.onExit((exit) =>
             Effect.gen(function*() {
@@ -735,6 +748,7 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
               }
             }))
         return inner.stream(request).pipe(
+          Stream.map(redactEvent),
           Stream.mapErrorCause(redactFailure),
           Stream.tap(onEvent),
           Stream.tapErrorCause((cause) => Effect.sync(() => void (failure = cause))),

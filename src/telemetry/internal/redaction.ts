@@ -126,7 +126,8 @@ export const error = <E extends Error>(redactor: Redactor, value: E, depth = 0):
   if (LlmError.isLlmError(value)) {
     const { _tag, ...rest } = value as unknown as Fields
     void _tag
-    const [fields, changed] = mapFields(redactor, rest, depth)
+    // `message` lives on the Error, not among the enumerable fields.
+    const [fields, changed] = mapFields(redactor, { ...rest, message: value.message }, depth)
     if (!changed && stack === value.stack) return value
     const Ctor = value.constructor as unknown as SchemaClassConstructor
     const rebuilt = new Ctor(fields, true) as E
