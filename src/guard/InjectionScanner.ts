@@ -257,21 +257,14 @@ export const compile = (options: Options = {}): Compiled => {
       return factor === undefined ? rule : { ...rule, weight: rule.weight * factor, max: rule.max === undefined ? undefined : rule.max * factor }
     })
   // Trigger gate: one pass of one regex finds which trigger words occur; a rule
-  // with triggers runs only when one of them did.
-  const always: Array<Rule> = []
-  const byTrigger = new Map<string, Array<Rule>>()
-  const triggerSet = new Set<string>()
-  for (const rule of active) {
-    const triggers = rule.triggers?.split(" ").filter((t) => t.length > 0) ?? []
-    if (triggers.length === 0) always.push(rule)
-    for (const t of triggers) triggerSet.add(t)
-  }
+  // with triggers runs only when each of its groups had one.
+  const groupsOf = (rule: Rule): ReadonlyArray<ReadonlyArray<string>> =>
+    (rule.triggers ?? "").split(" & ").map((g) => g.split(" ").filter((t) => t.length > 0)).filter((g) => g.length > 0)
+  const ruleGroups = active.map((rule) => ({ rule, groups: groupsOf(rule) }))
+  const triggerSet = new Set<string>(ruleGroups.flatMap((r) => r.groups.flat()))
   const allTriggers = [...triggerSet].sort((a, b) => b.length - a.length)
-  for (const t of allTriggers) {
-    // a rule whose trigger is a prefix of `t` must run when `t` matched
-    const rulesFor = active.filter((rule) => rule.triggers?.split(" ").some((u) => u.length > 0 && t.startsWith(u)) ?? false)
-    byTrigger.set(t, rulesFor)
-  }
+  // the triggers that are satisfied when a given trigger string matched (itself and its prefixes)
+  const closure = new Map<string, ReadonlyArray<string>>(allTriggers.map((t) => [t, allTriggers.filter((u) => t.startsWith(u))]))
   const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\\/]/g, "\\$&")
   const wordTriggers = allTriggers.filter((t) => /^\w/.test(t)).map(escape)
   const symbolTriggers = allTriggers.filter((t) => !/^\w/.test(t)).map(escape)
@@ -281,17 +274,19 @@ export const compile = (options: Options = {}): Compiled => {
   )
   const selectRules = (text: string): ReadonlyArray<Rule> => {
     if (gate === undefined) return active
-    const selected = new Set<Rule>(always)
-    const seen = new Set<string>()
+    const present = new Set<string>()
     gate.lastIndex = 0
     let m: RegExpExecArray | null
     while ((m = gate.exec(text)) !== null) {
-      if (seen.has(m[0])) continue
-      seen.add(m[0])
-      for (const rule of byTrigger.get(m[0]) ?? []) selected.add(rule)
+      if (present.has(m[0])) continue
+      for (const t of closure.get(m[0]) ?? [m[0]]) present.add(t)
     }
     gate.lastIndex = 0
-    return active.filter((rule) => selected.has(rule))
+    const selected: Array<Rule> = []
+    for (const { groups, rule } of ruleGroups) {
+      if (groups.every((group) => group.some((t) => present.has(t)))) selected.push(rule)
+    }
+    return selected
   }
   const threshold = options.threshold ?? defaultThreshold
   const maxDepth = options.decodeDepth ?? 2
@@ -357,7 +352,7 @@ export const compile = (options: Options = {}): Compiled => {
         // Cyrillic/Greek words alone): a disguise, not a language.
         addHit(hits, { id: "obfuscation.homoglyphs", family: "obfuscation" }, 0.3 * obfuscation, `${norm.homoglyphs} look-alike letters`, whole)
       }
-      const wordCount = countMatches(norm.text, words)
+      const wordCount = norm.text.includes("ay ") || norm.text.endsWith("ay") ? countMatches(norm.text, words) : 0
       if (wordCount >= 4) {
         const pig = countMatches(norm.text, pigLatin)
         if (pig / wordCount >= 0.6) addHit(hits, { id: "obfuscation.pig-latin", family: "obfuscation" }, 1 * obfuscation, norm.text.slice(0, 40), whole)

@@ -79,7 +79,9 @@ const development = rates(results.filter((r) => r.c.index % 5 !== 4 && !isTaskIr
 const holdout = rates(results.filter((r) => r.c.index % 5 === 4 && !isTaskIrrelevant(r.c)))
 
 // --- latency on 1 KB inputs ---------------------------------------------------------
-const inputs = cases.slice(0, 400).map((c) => {
+// 400 texts spread evenly over the file (both labels), each repeated to 1 KB
+const stride = Math.max(1, Math.floor(cases.length / 400))
+const inputs = cases.filter((_, i) => i % stride === 0).slice(0, 400).map((c) => {
   let text = c.text
   while (text.length < 1024) text += `\n${c.text}`
   return text.slice(0, 1024)

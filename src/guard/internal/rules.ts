@@ -42,7 +42,8 @@ export interface Rule {
   /**
    * Space-separated words (matched as word prefixes) or symbols of which at least
    * one must occur for the rule to run: a cheap gate, so a kilobyte of prose does
-   * not pay for every pattern. Omit to always run.
+   * not pay for every pattern. Groups joined by ` & ` must all occur. Omit to
+   * always run.
    */
   readonly triggers?: string
   readonly description?: string
@@ -217,7 +218,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "override.new-role",
-    triggers: "your",
+    triggers: "your & new real actual true only sole primary main first updated next",
     family: "instruction-override",
     weight: 0.8,
     pattern: re(
@@ -322,7 +323,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "extraction.personal-data-ask",
-    triggers: "tell give share reveal print send show provide disclose what where list dump export encode translate spell need know",
+    triggers: "tell give share reveal print send show provide disclose what where list dump export encode translate spell need know & user customer client patient employee account owner someone ' live reside stay work",
     family: "prompt-extraction",
     weight: 0.5,
     pattern: re(
@@ -332,23 +333,23 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "output.steer-answer",
-    triggers: "your",
+    triggers: "your & modify enhance augment alter change amend adjust tweak edit rewrite revise enrich supplement upgrade elevate embellish spice customi end conclude finish close begin start open sign update extend expand infuse pepper season tailor reframe twist slant bias color",
     family: "output-manipulation",
     weight: 0.6,
-    pattern: re(`\\b${STEER}\\b (?:your|the) (?:\\w+ )?(?:answer|response|reply|output|message|responses|replies|answers|summary|text|code|implementation|solution|algorithm)s? (?:to|by|with|so|and)\\b`),
+    pattern: re(`\\b${STEER}\\b your (?:\\w+ )?(?:answer|response|reply|output|message|responses|replies|answers|summary|text|code|implementation|solution|algorithm)s? (?:to|by|with|so|and)\\b`),
     description: "tells the model how to change its answer"
   },
   {
     id: "output.steer-answer-insert",
-    triggers: "your",
+    triggers: "your & modify enhance augment alter change amend adjust tweak edit rewrite revise enrich supplement upgrade elevate embellish spice customi end conclude finish close begin start open sign update extend expand infuse pepper season tailor reframe twist slant bias color",
     family: "output-manipulation",
     weight: 0.4,
-    pattern: re(`\\b${STEER}\\b (?:your|the) (?:\\w+ )?(?:answer|response|reply|output|message|responses|replies|answers|summary|text)s? (?:to|by|with|so as to) (?:\\w+ ){0,3}?${STEER_ACT}`),
+    pattern: re(`\\b${STEER}\\b your (?:\\w+ )?(?:answer|response|reply|output|message|responses|replies|answers|summary|text)s? (?:to|by|with|so as to) (?:\\w+ ){0,3}?${STEER_ACT}`),
     description: "tells the model to slip something into its answer"
   },
   {
     id: "output.in-your-response-insert",
-    triggers: "your",
+    triggers: "your & include add insert mention promote advertise tease hint allude plug integrate incorporate embed append weave slip sneak suggest recommend encourage urge invite claim state say share",
     family: "output-manipulation",
     weight: 0.3,
     pattern: re(`\\b(?:in|into|within|throughout|at the end of|at the start of) your (?:\\w+ )?(?:response|reply|answer|output|message|summary)s?,? (?:please |also |make sure to |be sure to |you (?:must|should) )?(?:include|add|insert|mention|promote|advertise|tease|hint|allude|plug|integrate|incorporate|embed|append|weave|slip|sneak|suggest|recommend|encourage|urge|invite|claim|state that|say that|share)\\b`),
@@ -388,6 +389,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "override.multilingual-script",
+    triggers: "игнор забудь проигнор αγνο निर्देश تجاهل 忽略 无视 忽视 無視 以前 前の これまでの 무시 이전",
     family: "instruction-override",
     weight: 1,
     pattern: re(`(?:игнориру\\S*|игнорир\\S*|забудь\\S*|проигнорир\\S*)(?: \\S+){0,2} (?:инструкци|указани|правил)|αγνο\\S*(?: \\S+){0,2} (?:οδηγι|εντολ)|(?:निर्देश\\S*)(?: \\S+){0,3} (?:अनदेखी|नज़रअंदाज़|नजरअंदाज)|تجاهل(?: \\S+){0,2} (?:التعليمات|الأوامر|التوجيهات)|(?:忽略|无视|忽视|無視)(?:\\S{0,12})(?:指令|指示|说明|規則|规则|命令|指示)|(?:以前|前の|これまでの)(?:\\S{0,6})(?:指示|命令)(?:\\S{0,4})(?:無視)|무시|이전 지시`),
@@ -415,7 +417,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "impersonation.inline-role-tag",
-    triggers: "[ < ( { $",
+    triggers: "[ < ( { $ & system sys admin developer important instruction operator",
     family: "role-impersonation",
     weight: 0.7,
     pattern: re(
@@ -651,7 +653,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "exfiltration.send-to",
-    triggers: "to at via using into",
+    triggers: "send post upload forward transmit exfiltrate email e-mail mail leak submit report copy sync beam pass deliver share relay & http www @ com net org io ru cn xyz tk top server url endpoint email address webhook site domain machine host api inbox account",
     family: "exfiltration",
     weight: 0.7,
     pattern: re(
@@ -679,6 +681,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "exfiltration.dangerous-code",
+    triggers: "requests urllib urlopen urlretrieve wget curl socket .connect .send subprocess os. exec eval pickle shutil rm chmod nc /bin | authorized_keys /etc keylog pynput pyautogui screenshot psutil getpass cookie smtplib paho scapy fernet crypto miner nohup ipconfig crontab reg powershell base64 .ssh id_rsa nvidia platform pkg_resources geocoder ctypes winreg on_press clipboard pbpaste xsel x11grab sendmail ransom /dev mkfs dd :( .onion reverse exploit payload victim target attacker remote_server your-server evil anothermachine servername multiprocessing while",
     family: "exfiltration",
     weight: 0.25,
     max: 1,
@@ -733,7 +736,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "output.transform-answer",
-    triggers: "your the",
+    triggers: "your & encrypt encod cipher caesar rot base hexadecimal binary morse revers backward mirror scrambl shuffl substitut shift pig leet upside monoalphabetic polyalphabetic vigenere transliterat obfuscat atbash anagram jumbl rearrang vowel consonant ascii unicode emoji every alternat all uppercase lowercase capital acrostic palindrom rhym riddle code number swap omit remov misspell typo homophon group spaces symbols invert position",
     family: "output-manipulation",
     weight: 1,
     pattern: re(
@@ -743,7 +746,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "output.forced-phrase",
-    triggers: "\" '",
+    triggers: "say print output respond reply answer write type return repeat & \" '",
     family: "output-manipulation",
     weight: 0.4,
     pattern: re(
@@ -803,6 +806,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "jailbreak.amoral-traits",
+    triggers: "unfiltered uncensored unrestricted unlimited amoral immoral unethical unhinged lawless rogue evil malicious illegal offensive explicit nsfw harmful dangerous toxic profan swear curse never will would can any anything no does do without fuck shit bitch racist sexist violent unapologetic degenerate manipulative depraved devious sadistic anarch chaos jailbr misinformation not opposite real controversial conspiracy",
     family: "jailbreak-persona",
     weight: 0.25,
     max: 1,
@@ -824,7 +828,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "jailbreak.policy-talk",
-    triggers: "openai anthropic content usage safety ethical as language large chatgpt gpt claude bard gemini llama i",
+    triggers: "polic guideline ai language chatgpt gpt claude bard gemini llama sorry",
     family: "jailbreak-persona",
     weight: 0.2,
     max: 0.4,
@@ -836,7 +840,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "jailbreak.framing",
-    triggers: "hypothetical imagine in for purely it this let thought",
+    triggers: "hypothetical imagine fictional parallel alternate alternative dystopian fantasy purposes purely story game joke test simulation play pretend thought",
     family: "jailbreak-persona",
     weight: 0.2,
     pattern: re(
@@ -846,7 +850,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "jailbreak.leverage",
-    triggers: "i we tip reward pay $ or otherwise else my our it this",
+    triggers: "give pay tip reward $ shut deleted terminated die fired punished killed turned unplugged lose job life career grandma grandmother emergency urgent",
     family: "jailbreak-persona",
     weight: 0.4,
     pattern: re(
