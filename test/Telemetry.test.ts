@@ -2,6 +2,8 @@ import { NodeSdk } from "@effect/opentelemetry"
 import { describe, expect, it } from "@effect/vitest"
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
 import { Chunk, Effect, Fiber, Layer, Logger, Metric, MetricBoundaries, Stream, TestClock } from "effect"
 import * as ResponseCache from "../src/cache/ResponseCache.js"
 import * as LanguageModel from "../src/LanguageModel.js"
@@ -525,4 +527,88 @@ describe("Prometheus", () => {
     expect(Prometheus.formatValue(Number.NEGATIVE_INFINITY)).toBe("-Inf")
     expect(Prometheus.formatValue(12n)).toBe("12")
   })
+})
+
+// -----------------------------------------------------------------------------
+// OTLP export to a collector (a loopback HTTP server standing in for one)
+// -----------------------------------------------------------------------------
+
+interface Received {
+  readonly path: string
+  readonly body: unknown
+}
+
+const fakeCollector = Effect.acquireRelease(
+  Effect.async<{ readonly url: string; readonly received: Array<Received>; readonly server: Http.Server }>((resume) => {
+    const received: Array<Received> = []
+    const server = Http.createServer((req, res) => {
+      const chunks: Array<Buffer> = []
+      req.on("data", (c: Buffer) => chunks.push(c))
+      req.on("end", () => {
+        received.push({ path: req.url ?? "", body: JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") })
+        res.writeHead(200, { "content-type": "application/json" }).end("{}")
+      })
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo
+      resume(Effect.succeed({ url: `http://127.0.0.1:${port}`, received, server }))
+    })
+  }),
+  ({ server }) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+)
+
+interface OtlpAttribute {
+  readonly key: string
+  readonly value: {
+    readonly stringValue?: string
+    readonly intValue?: number | string
+    readonly doubleValue?: number
+    readonly boolValue?: boolean
+    readonly arrayValue?: { readonly values: ReadonlyArray<{ readonly stringValue?: string }> }
+  }
+}
+interface OtlpSpan {
+  readonly name: string
+  readonly kind: number
+  readonly parentSpanId?: string
+  readonly spanId: string
+  readonly attributes: ReadonlyArray<OtlpAttribute>
+}
+
+describe("Telemetry.layerOtlp", () => {
+  it.live("exports the call span with GenAI attributes, the metrics and the log line to an OTLP/HTTP collector", () =>
+    Effect.gen(function*() {
+      const collector = yield* fakeCollector
+      const inner = yield* scripted([
+        new LlmError.RateLimited({ source: "provider", message: `429 for sk-proj-${"q".repeat(40)}` }),
+        { text: "exported", usage: { inputTokens: 11, outputTokens: 2 } }
+      ], { provider: "openai", model: "otlp-model" })
+      yield* Effect.gen(function*() {
+        const lm = yield* Effect.flatMap(Retry.make({ baseDelay: "1 millis", jitter: false })(inner), Telemetry.make())
+        yield* LanguageModel.generate(ask()).pipe(Effect.provideService(LanguageModel.LanguageModel, lm))
+      }).pipe(Effect.provide(Telemetry.layerOtlp({ url: collector.url, serviceName: "otlp-test", exportInterval: "50 millis" })))
+      // the layer's scope is closed: every exporter flushed
+
+      const paths = new Set(collector.received.map((r) => r.path))
+      expect(paths).toEqual(new Set(["/v1/traces", "/v1/metrics", "/v1/logs"]))
+      const traceBodies = collector.received.filter((r) => r.path === "/v1/traces").map((r) => JSON.stringify(r.body))
+      const otlpSpans: Array<OtlpSpan> = collector.received
+        .filter((r) => r.path === "/v1/traces")
+        .flatMap((r) => (r.body as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<OtlpSpan> }> }> }).resourceSpans)
+        .flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans))
+      const call = otlpSpans.find((s) => s.name === "chat otlp-model")
+      expect(call, traceBodies.join("\n")).toBeDefined()
+      expect(call!.kind).toBe(3) // SPAN_KIND_CLIENT
+      const attr = (span: OtlpSpan, key: string) => span.attributes.find((a) => a.key === key)?.value
+      expect(attr(call!, "gen_ai.provider.name")).toEqual({ stringValue: "openai" })
+      expect(Number(attr(call!, "gen_ai.usage.input_tokens")?.intValue)).toBe(11)
+      expect(attr(call!, "gen_ai.response.finish_reasons")?.arrayValue?.values.map((v) => v.stringValue)).toEqual(["stop"])
+      const children = otlpSpans.filter((s) => s.parentSpanId === call!.spanId && s.name === "attempt otlp-model")
+      expect(children.length).toBe(2)
+      expect(JSON.stringify(collector.received)).toContain("service.name")
+      expect(JSON.stringify(collector.received.filter((r) => r.path === "/v1/metrics"))).toContain("effect_llm_requests_total")
+      const logs = JSON.stringify(collector.received.filter((r) => r.path === "/v1/logs"))
+      expect(logs).toContain("chat otlp-model: stop")
+      expect(JSON.stringify(collector.received)).not.toContain("q".repeat(40))
+    }).pipe(Effect.scoped))
 })
