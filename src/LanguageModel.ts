@@ -419,7 +419,11 @@ export const decodeRequest = (input: Request | RequestInput): Effect.Effect<Requ
     : decodeRequestUnknown(input).pipe(
       Effect.mapError((error) =>
         new LlmError.InvalidRequest({
-          message: `Invalid request: ${ParseResult.TreeFormatter.formatErrorSync(error)}`,
+          message: `Invalid request: ${
+            ParseResult.ArrayFormatter.formatErrorSync(error)
+              .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "(request)"}: ${issue.message}`)
+              .join("; ")
+          }`,
           code: "invalid_request"
         })
       )

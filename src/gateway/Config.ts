@@ -1,0 +1,90 @@
+/**
+ * The gateway's configuration file: the stack (see `Stack`) plus where to listen
+ * and which API keys map to which tenants. Keys are read from environment
+ * variables named in the file, never written in it.
+ *
+ * ```yaml
+ * gateway:
+ *   port: 8787
+ *   keys:
+ *     - { tenant: acme, keyEnv: GATEWAY_KEY_ACME }
+ * stack:
+ *   providers:
+ *     main: { type: openai, model: gpt-4.1-mini }
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Config, Effect, Schema } from "effect"
+import * as YAML from "yaml"
+import * as Fs from "node:fs"
+import * as Stack from "../Stack.js"
+import type * as Gateway from "./Gateway.js"
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export const GatewayConfig = Schema.Struct({
+  gateway: Schema.Struct({
+    port: Schema.optional(Schema.Int.pipe(Schema.between(0, 65535))),
+    host: Schema.optional(Schema.NonEmptyString),
+    maxBodyBytes: Schema.optional(Schema.Int.pipe(Schema.positive())),
+    keys: Schema.NonEmptyArray(Schema.Struct({ tenant: Schema.NonEmptyString, keyEnv: Schema.NonEmptyString }))
+  }),
+  stack: Schema.Unknown
+})
+
+/**
+ * A validated gateway configuration, its stack validated too.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export interface GatewayConfig {
+  readonly gateway: typeof GatewayConfig.Type["gateway"]
+  readonly stack: Stack.StackConfig
+}
+
+/**
+ * Validates a gateway configuration; stack errors get the `stack.` prefix.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const decode = (input: unknown): Effect.Effect<GatewayConfig, Stack.StackConfigError> =>
+  Effect.gen(function*() {
+    const outer = yield* Schema.decodeUnknown(GatewayConfig, { errors: "all", onExcessProperty: "error" })(input).pipe(
+      Effect.mapError((e) => new Stack.StackConfigError({ path: "(gateway)", message: `Invalid gateway config: ${e.message}` }))
+    )
+    const stack = yield* Stack.decodeConfig(outer.stack).pipe(
+      Effect.mapError((e) =>
+        new Stack.StackConfigError({ path: `stack.${e.path}`, message: e.message.split("; ").map((m) => `stack.${m}`).join("; ") })
+      )
+    )
+    return { gateway: outer.gateway, stack }
+  })
+
+/**
+ * Reads a JSON or YAML file and validates it.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const load = (path: string): Effect.Effect<GatewayConfig, Stack.StackConfigError> =>
+  Effect.try({
+    try: () => {
+      const text = Fs.readFileSync(path, "utf8")
+      return /\.ya?ml$/i.test(path) ? YAML.parse(text) as unknown : JSON.parse(text) as unknown
+    },
+    catch: (e) => new Stack.StackConfigError({ path: "(file)", message: `Cannot read ${path}: ${e instanceof Error ? e.message : String(e)}` })
+  }).pipe(Effect.flatMap(decode))
+
+/**
+ * The gateway API keys, read from the environment variables the file names.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const keys = (config: GatewayConfig): Effect.Effect<ReadonlyArray<Gateway.ApiKey>, import("effect/ConfigError").ConfigError> =>
+  Effect.forEach(config.gateway.keys, (k) => Effect.map(Config.redacted(k.keyEnv), (key) => ({ key, tenant: k.tenant })))
