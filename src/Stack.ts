@@ -19,6 +19,10 @@ import { Config, ConfigError, Duration, Effect, Layer, Option, ParseResult, Sche
 import * as YAML from "yaml"
 import * as CacheStore from "./cache/CacheStore.js"
 import * as ResponseCache from "./cache/ResponseCache.js"
+import * as Budget from "./cost/Budget.js"
+import * as BudgetStore from "./cost/BudgetStore.js"
+import * as Pricing from "./cost/Pricing.js"
+import * as Guard from "./guard/Guard.js"
 import * as SemanticCache from "./cache/SemanticCache.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as Anthropic from "./providers/Anthropic.js"
@@ -28,6 +32,7 @@ import * as CircuitBreaker from "./resilience/CircuitBreaker.js"
 import * as Fallback from "./resilience/Fallback.js"
 import * as RateLimit from "./resilience/RateLimit.js"
 import * as Retry from "./resilience/Retry.js"
+import * as Telemetry from "./telemetry/Telemetry.js"
 
 // -----------------------------------------------------------------------------
 // Configuration
@@ -135,6 +140,91 @@ export const CacheConfig = Schema.Struct({
   }))
 })
 
+const NonNegative = Schema.Number.pipe(Schema.nonNegative())
+
+/**
+ * Prices in USD per million tokens (the unit vendors publish in).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const PriceConfig = Schema.Struct({
+  input: NonNegative,
+  output: NonNegative,
+  cachedInput: Schema.optional(NonNegative),
+  cacheWrite: Schema.optional(NonNegative)
+})
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export const PricingConfig = Schema.Struct({
+  /** Replaces or adds prices, keyed by model id or `provider/model`. */
+  overrides: Schema.optional(Schema.Record({ key: Schema.String, value: PriceConfig })),
+  /** The price of any model the table does not know (default: an unknown model is an error). */
+  fallback: Schema.optional(PriceConfig)
+})
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export const BudgetConfig = Schema.Struct({
+  limits: Schema.NonEmptyArray(Schema.Struct({
+    scope: Schema.Literal("global", "tenant", "user", "model", "tag"),
+    period: Schema.Union(Schema.Literal("day", "month"), Schema.Struct({ window: DurationText })),
+    usd: Schema.Number.pipe(Schema.positive()),
+    tag: Schema.optional(Schema.NonEmptyString),
+    value: Schema.optional(Schema.NonEmptyString),
+    overrides: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Number.pipe(Schema.positive()) }))
+  })),
+  mode: Schema.optional(Schema.Literal("fail", "wait")),
+  waitTimeout: Schema.optional(DurationText),
+  timeZone: Schema.optional(Schema.NonEmptyString),
+  defaultMaxTokens: Schema.optional(PositiveInt),
+  /** `redis` shares the budget between processes (needs the top-level `redis`). */
+  store: Schema.optional(Schema.Literal("memory", "redis"))
+})
+
+const GuardAction = Schema.Literal("reject", "redact", "off")
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export const GuardConfig = Schema.Struct({
+  input: Schema.optional(Schema.Union(
+    Schema.Struct({
+      threshold: Schema.optional(Schema.Number.pipe(Schema.positive())),
+      disable: Schema.optional(Schema.Array(Schema.String))
+    }),
+    Schema.Literal(false)
+  )),
+  output: Schema.optional(Schema.Union(
+    Schema.Struct({
+      canary: Schema.optional(Schema.Boolean),
+      secrets: Schema.optional(GuardAction),
+      pii: Schema.optional(GuardAction),
+      allowedActions: Schema.optional(Schema.Array(Schema.String)),
+      spotlight: Schema.optional(Schema.Boolean),
+      stream: Schema.optional(Schema.Literal("incremental", "buffer"))
+    }),
+    Schema.Literal(false)
+  ))
+})
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export const TelemetryConfig = Schema.Struct({
+  recordPrompts: Schema.optional(Schema.Boolean),
+  recordOutputs: Schema.optional(Schema.Boolean),
+  tenantLabel: Schema.optional(Schema.Boolean),
+  log: Schema.optional(Schema.Boolean)
+})
+
 /**
  * The whole stack.
  *
@@ -153,6 +243,11 @@ export const StackConfig = Schema.Struct({
   rateLimit: Schema.optional(RateLimitConfig),
   breaker: Schema.optional(Schema.Union(BreakerConfig, Schema.Literal(false))),
   cache: Schema.optional(CacheConfig),
+  pricing: Schema.optional(PricingConfig),
+  budget: Schema.optional(BudgetConfig),
+  guard: Schema.optional(GuardConfig),
+  /** Spans, metrics and one log line per call (default on; `false` for off). */
+  telemetry: Schema.optional(Schema.Union(TelemetryConfig, Schema.Literal(false))),
   /** Shared stores: rate limits and (store `redis`) the response cache. */
   redis: Schema.optional(Schema.Struct({ url: Schema.NonEmptyString, prefix: Schema.optional(Schema.String) }))
 })
@@ -215,6 +310,9 @@ export const decodeConfig = (input: unknown): Effect.Effect<StackConfig, StackCo
       }
       if (config.cache?.exact?.store === "redis" && config.redis === undefined) {
         return Effect.fail(new StackConfigError({ path: "cache.exact.store", message: "cache.exact.store: 'redis' needs a top-level redis.url" }))
+      }
+      if (config.budget?.store === "redis" && config.redis === undefined) {
+        return Effect.fail(new StackConfigError({ path: "budget.store", message: "budget.store: 'redis' needs a top-level redis.url" }))
       }
       if (config.cache?.exact?.store === "sqlite" && config.cache.exact.path === undefined) {
         return Effect.fail(new StackConfigError({ path: "cache.exact.path", message: "cache.exact.path: the 'sqlite' store needs a file path" }))
@@ -298,6 +396,36 @@ const embeddingsLayer = (semantic: NonNullable<NonNullable<StackConfig["cache"]>
       Embeddings.layerOpenAi({ apiKey, baseURL: semantic.baseURL, model: semantic.embeddingModel })))
     : Embeddings.layerLocal()
 
+const priceOf = (p: typeof PriceConfig.Type): Pricing.ModelPrice => Pricing.perMillion(p)
+
+const budgetLayer = (config: StackConfig, budget: NonNullable<StackConfig["budget"]>) => {
+  const pricing = Pricing.layer({
+    overrides: config.pricing?.overrides === undefined
+      ? undefined
+      : Object.fromEntries(Object.entries(config.pricing.overrides).map(([model, price]) => [model, priceOf(price)])),
+    fallback: config.pricing?.fallback === undefined ? undefined : priceOf(config.pricing.fallback)
+  })
+  const store = budget.store === "redis"
+    ? BudgetStore.layerRedis({ url: config.redis!.url }).pipe(
+      Layer.mapError((e) => new StackConfigError({ path: "budget.store", message: `budget.store: ${e.message}` }))
+    )
+    : BudgetStore.layerMemory
+  return Budget.layer({
+    limits: budget.limits,
+    mode: budget.mode,
+    waitTimeout: budget.waitTimeout,
+    timeZone: budget.timeZone,
+    defaultMaxTokens: budget.defaultMaxTokens
+  }).pipe(
+    Layer.mapError((e) =>
+      e._tag === "UnknownModel"
+        ? new StackConfigError({ path: "pricing", message: `pricing: ${e.message} (add it under pricing.overrides)` })
+        : new StackConfigError({ path: "budget", message: `budget: ${e.message}` })
+    ),
+    Layer.provide(Layer.merge(pricing, store))
+  )
+}
+
 /**
  * The stack as layers, from a validated configuration. `CircuitBreaker.Registry`
  * exposes the breakers' states (for `/metrics` and health checks).
@@ -327,11 +455,28 @@ export const fromConfig = (
     ? chain
     : chain.pipe(Layer.provide(RateLimit.layerStoreRedis({ url: config.redis.url, prefix: config.redis.prefix })))
 
-  let model: Layer.Layer<LanguageModel.LanguageModel | CircuitBreaker.Registry, StackConfigError | ConfigError.ConfigError> =
-    withRateLimitStore
+  type Built = Layer.Layer<LanguageModel.LanguageModel | CircuitBreaker.Registry, StackConfigError | ConfigError.ConfigError>
+  /** Puts `outer` (a layer from LanguageModel to LanguageModel) on top of `inner`. */
+  const wrap = (outer: Layer.Layer<LanguageModel.LanguageModel, StackConfigError | ConfigError.ConfigError, LanguageModel.LanguageModel>, inner: Built): Built =>
+    Layer.provideMerge(outer, inner)
+
+  let model: Built = withRateLimitStore
+  if (config.budget !== undefined) model = wrap(budgetLayer(config, config.budget), model)
+  const guard = config.guard
+  if (guard?.output !== undefined && guard.output !== false) {
+    const o = guard.output
+    model = wrap(Guard.layerOutput({
+      canary: o.canary,
+      secrets: o.secrets,
+      pii: o.pii,
+      allowedActions: o.allowedActions,
+      spotlight: o.spotlight === false ? false : undefined,
+      stream: o.stream
+    }), model)
+  }
   const exact = config.cache?.exact
   if (exact !== undefined) {
-    model = Layer.provideMerge(
+    model = wrap(
       ResponseCache.layer({ ttl: exact.ttl, cacheSampled: exact.cacheSampled, namespace: exact.namespace }).pipe(
         Layer.provide(cacheStoreLayer(config))
       ),
@@ -340,12 +485,25 @@ export const fromConfig = (
   }
   const semantic = config.cache?.semantic
   if (semantic !== undefined) {
-    model = Layer.provideMerge(
+    model = wrap(
       SemanticCache.layer({ threshold: semantic.threshold, ttl: semantic.ttl, maxEntries: semantic.maxEntries }).pipe(
         Layer.provide(embeddingsLayer(semantic))
       ),
       model
     )
+  }
+  if (guard?.input !== undefined && guard.input !== false) {
+    model = wrap(Guard.layerInput({ scanner: { threshold: guard.input.threshold, disable: guard.input.disable } }), model)
+  }
+  if (config.telemetry !== false) {
+    const t = config.telemetry ?? {}
+    model = wrap(Telemetry.layer({
+      cache: config.cache !== undefined,
+      recordPrompts: t.recordPrompts,
+      recordOutputs: t.recordOutputs,
+      tenantLabel: t.tenantLabel,
+      log: t.log
+    }), model)
   }
   return model
 }

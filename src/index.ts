@@ -66,3 +66,39 @@ export * as Gateway from "./gateway/Gateway.js"
 
 /** @since 0.1.0 */
 export * as OpenAiWire from "./gateway/OpenAiWire.js"
+
+/** @since 0.1.0 */
+export * as Budget from "./cost/Budget.js"
+
+/** @since 0.1.0 */
+export * as BudgetStore from "./cost/BudgetStore.js"
+
+/** @since 0.1.0 */
+export * as InjectionScanner from "./guard/InjectionScanner.js"
+
+/** @since 0.1.0 */
+export * as Spotlight from "./guard/Spotlight.js"
+
+/** @since 0.1.0 */
+export * as OutputGuard from "./guard/OutputGuard.js"
+
+/** @since 0.1.0 */
+export * as Guard from "./guard/Guard.js"
+
+/** @since 0.1.0 */
+export * as Telemetry from "./telemetry/Telemetry.js"
+
+/** @since 0.1.0 */
+export * as Metrics from "./telemetry/Metrics.js"
+
+/** @since 0.1.0 */
+export * as Prometheus from "./telemetry/Prometheus.js"
+
+/** @since 0.1.0 */
+export * as Eval from "./eval/Eval.js"
+
+/** @since 0.1.0 */
+export * as Assertions from "./eval/Assertions.js"
+
+/** @since 0.1.0 */
+export * as EvalReport from "./eval/Report.js"

@@ -6,6 +6,7 @@ import * as LanguageModel from "../src/LanguageModel.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
 import * as ScriptedModel from "../src/testing/ScriptedModel.js"
+import * as Telemetry from "../src/telemetry/Telemetry.js"
 
 const keys = [
   { key: Redacted.make("gw-key-acme"), tenant: "acme" },
@@ -235,6 +236,19 @@ describe("Gateway tenants and models", () => {
       const url = yield* start(Layer.succeed(LanguageModel.LanguageModel, recorded.service))
       const res = yield* Effect.promise(() => fetch(`${url}/healthz`))
       expect(res.status).toBe(200)
+    }))
+
+  it.scoped("/metrics exposes the stack's metrics in Prometheus text", () =>
+    Effect.gen(function*() {
+      const recorded = yield* ScriptedModel.make(() => ({ text: "ok" }))
+      const url = yield* start(Telemetry.layer().pipe(Layer.provide(Layer.succeed(LanguageModel.LanguageModel, recorded.service))))
+      const client = new OpenAI({ apiKey: "gw-key-acme", baseURL: `${url}/v1`, maxRetries: 0 })
+      yield* Effect.promise(() => client.chat.completions.create({ model: "default", messages: [{ role: "user", content: "hi" }] }))
+      const res = yield* Effect.promise(() => fetch(`${url}/metrics`))
+      expect(res.headers.get("content-type")).toContain("text/plain")
+      const text = yield* Effect.promise(() => res.text())
+      expect(text).toMatch(/# TYPE effect_llm_\w+ counter/)
+      expect(text).toMatch(/effect_llm_requests\w*\{[^}]*outcome="success"[^}]*\} [1-9]/)
     }))
 
   it.live("closing the gateway lets an in-flight request finish", () =>

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `effect-llm` command line: `serve` runs the gateway from a config file,
- * `demo` walks through the patterns against the built-in simulator.
+ * `eval` runs prompt suites (see docs/evaluation.md), `demo` walks through the patterns against the built-in simulator.
  *
  * @since 0.1.0
  */
@@ -11,6 +11,7 @@ import { Console, Effect, Layer, Option } from "effect"
 import * as GatewayConfig from "../gateway/Config.js"
 import * as Gateway from "../gateway/Gateway.js"
 import * as Stack from "../Stack.js"
+import * as EvalCli from "../eval/Cli.js"
 import * as Demo from "./Demo.js"
 
 const config = Options.file("config").pipe(Options.withAlias("c"), Options.withDescription("Gateway config (JSON or YAML)"))
@@ -35,11 +36,12 @@ const demo = Command.make("demo", {}, () => Demo.run).pipe(
   Command.withDescription("Walk through the patterns against the built-in provider simulator")
 )
 
-const root = Command.make("effect-llm").pipe(Command.withSubcommands([serve, demo]))
+const root = Command.make("effect-llm").pipe(Command.withSubcommands([serve, demo, EvalCli.evalCommand]))
 
 const cli = Command.run(root, { name: "effect-llm", version: "0.1.0" })
 
 cli(process.argv).pipe(
+  EvalCli.withExitCode,
   Effect.catchAll((e) =>
     e instanceof Stack.StackConfigError
       ? Effect.zipRight(Console.error(`Config error at ${e.path}: ${e.message}`), Effect.sync(() => process.exit(3)))

@@ -25,6 +25,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Clock, Effect, Exit, Layer, Option, Redacted, Scope, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
+import * as Prometheus from "../telemetry/Prometheus.js"
 import * as Wire from "./OpenAiWire.js"
 
 /**
@@ -52,7 +53,7 @@ export interface Options {
   readonly models?: Readonly<Record<string, LanguageModel.Service>> | undefined
   /** The largest accepted body in bytes (default 1 MiB). */
   readonly maxBodyBytes?: number | undefined
-  /** The Prometheus text for `GET /metrics` (default: an empty exposition). */
+  /** The Prometheus text for `GET /metrics` (default: every Effect metric, `Prometheus.render()`). */
   readonly metrics?: Effect.Effect<string> | undefined
   /** Further routes (e.g. `/analyze`), mounted with the same key check. */
   readonly routes?: ReadonlyArray<Route> | undefined
@@ -198,8 +199,8 @@ export const make = (options: Options) =>
       HttpRouter.get("/healthz", Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))),
       HttpRouter.get(
         "/metrics",
-        Effect.map(options.metrics ?? Effect.succeed(""), (text) =>
-          HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" }))
+        Effect.map(options.metrics ?? Prometheus.render(), (text) =>
+          HttpServerResponse.text(text, { contentType: Prometheus.contentType }))
       )
     )
     for (const route of options.routes ?? []) {
