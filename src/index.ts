@@ -68,6 +68,9 @@ export * as Gateway from "./gateway/Gateway.js"
 export * as OpenAiWire from "./gateway/OpenAiWire.js"
 
 /** @since 0.1.0 */
+export * as Analyze from "./gateway/Analyze.js"
+
+/** @since 0.1.0 */
 export * as Budget from "./cost/Budget.js"
 
 /** @since 0.1.0 */

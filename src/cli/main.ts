@@ -8,6 +8,7 @@
 import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Option } from "effect"
+import * as Analyze from "../gateway/Analyze.js"
 import * as GatewayConfig from "../gateway/Config.js"
 import * as Gateway from "../gateway/Gateway.js"
 import * as Stack from "../Stack.js"
@@ -25,7 +26,8 @@ const serve = Command.make("serve", { config, port }, ({ config, port }) =>
       keys,
       port: Option.getOrElse(port, () => file.gateway.port ?? 8787),
       host: file.gateway.host,
-      maxBodyBytes: file.gateway.maxBodyBytes
+      maxBodyBytes: file.gateway.maxBodyBytes,
+      routes: [Analyze.route()]
     }).pipe(Layer.provideMerge(Stack.fromConfig(file.stack)))
     yield* Layer.launch(Layer.tap(server, (context) =>
       Effect.flatMap(Effect.provide(Gateway.url, context), (url) => Console.log(`effect-llm gateway listening on ${url}`))))

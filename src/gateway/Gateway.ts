@@ -60,15 +60,17 @@ export interface Options {
 }
 
 /**
- * An extra authenticated POST route: the handler gets the tenant and the decoded
- * JSON body and returns a JSON value.
+ * An extra authenticated POST route: the handler gets the tenant, the decoded
+ * JSON body and the gateway's model stack, and returns a JSON value.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Route {
   readonly path: `/${string}`
-  readonly handle: (input: { readonly tenant: string; readonly body: unknown }) => Effect.Effect<unknown, LlmError.LlmError>
+  readonly handle: (
+    input: { readonly tenant: string; readonly body: unknown; readonly model: LanguageModel.Service }
+  ) => Effect.Effect<unknown, LlmError.LlmError>
 }
 
 /**
@@ -203,12 +205,14 @@ export const make = (options: Options) =>
           HttpServerResponse.text(text, { contentType: Prometheus.contentType }))
       )
     )
+    const routeModel = fallback ?? Object.values(options.models ?? {})[0]
     for (const route of options.routes ?? []) {
+      if (routeModel === undefined) break
       router = HttpRouter.post(
         router,
         route.path,
         guarded((tenant) =>
-          Effect.flatMap(readJson, (body) => Effect.map(route.handle({ tenant, body }), (value) => HttpServerResponse.unsafeJson(value))))
+          Effect.flatMap(readJson, (body) => Effect.map(route.handle({ tenant, body, model: routeModel }), (value) => HttpServerResponse.unsafeJson(value))))
       )
     }
     return router
