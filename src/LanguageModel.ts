@@ -404,6 +404,15 @@ export interface Service {
  */
 export class LanguageModel extends Context.Tag("effect-llm/LanguageModel")<LanguageModel, Service>() {}
 
+/** One line per problem; an optional field's "Expected undefined" is noise beside the real issue. */
+const describeIssues = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>): string => {
+  const pathOf = (issue: ParseResult.ArrayFormatterIssue) => (issue.path.length > 0 ? issue.path.join(".") : "(request)")
+  const informative = issues.filter((issue) =>
+    !(issue.message.startsWith("Expected undefined") && issues.some((other) => other !== issue && pathOf(other) === pathOf(issue)))
+  )
+  return [...new Set(informative.map((issue) => `${pathOf(issue)}: ${issue.message}`))].join("; ")
+}
+
 const decodeRequestUnknown = Schema.decodeUnknown(Request, { errors: "all", onExcessProperty: "error" })
 
 /**
@@ -419,11 +428,7 @@ export const decodeRequest = (input: Request | RequestInput): Effect.Effect<Requ
     : decodeRequestUnknown(input).pipe(
       Effect.mapError((error) =>
         new LlmError.InvalidRequest({
-          message: `Invalid request: ${
-            ParseResult.ArrayFormatter.formatErrorSync(error)
-              .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "(request)"}: ${issue.message}`)
-              .join("; ")
-          }`,
+          message: `Invalid request: ${describeIssues(ParseResult.ArrayFormatter.formatErrorSync(error))}`,
           code: "invalid_request"
         })
       )

@@ -208,6 +208,12 @@ export const GuardConfig = Schema.Struct({
       pii: Schema.optional(GuardAction),
       allowedActions: Schema.optional(Schema.Array(Schema.String)),
       spotlight: Schema.optional(Schema.Boolean),
+      /**
+       * Refuse JSON answers that do not match the request's schema (default true).
+       * `Structured` decodes and re-asks by itself; a refusal here ends its re-asking,
+       * so turn this off for stacks used mainly through `Structured`.
+       */
+      checkResponseFormat: Schema.optional(Schema.Boolean),
       stream: Schema.optional(Schema.Literal("incremental", "buffer"))
     }),
     Schema.Literal(false)
@@ -471,6 +477,7 @@ export const fromConfig = (
       pii: o.pii,
       allowedActions: o.allowedActions,
       spotlight: o.spotlight === false ? false : undefined,
+      checkResponseFormat: o.checkResponseFormat,
       stream: o.stream
     }), model)
   }
