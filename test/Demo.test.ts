@@ -3,23 +3,17 @@ import { Console, Effect } from "effect"
 import * as Demo from "../src/cli/Demo.js"
 import * as GatewayConfig from "../src/gateway/Config.js"
 
-const capture = () => {
+const capture = Effect.map(Effect.console, (base) => {
   const lines: Array<string> = []
   const push = (...args: ReadonlyArray<unknown>) => Effect.sync(() => void lines.push(args.map(String).join(" ")))
-  const console: Console.Console = {
-    ...Console.defaultConsole,
-    log: push,
-    error: push,
-    info: push,
-    warn: push
-  } as Console.Console
+  const console: Console.Console = { ...base, log: push, error: push, info: push, warn: push }
   return { lines, console }
-}
+})
 
 describe("demo", () => {
   it.live("walks through every step and shows each pattern working", () =>
     Effect.gen(function*() {
-      const { console, lines } = capture()
+      const { console, lines } = yield* capture
       yield* Effect.withConsole(Demo.run, console)
       const out = lines.join("\n")
       expect(out).toMatch(/1\. A first call[\s\S]*served by openai\/gpt-4\.1-mini.*\$0\.0000/)
