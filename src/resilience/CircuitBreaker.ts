@@ -17,6 +17,7 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Ref, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
+import * as Metrics from "../telemetry/Metrics.js"
 import * as LlmError from "../LlmError.js"
 
 /**
@@ -206,27 +207,31 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
         retryAfterMillis: Math.max(0, retryAfterMillis)
       })
 
+    /** Publishes the state as the `effect_llm_breaker_state` gauge. */
+    const publish = Effect.flatMap(snapshot, (s) => Metrics.recordBreakerState(options.name, s.state))
+
     const guard = <A, R>(effect: Effect.Effect<A, LlmError.LlmError, R>) =>
-      Effect.flatMap(admit, (admission) =>
+      Effect.flatMap(Effect.zipLeft(admit, publish), (admission) =>
         typeof admission === "object"
           ? Effect.fail(refuse(admission.retryAfterMillis))
           : effect.pipe(
-            Effect.tapError((error) => onFailure(admission, error)),
-            Effect.tap(() => onSuccess(admission)),
+            Effect.tapError((error) => Effect.zipRight(onFailure(admission, error), publish)),
+            Effect.tap(() => Effect.zipRight(onSuccess(admission), publish)),
             Effect.onInterrupt(() => onAbandon(admission))
           ))
 
     const guardStream = <R>(stream: Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError, R>) =>
       Stream.unwrapScoped(Effect.gen(function*() {
         const admission = yield* admit
+        yield* publish
         if (typeof admission === "object") return Stream.fail(refuse(admission.retryAfterMillis))
         const settled = yield* Ref.make(false)
         const settle = (effect: Effect.Effect<void>) =>
           Effect.flatMap(Ref.getAndSet(settled, true), (done) => done ? Effect.void : effect)
         yield* Effect.addFinalizer(() => settle(onAbandon(admission)))
         return stream.pipe(
-          Stream.tap((event) => event._tag === "Finish" ? settle(onSuccess(admission)) : Effect.void),
-          Stream.tapError((error) => settle(onFailure(admission, error)))
+          Stream.tap((event) => event._tag === "Finish" ? Effect.zipRight(settle(onSuccess(admission)), publish) : Effect.void),
+          Stream.tapError((error) => Effect.zipRight(settle(onFailure(admission, error)), publish))
         )
       }))
 

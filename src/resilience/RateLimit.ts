@@ -27,6 +27,7 @@ import * as RedisRateLimiter from "@effect/experimental/RateLimiter/Redis"
 import { Clock, Context, Duration, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
 import { Redis, type RedisOptions } from "ioredis"
 import * as LanguageModel from "../LanguageModel.js"
+import * as Metrics from "../telemetry/Metrics.js"
 import * as LlmError from "../LlmError.js"
 import * as Attempts from "./internal/attempts.js"
 
@@ -280,7 +281,11 @@ export const makeWith = (store: Store, options: Options = {}) =>
   /** Takes `tokens` from a window: waits (delay mode) or fails; store failures let the call through. */
   const consume = (key: string, what: string, limit: number, tokens: number, target: Attempts.Target) =>
     store.limiter.consume({ key, limit, tokens, window, algorithm: "fixed-window", onExceeded: mode }).pipe(
-      Effect.flatMap((result) => Duration.isZero(result.delay) ? Effect.void : Effect.sleep(result.delay)),
+      Effect.flatMap((result) =>
+        Duration.isZero(result.delay)
+          ? Effect.void
+          : Effect.zipRight(Metrics.recordRateLimitWait(key, result.delay, what), Effect.sleep(result.delay))
+      ),
       Effect.catchAll((error) =>
         error.reason === "Exceeded"
           ? Effect.fail(limited(key, what, Duration.toMillis(error.retryAfter), target))
@@ -309,6 +314,7 @@ export const makeWith = (store: Store, options: Options = {}) =>
       const paused = yield* store.pausedFor(key).pipe(Effect.catchAll((e) => Effect.as(storeFailed(e), 0)))
       if (paused > 0) {
         if (mode === "fail") return yield* Effect.fail(limited(key, "paused after a provider 429", paused, target))
+        yield* Metrics.recordRateLimitWait(key, Duration.millis(paused), "paused")
         yield* Effect.sleep(Duration.millis(paused))
       }
       if (options.requestsPerMinute !== undefined) {
