@@ -35,6 +35,7 @@ const contentMarkers = /content_filter|content_policy|content policy|safety syst
  */
 export const fromApiFailure = (failure: ApiFailure, origin: Origin, now: number): LlmError.LlmError => {
   const message = redact(failure.message)
+  const param = failure.param === undefined ? undefined : redact(failure.param)
   const base = { provider: origin.provider, model: origin.model, message }
   const withStatus = { ...base, status: failure.status }
   const kind = `${failure.type ?? ""} ${failure.code ?? ""}`
@@ -60,11 +61,11 @@ export const fromApiFailure = (failure: ApiFailure, origin: Origin, now: number)
   if (failure.status === undefined || failure.status >= 500 || failure.status === 409) {
     // An error event inside a 200 stream without a recognised type is the server's failure.
     if (failure.status === undefined && /invalid_request/.test(kind)) {
-      return new LlmError.InvalidRequest({ ...base, code: failure.code ?? failure.type, param: failure.param })
+      return new LlmError.InvalidRequest({ ...base, code: failure.code ?? failure.type, param })
     }
     return new LlmError.ProviderUnavailable({ ...withStatus, kind: "server", retryAfterMillis: retryAfter })
   }
-  return new LlmError.InvalidRequest({ ...withStatus, code: failure.code ?? failure.type, param: failure.param })
+  return new LlmError.InvalidRequest({ ...withStatus, code: failure.code ?? failure.type, param })
 }
 
 const isQuota = (status: number | undefined, kind: string) =>
