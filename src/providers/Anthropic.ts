@@ -25,7 +25,7 @@ import { Config, Duration, Effect, Layer, Option, Redacted, Stream } from "effec
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { fromApiFailure, fromTransport, type Origin } from "./internal/errors.js"
-import { fromIterable } from "./internal/stream.js"
+import { sdkStream } from "./internal/stream.js"
 
 /**
  * @since 0.1.0
@@ -106,21 +106,15 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
       })
 
     const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
-      Stream.unwrapScoped(Effect.gen(function*() {
-        const { forced, origin, params } = yield* prepare(request)
-        const controller = new AbortController()
-        yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
-        const started = Date.now()
-        const events = yield* Effect.tryPromise({
-          try: () => client.messages.create({ ...params, stream: true }, { signal: controller.signal }),
-          catch: (error) => mapError(error, origin)
-        })
+      Stream.unwrap(Effect.map(prepare(request), ({ forced, origin, params }) => {
         const state = new StreamState(origin, forced)
-        return fromIterable(events, (error) =>
-          error instanceof Sdk.APIError ? mapError(error, origin) : fromTransport("stream-interrupted", error, origin)).pipe(
-            Stream.mapConcat((event) => state.events(event)),
-            Stream.concat(Stream.suspend(() => state.finish(Date.now() - started)))
-          )
+        return sdkStream({
+          open: (signal) => client.messages.create({ ...params, stream: true }, { signal }),
+          onError: (error, phase) =>
+            phase === "read" && !(error instanceof Sdk.APIError) ? fromTransport("stream-interrupted", error, origin) : mapError(error, origin),
+          events: (event) => state.events(event),
+          finish: (latencyMillis) => state.finish(latencyMillis)
+        })
       }))
 
     return {

@@ -20,7 +20,7 @@ import type {
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { fromApiFailure, fromTransport, type Origin } from "./internal/errors.js"
-import { fromIterable } from "./internal/stream.js"
+import { sdkStream } from "./internal/stream.js"
 
 /**
  * @since 0.1.0
@@ -91,39 +91,33 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
     const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
     const originOf = (request: LanguageModel.Request): Origin => ({ provider, model: request.model ?? options.model })
 
-    const fail = (error: unknown, origin: Origin): LlmError.LlmError => mapError(error, origin)
-
     const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> => {
       const origin = originOf(request)
       const started = Date.now()
       return Effect.tryPromise({
         try: (signal) => client.chat.completions.create({ ...toParams(request, origin.model, maxTokensField), stream: false }, { signal }),
-        catch: (error) => fail(error, origin)
+        catch: (error) => mapError(error, origin)
       }).pipe(Effect.flatMap((completion) => fromCompletion(completion, origin, Date.now() - started)))
     }
 
     const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> => {
       const origin = originOf(request)
-      return Stream.unwrapScoped(Effect.gen(function*() {
-        const controller = new AbortController()
-        yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
-        const started = Date.now()
-        const chunks = yield* Effect.tryPromise({
-          try: () =>
-            client.chat.completions.create({
-              ...toParams(request, origin.model, maxTokensField),
-              stream: true,
-              stream_options: { include_usage: true }
-            }, { signal: controller.signal }),
-          catch: (error) => fail(error, origin)
-        })
+      // A new state per run: a retry may run the same stream again.
+      return Stream.suspend(() => {
         const state = new StreamState(origin)
-        return fromIterable(chunks, (error) =>
-          error instanceof OpenAI.APIError ? fail(error, origin) : fromTransport("stream-interrupted", error, origin)).pipe(
-            Stream.mapConcat((chunk) => state.events(chunk)),
-            Stream.concat(Stream.suspend(() => state.finish(Date.now() - started)))
-          )
-      }))
+        return sdkStream({
+        open: (signal) =>
+          client.chat.completions.create({
+            ...toParams(request, origin.model, maxTokensField),
+            stream: true,
+            stream_options: { include_usage: true }
+          }, { signal }),
+        onError: (error, phase) =>
+          phase === "read" && !(error instanceof OpenAI.APIError) ? fromTransport("stream-interrupted", error, origin) : mapError(error, origin),
+        events: (chunk) => state.events(chunk),
+        finish: (latencyMillis) => state.finish(latencyMillis)
+        })
+      })
     }
 
     return {
