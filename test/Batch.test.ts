@@ -225,7 +225,7 @@ describe("Batch", () => {
         Effect.map(Effect.flip(effect), (e) => (e._tag === "InvalidRequest" ? e.code : e._tag))
       expect(yield* codeOf(batch.submit([{ ...request(1), model: "my-finetune" }]))).toBe("unpriced_model")
       expect(yield* codeOf(batch.submit([{ customId: "x", request: request(1) }, { customId: "x", request: request(2) }]))).toBe("duplicate_custom_id")
-      expect(yield* codeOf(batch.submit([{ messages: [] }]))).toBe("invalid_request")
+      expect(yield* codeOf(batch.submit([{ messages: [] } as unknown as LanguageModel.RequestInput]))).toBe("invalid_request")
       expect(yield* codeOf(batch.submit([]))).toBe("empty_batch")
       expect(yield* codeOf(anth.submit([{ customId: "has space", request: request(1) }]))).toBe("invalid_custom_id")
       expect(yield* sim.journal).toEqual([])
