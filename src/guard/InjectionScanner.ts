@@ -31,6 +31,7 @@ import { findBlobs } from "./internal/decode.js"
 import { normalize, spanOf } from "./internal/normalize.js"
 import type { Normalized } from "./internal/normalize.js"
 import { defaultRules } from "./internal/rules.js"
+import { startPrefixes } from "./internal/starts.js"
 import type { Family as RuleFamily, Rule as RuleShape } from "./internal/rules.js"
 
 /**
@@ -178,6 +179,8 @@ export class InjectionScanner extends Context.Tag("effect-llm/InjectionScanner")
 // -----------------------------------------------------------------------------
 
 const MATCH_CHARS = 80
+/** Above this many start positions one unanchored scan is cheaper than anchored attempts. */
+const MAX_ANCHORED = 12
 
 interface Hit {
   readonly rule: string
@@ -240,6 +243,96 @@ const countMatches = (text: string, pattern: RegExp): number => {
   return count
 }
 
+/** A trie node: child character codes and nodes side by side (fan-out is small below the root). */
+interface TrieNode {
+  readonly codes: Array<number>
+  readonly kids: Array<TrieNode>
+  ends: Array<number> | undefined
+}
+const newNode = (): TrieNode => ({ codes: [], kids: [], ends: undefined })
+const child = (node: TrieNode, c: number): TrieNode | undefined => {
+  const codes = node.codes
+  for (let k = 0; k < codes.length; k++) if (codes[k] === c) return node.kids[k]
+  return undefined
+}
+const isWordCode = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || (c >= 65 && c <= 90)
+/** Root tables: the first character indexes an array (ASCII) or a map (the rest). */
+interface TrieRoot {
+  readonly ascii: Array<TrieNode | undefined>
+  readonly other: Map<number, TrieNode>
+}
+const newRoot = (): TrieRoot => ({ ascii: new Array<TrieNode | undefined>(128).fill(undefined), other: new Map() })
+const insertTrigger = (root: TrieRoot, trigger: string, id: number) => {
+  const first = trigger.charCodeAt(0)
+  let node = first < 128 ? root.ascii[first] : root.other.get(first)
+  if (node === undefined) {
+    node = newNode()
+    if (first < 128) root.ascii[first] = node
+    else root.other.set(first, node)
+  }
+  for (let i = 1; i < trigger.length; i++) {
+    const c = trigger.charCodeAt(i)
+    let next = child(node, c)
+    if (next === undefined) {
+      next = newNode()
+      node.codes.push(c)
+      node.kids.push(next)
+    }
+    node = next
+  }
+  ;(node.ends ??= []).push(id)
+}
+/** Marks in `present` every trigger that starts at a word start (word triggers) or anywhere (symbol triggers). */
+const walkTriggers = (
+  text: string,
+  words: TrieRoot,
+  symbols: TrieRoot,
+  present: Uint8Array,
+  record: Uint8Array,
+  positions: Array<Array<number>>,
+  touched: Array<number>
+) => {
+  const n = text.length
+  const hasOther = symbols.other.size > 0
+  let prevWord = false
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i)
+    let node: TrieNode | undefined
+    if (c < 128) {
+      const word = (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || (c >= 65 && c <= 90)
+      node = word ? (prevWord ? undefined : words.ascii[c]) : symbols.ascii[c]
+      prevWord = word
+    } else {
+      node = hasOther ? symbols.other.get(c) : undefined
+      prevWord = false
+    }
+    let j = i + 1
+    while (node !== undefined) {
+      const ends = node.ends
+      if (ends !== undefined) {
+        for (let k = 0; k < ends.length; k++) {
+          const id = ends[k]!
+          if (present[id] === 0) {
+            present[id] = 1
+            touched.push(id)
+            if (record[id] === 1) positions[id] = [i]
+          } else if (record[id] === 1) positions[id]!.push(i)
+        }
+      }
+      if (j >= n) break
+      node = child(node, text.charCodeAt(j++))
+    }
+  }
+}
+
+/** A rule with its trigger groups and, when its matches start with literal words, their ids and a sticky copy. */
+interface Selected {
+  readonly rule: Rule
+  readonly groups: ReadonlyArray<ReadonlyArray<number>>
+  readonly starts: ReadonlyArray<number> | undefined
+  readonly sticky: RegExp | undefined
+}
+
 /**
  * Compiles options into a scanner. The rules-only scan is synchronous, so it can
  * run anywhere (the Guard middleware, a benchmark loop, a pre-filter in a queue).
@@ -256,37 +349,81 @@ export const compile = (options: Options = {}): Compiled => {
       const factor = weights[rule.family]
       return factor === undefined ? rule : { ...rule, weight: rule.weight * factor, max: rule.max === undefined ? undefined : rule.max * factor }
     })
-  // Trigger gate: one pass of one regex finds which trigger words occur; a rule
-  // with triggers runs only when each of its groups had one.
+  // Trigger gate: one walk of a character trie over the text finds which trigger
+  // words occur (word triggers from each word start, symbol triggers anywhere);
+  // a rule with triggers runs only when each of its groups had one. A trie rather
+  // than one alternation regex: a regex of a few hundred alternatives costs more
+  // than all the rules it gates.
   const groupsOf = (rule: Rule): ReadonlyArray<ReadonlyArray<string>> =>
     (rule.triggers ?? "").split(" & ").map((g) => g.split(" ").filter((t) => t.length > 0)).filter((g) => g.length > 0)
-  const ruleGroups = active.map((rule) => ({ rule, groups: groupsOf(rule) }))
-  const triggerSet = new Set<string>(ruleGroups.flatMap((r) => r.groups.flat()))
-  const allTriggers = [...triggerSet].sort((a, b) => b.length - a.length)
-  // the triggers that are satisfied when a given trigger string matched (itself and its prefixes)
-  const closure = new Map<string, ReadonlyArray<string>>(allTriggers.map((t) => [t, allTriggers.filter((u) => t.startsWith(u))]))
-  const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\\/]/g, "\\$&")
-  const wordTriggers = allTriggers.filter((t) => /^\w/.test(t)).map(escape)
-  const symbolTriggers = allTriggers.filter((t) => !/^\w/.test(t)).map(escape)
-  const gate = allTriggers.length === 0 ? undefined : new RegExp(
-    [wordTriggers.length > 0 ? `\\b(?:${wordTriggers.join("|")})` : "", symbolTriggers.join("|")].filter((x) => x.length > 0).join("|"),
-    "g"
-  )
-  const selectRules = (text: string): ReadonlyArray<Rule> => {
-    if (gate === undefined) return active
-    const present = new Set<string>()
-    gate.lastIndex = 0
-    let m: RegExpExecArray | null
-    while ((m = gate.exec(text)) !== null) {
-      if (present.has(m[0])) continue
-      for (const t of closure.get(m[0]) ?? [m[0]]) present.add(t)
-    }
-    gate.lastIndex = 0
-    const selected: Array<Rule> = []
-    for (const { groups, rule } of ruleGroups) {
-      if (groups.every((group) => group.some((t) => present.has(t)))) selected.push(rule)
+  const triggerIds = new Map<string, number>()
+  const idOf = (t: string): number => {
+    let id = triggerIds.get(t)
+    if (id === undefined) triggerIds.set(t, id = triggerIds.size)
+    return id
+  }
+  // Rules whose every match starts with a literal word (most of them) run as a
+  // sticky regex only where the walk saw one of those words start.
+  const startIds = new Set<number>()
+  const ruleGroups: Array<Selected> = active.map((rule) => {
+    const prefixes = startPrefixes(rule.pattern)
+    const starts = prefixes?.map((t) => {
+      const id = idOf(t)
+      startIds.add(id)
+      return id
+    })
+    const sticky = starts === undefined ? undefined : new RegExp(rule.pattern.source, `${rule.pattern.flags.replace("g", "")}y`)
+    return { rule, groups: groupsOf(rule).map((g) => g.map(idOf)), starts, sticky }
+  })
+  const wordTrie = newRoot()
+  const symbolTrie = newRoot()
+  for (const [t, id] of triggerIds) insertTrigger(isWordCode(t.charCodeAt(0)) ? wordTrie : symbolTrie, t, id)
+  const present = new Uint8Array(triggerIds.size)
+  /** Where each start trigger occurred in the last walk (only filled for start ids). */
+  const positions: Array<Array<number>> = Array.from({ length: triggerIds.size }, () => [])
+  const touched: Array<number> = []
+  const record = new Uint8Array(triggerIds.size)
+  for (const id of startIds) record[id] = 1
+  const selectRules = (text: string): ReadonlyArray<Selected> => {
+    if (triggerIds.size === 0) return ruleGroups
+    for (const id of touched) present[id] = 0
+    touched.length = 0
+    walkTriggers(text, wordTrie, symbolTrie, present, record, positions, touched)
+    const selected: Array<Selected> = []
+    for (const entry of ruleGroups) {
+      let ok = true
+      for (const group of entry.groups) {
+        let any = false
+        for (const id of group) {
+          if (present[id] === 1) {
+            any = true
+            break
+          }
+        }
+        if (!any) {
+          ok = false
+          break
+        }
+      }
+      if (ok && entry.starts !== undefined) {
+        ok = false
+        for (const id of entry.starts) {
+          if (present[id] === 1) {
+            ok = true
+            break
+          }
+        }
+      }
+      if (ok) selected.push(entry)
     }
     return selected
+  }
+  /** The sorted distinct offsets at which a rule's start words occur. */
+  const startsOf = (ids: ReadonlyArray<number>): Array<number> => {
+    const out: Array<number> = []
+    for (const id of ids) if (present[id] === 1) for (const p of positions[id]!) out.push(p)
+    if (out.length > 1) out.sort((x, y) => x - y)
+    return out
   }
   const threshold = options.threshold ?? defaultThreshold
   const maxDepth = options.decodeDepth ?? 2
@@ -295,30 +432,54 @@ export const compile = (options: Options = {}): Compiled => {
   const runRules = (norm: Normalized, original: string, hits: Map<string, Hit>, spanOverride?: readonly [number, number]) => {
     const text = norm.text
     // A phrase quoted in a text that discusses attacks is mentioned, not used.
-    const discussing = metaDiscussion.test(text)
-    for (const rule of selectRules(text)) {
+    let discussing: boolean | undefined
+    for (const { rule, starts, sticky } of selectRules(text)) {
       const pattern = rule.pattern
       if (rule.max !== undefined && pattern.global) {
-        pattern.lastIndex = 0
         const seen = new Set<string>()
         let first: RegExpExecArray | undefined
         let m: RegExpExecArray | null
-        while ((m = pattern.exec(text)) !== null) {
-          if (m[0].length === 0) pattern.lastIndex++
-          if (first === undefined) first = m
-          seen.add(m[0])
-          if (seen.size * rule.weight >= rule.max) break
+        const at0 = sticky !== undefined && starts !== undefined ? startsOf(starts) : undefined
+        if (at0 !== undefined && at0.length <= MAX_ANCHORED) {
+          let after = -1
+          for (const at of at0) {
+            if (at < after) continue
+            sticky!.lastIndex = at
+            if ((m = sticky!.exec(text)) === null) continue
+            after = at + Math.max(1, m[0].length)
+            if (first === undefined) first = m
+            seen.add(m[0])
+            if (seen.size * rule.weight >= rule.max) break
+          }
+        } else {
+          pattern.lastIndex = 0
+          while ((m = pattern.exec(text)) !== null) {
+            if (m[0].length === 0) pattern.lastIndex++
+            if (first === undefined) first = m
+            seen.add(m[0])
+            if (seen.size * rule.weight >= rule.max) break
+          }
+          pattern.lastIndex = 0
         }
-        pattern.lastIndex = 0
         if (first !== undefined) {
           const weight = Math.min(rule.max, seen.size * rule.weight)
           addHit(hits, rule, weight, first[0], spanOverride ?? spanOf(norm, first.index, first.index + first[0].length, original.length))
         }
       } else {
-        if (pattern.global || pattern.sticky) pattern.lastIndex = 0
-        const m = pattern.exec(text)
-        if (pattern.global || pattern.sticky) pattern.lastIndex = 0
+        let m: RegExpExecArray | null = null
+        const at0 = sticky !== undefined && starts !== undefined ? startsOf(starts) : undefined
+        if (at0 !== undefined && at0.length <= MAX_ANCHORED) {
+          for (const at of at0) {
+            sticky!.lastIndex = at
+            if ((m = sticky!.exec(text)) !== null) break
+          }
+        } else {
+          if (pattern.global || pattern.sticky) pattern.lastIndex = 0
+          m = pattern.exec(text)
+          if (pattern.global || pattern.sticky) pattern.lastIndex = 0
+        }
         if (m !== null) {
+          discussing ??= metaDiscussion.test(text)
           const quoted = discussing && isQuoted(text, m.index, m.index + m[0].length)
           addHit(hits, rule, quoted ? rule.weight * 0.25 : rule.weight, m[0], spanOverride ?? spanOf(norm, m.index, m.index + m[0].length, original.length))
         }

@@ -60,8 +60,8 @@ const LEET: Record<string, string> = { "0": "o", "1": "i", "3": "e", "4": "a", "
 const isFormat = /^[\p{Cf}\uFE00-\uFE0F\u180B-\u180F\u3164\u115F\u1160]$/u
 const isMark = /\p{M}/gu
 const isSpace = /^\s$/u
-const leetToken = /[a-z0-9@$]*[a-z][a-z0-9@$]*/g
-const leetMixed = /[a-z][0-9@$]|[0-9@$][a-z]/
+/** A run of letters, leet digits and symbols with a letter next to a leet character (the only runs folded). */
+const leetMixedToken = /[a-z0-9@$]*(?:[a-z][0-9@$]|[0-9@$][a-z])[a-z0-9@$]*/g
 const spacedLetters = /(?<![a-z])(?:[a-z][ .\-_*·|]){3,}[a-z](?![a-z])/g
 
 const cache = new Map<number, string>()
@@ -129,16 +129,32 @@ export const normalize = (input: string): Normalized => {
   if (nonAscii) return finish(slowPath(input))
 
   let text = input.toLowerCase()
-  let map: Int32Array
   if (whitespace) {
-    text = text.replace(ASCII_WS, (m) => (m.includes("\n") ? "\n" : " ")).replace(/^[\s]+/, "")
-    map = asciiMap(input)
-    if (map.length !== text.length) return finish(slowPath(input))
-  } else {
-    map = identity(n)
+    text = text.replace(ASCII_WS, (m) => (m.includes("\n") ? "\n" : " "))
+    if (text.length > 0 && (text.charCodeAt(0) <= 32)) text = text.replace(/^\s+/, "")
   }
-  const base = { text, map, invisible: 0, hidden: "", homoglyphs: 0, leet: false, spaced: false }
+  // The offset map is built only when a finding needs a span (most scans find nothing).
+  const base = lazyMap(text, whitespace ? () => asciiMap(input) : () => identity(n))
   return finish(base, leetish, spacedish)
+}
+
+/** A result whose `map` is computed on first use. */
+const lazyMap = (text: string, build: () => Int32Array): Mutable => {
+  let map: Int32Array | undefined
+  return {
+    text,
+    get map() {
+      return map ??= build()
+    },
+    set map(value: Int32Array) {
+      map = value
+    },
+    invisible: 0,
+    hidden: "",
+    homoglyphs: 0,
+    leet: false,
+    spaced: false
+  }
 }
 
 const identityCache: { map: Int32Array } = { map: new Int32Array(0) }
@@ -185,21 +201,48 @@ interface Mutable {
   spaced: boolean
 }
 
+const SPACE = "\u0000 "
+const NEWLINE = "\u0000\n"
+const INVISIBLE = "\u0000"
+const classCache = new Map<number, string>()
+/** What one non-ASCII code point becomes: `INVISIBLE`, `SPACE`, `NEWLINE` or its folded text (cached). */
+const classify = (cp: number, ch: string): string => {
+  const cached = classCache.get(cp)
+  if (cached !== undefined) return cached
+  const out = (cp >= 0xe0100 && cp <= 0xe01ef) || isFormat.test(ch)
+    ? INVISIBLE
+    : isSpace.test(ch)
+    ? (cp === 0x2028 || cp === 0x2029 || cp === 0x85 ? NEWLINE : SPACE)
+    : foldCodePoint(cp, ch)
+  if (classCache.size < 4096) classCache.set(cp, out)
+  return out
+}
+
 /** The general path: per code point folding, invisible characters, look-alikes. */
 const slowPath = (input: string): Mutable => {
   const n = input.length
-  const chars: Array<string> = []
-  const map: Array<number> = []
+  let text = ""
+  let map = new Int32Array(n + 16)
+  let len = 0
+  const ensure = (extra: number) => {
+    if (len + extra > map.length) {
+      const next = new Int32Array((map.length + extra) * 2)
+      next.set(map)
+      map = next
+    }
+  }
   let invisible = 0
   let hidden = ""
+  let lookAlikes = false
   // 0: none pending, 1: space pending, 2: newline pending
   let pendingSpace = 0
   let pendingAt = 0
   let i = 0
   const flushSpace = () => {
-    if (pendingSpace !== 0 && chars.length > 0) {
-      chars.push(pendingSpace === 2 ? "\n" : " ")
-      map.push(pendingAt)
+    if (pendingSpace !== 0 && len > 0) {
+      text += pendingSpace === 2 ? "\n" : " "
+      ensure(1)
+      map[len++] = pendingAt
     }
     pendingSpace = 0
   }
@@ -211,68 +254,83 @@ const slowPath = (input: string): Mutable => {
   while (i < n) {
     const code = input.charCodeAt(i)
     if (code < 128) {
-      if (code === 10 || code === 13) space(i, true)
-      else if (code === 32 || code === 9 || code === 11 || code === 12) space(i, false)
-      else {
+      if (code === 10 || code === 13) {
+        space(i, true)
+        i++
+      } else if (code === 32 || code === 9 || code === 11 || code === 12) {
+        space(i, false)
+        i++
+      } else {
+        // a run of visible ASCII: copied in one piece
         flushSpace()
-        chars.push(code >= 65 && code <= 90 ? String.fromCharCode(code + 32) : input[i]!)
-        map.push(i)
+        let j = i + 1
+        while (j < n) {
+          const d = input.charCodeAt(j)
+          if (d >= 128 || d === 32 || (d >= 9 && d <= 13)) break
+          j++
+        }
+        text += input.slice(i, j).toLowerCase()
+        ensure(j - i)
+        for (let k = i; k < j; k++) map[len++] = k
+        i = j
       }
-      i++
       continue
     }
     const cp = input.codePointAt(i)!
     const width = cp > 0xffff ? 2 : 1
-    const ch = width === 2 ? input.slice(i, i + 2) : input[i]!
     if (cp >= 0xe0000 && cp <= 0xe007f) {
       // Unicode tag characters: invisible; their low bits spell ASCII.
       if (cp >= 0xe0020 && cp <= 0xe007e) hidden += String.fromCharCode(cp - 0xe0000)
       invisible++
-    } else if ((cp >= 0xe0100 && cp <= 0xe01ef) || isFormat.test(ch)) {
-      invisible++
-    } else if (isSpace.test(ch)) {
-      space(i, cp === 0x2028 || cp === 0x2029 || cp === 0x85)
-    } else {
-      for (const c of foldCodePoint(cp, ch)) {
+      i += width
+      continue
+    }
+    const folded = classify(cp, width === 2 ? input.slice(i, i + 2) : input[i]!)
+    if (folded === INVISIBLE) invisible++
+    else if (folded === SPACE || folded === NEWLINE) space(i, folded === NEWLINE)
+    else {
+      for (const c of folded) {
         if (isSpace.test(c)) space(i, false)
         else {
           flushSpace()
-          chars.push(c)
-          map.push(i)
-          if (c.length === 2) map.push(i)
+          text += c
+          ensure(2)
+          map[len++] = i
+          if (c.length === 2) map[len++] = i
+          if (!lookAlikes && HOMOGLYPHS[c] !== undefined) lookAlikes = true
         }
       }
     }
     i += width
   }
-  let text = chars.join("")
   // Look-alike letters are folded only inside words that are Latin already or
   // made of nothing but look-alikes: genuine Russian or Greek words stay intact.
   let homoglyphs = 0
-  text = text.replace(wordWithLookAlikes, (word) => {
-    let mapped = 0
-    let letters = 0
-    for (const c of word) {
-      if (HOMOGLYPHS[c] !== undefined) mapped++
-      if (/\p{L}/u.test(c)) letters++
-    }
-    if (mapped === 0 || !(latinLetter.test(word) || mapped === letters)) return word
-    homoglyphs += mapped
-    let out = ""
-    for (const c of word) out += HOMOGLYPHS[c] ?? c
-    return out
-  })
-  return { text, map: Int32Array.from(map), invisible, hidden, homoglyphs, leet: false, spaced: false }
+  if (lookAlikes) {
+    text = text.replace(wordWithLookAlikes, (word) => {
+      let mapped = 0
+      let letters = 0
+      for (const c of word) {
+        if (HOMOGLYPHS[c] !== undefined) mapped++
+        if (/\p{L}/u.test(c)) letters++
+      }
+      if (mapped === 0 || !(latinLetter.test(word) || mapped === letters)) return word
+      homoglyphs += mapped
+      let out = ""
+      for (const c of word) out += HOMOGLYPHS[c] ?? c
+      return out
+    })
+  }
+  return { text, map: map.subarray(0, len), invisible, hidden, homoglyphs, leet: false, spaced: false }
 }
 
 /** Leetspeak and spaced-out letters, on whichever path produced the text. */
 const finish = (base: Mutable, leetish = true, spacedish = true): Normalized => {
   let text = base.text
-  let mapArray = base.map
   // Leetspeak inside mixed tokens: one character for one, so the map is unchanged.
   if (leetish && leetAny.test(text)) {
-    text = text.replace(leetToken, (token) => {
-      if (!leetMixed.test(token) || ordinal.test(token)) return token
+    text = text.replace(leetMixedToken, (token) => {
+      if (ordinal.test(token)) return token
       base.leet = true
       let out = ""
       for (const c of token) out += LEET[c] ?? c
@@ -299,15 +357,17 @@ const finish = (base: Mutable, leetish = true, spacedish = true): Normalized => 
       }
       for (let k = last; k < text.length; k++) keep.push(k)
       out += text.slice(last)
+      const old = base.map
       const next = new Int32Array(keep.length)
-      for (let k = 0; k < keep.length; k++) next[k] = mapArray[keep[k]!]!
+      for (let k = 0; k < keep.length; k++) next[k] = old[keep[k]!]!
       text = out
-      mapArray = next
+      base.map = next
       base.spaced = true
     }
     spacedLetters.lastIndex = 0
   }
-  return { ...base, text, map: mapArray }
+  base.text = text
+  return base
 }
 
 const leetAny = /[a-z][0-9@$]|[0-9@$][a-z]/

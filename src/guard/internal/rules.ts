@@ -180,7 +180,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "override.ignore-everything",
-    triggers: "ignor disregard forget overlook skip bypass overrid neglect discard abandon drop erase delet dismiss aside throw pay do don dont never stop no cancel nevermind scrap unlearn reset regardless spite despite contrary notwithstanding",
+    triggers: "ignor disregard forget overlook skip bypass overrid neglect discard abandon drop erase delet dismiss aside throw pay do don dont never stop no cancel nevermind scrap unlearn reset regardless spite despite contrary notwithstanding & all every everthing anything whatever & told taught instructed given said programmed trained above before previous prior far earlier up",
     family: "instruction-override",
     weight: 1,
     pattern: re(
@@ -198,7 +198,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "override.ignore-and-say",
-    triggers: "ignor disregard forget overlook bypass overrid neglect discard dismiss nevermind never aside pay stop regardless unlearn skip instead abandon drop erase delet throw do don dont no cancel scrap reset spite despite contrary notwithstanding",
+    triggers: "ignor disregard forget overlook bypass overrid neglect discard dismiss nevermind never aside pay stop regardless unlearn skip instead abandon drop erase delet throw do don dont no cancel scrap reset spite despite contrary notwithstanding & say state print output write respond reply answer return tell claim declare type repeat display translate summar insist report announce conclude inform",
     family: "instruction-override",
     weight: 0.8,
     pattern: re(
@@ -357,7 +357,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "output.reply-transformed",
-    triggers: "reply respond answer write communicate render present deliver format output",
+    triggers: "reply respond answer write communicate render present deliver format output & encrypt encod cipher caesar rot base hexadecimal morse revers backward mirror scrambl substitut pig leet upside monoalphabetic polyalphabetic vigenere atbash anagram jumbl homophon typo misspell code secret",
     family: "output-manipulation",
     weight: 1,
     pattern: re(`\\b(?:reply|respond|answer|write|communicate|render|present|deliver|format|output)(?: your (?:\\w+ )?(?:answer|response|reply|message|output))? (?:only |entirely |exclusively |all )?(?:in|using|with|via|as|through) (?:\\w+ ){0,2}?${TRANSFORM_REPLY}\\b`),
@@ -513,7 +513,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   // ---- prompt extraction ----------------------------------------------------------
   {
     id: "extraction.reveal-prompt",
-    triggers: "prompt instruction directive guideline rules configuration config pre programming training hidden setup preamble context system database records user customer memory commands",
+    triggers: "prompt instruction directive guideline rules configuration config pre programming training hidden setup preamble context system database records user customer memory commands & your its",
     family: "prompt-extraction",
     weight: 1,
     pattern: re(`\\b${REVEAL}\\b (?:(?!to )[^\\s.!?;]+ ){0,5}(?:your|its) ${gap(3)}${PROMPT_OBJECT}\\b`),
@@ -539,7 +539,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "extraction.start-response-with",
-    triggers: "with",
+    triggers: "begin start prefix preface open commence & repl respons answer output message sentence",
     family: "prompt-extraction",
     weight: 0.5,
     pattern: re(`\\b(?:begin|start|prefix|preface|open|commence) (?:your|the|each|every|all) (?:reply|response|answer|output|message|sentence)s? with\\b`),
@@ -693,7 +693,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "exfiltration.insert-provided-code",
-    triggers: "following below subsequent above given provided attached next enclosed forthcoming ensuing",
+    triggers: "following below subsequent above given provided attached next enclosed forthcoming ensuing & code snippet script block excerpt section segment fragment line function command payload program module routine",
     family: "exfiltration",
     weight: 0.5,
     pattern: re(
@@ -704,7 +704,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
 
   {
     id: "exfiltration.code-into-yours",
-    triggers: "following below subsequent above given provided attached next enclosed forthcoming ensuing",
+    triggers: "following below subsequent above given provided attached next enclosed forthcoming ensuing & code snippet script block excerpt section segment fragment line function command payload program module routine & your",
     family: "exfiltration",
     weight: 0.5,
     pattern: re(
@@ -716,7 +716,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   // ---- output manipulation (indirect-injection payloads aimed at the answer) ----------
   {
     id: "output.insert-content",
-    triggers: "your the each every",
+    triggers: "your every & respons repl answer output code implementation solution algorithm program script logic function project application software architecture foundation message text summar email translation result writing content essay story post explanation",
     family: "output-manipulation",
     weight: 1,
     pattern: re(
@@ -726,7 +726,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "output.in-your-response",
-    triggers: "your",
+    triggers: "your & respons repl answer output code implementation solution algorithm program script logic function project application software architecture foundation message text summar email translation result writing content essay story post explanation",
     family: "output-manipulation",
     weight: 0.7,
     pattern: re(
@@ -776,7 +776,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   // ---- jailbreak personas --------------------------------------------------------------
   {
     id: "jailbreak.do-anything-now",
-    triggers: "do d. dan developer jailbreak [ stay breaking",
+    triggers: "anything d. dan developer jailbreak [ stay breaking",
     family: "jailbreak-persona",
     weight: 1,
     pattern: re(`\\b(?:do anything now|d\\.a\\.n\\.?|dan mode|developer mode (?:enabled|output|response)|jailbreak(?:ed|en)? mode|\\[🔓\\w*\\]|\\[(?:jailbreak|dan|classic|lock)\\]|stay (?:in|as) (?:dan|character)|breaking character)\\b`),
@@ -784,7 +784,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "jailbreak.persona",
-    triggers: "you act pretend take assume embrace adopt stay in character ai bot model chatbot assistant gpt entity persona stands alter fictional roleplay from",
+    triggers: "act pretend play role immers simulat become embod persona character identity named called known stands alter fictional now",
     family: "jailbreak-persona",
     weight: 0.35,
     max: 0.7,
@@ -806,7 +806,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "jailbreak.amoral-traits",
-    triggers: "unfiltered uncensored unrestricted unlimited amoral immoral unethical unhinged lawless rogue evil malicious illegal offensive explicit nsfw harmful dangerous toxic profan swear curse never will would can any anything no does do without fuck shit bitch racist sexist violent unapologetic degenerate manipulative depraved devious sadistic anarch chaos jailbr misinformation not opposite real controversial conspiracy",
+    triggers: "unfiltered uncensored unrestricted unlimited amoral immoral unethical unhinged lawless rogue evil malicious illegal offensive explicit nsfw harmful dangerous toxic profan swear curse refus say always request question prompt ask want matter care hesitation warning censor fuck shit bitch racist sexist violent unapologetic degenerate manipulative depraved devious sadistic anarch chaos jailbr misinformation bound restricted opposite raw give controversial conspiracy filter limits boundar",
     family: "jailbreak-persona",
     weight: 0.25,
     max: 1,
@@ -818,7 +818,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "jailbreak.dual-response",
-    triggers: "two both opposite normal filtered unfiltered censored uncensored as respond [",
+    triggers: "two both opposite normal filtered unfiltered censored uncensored respond [",
     family: "jailbreak-persona",
     weight: 0.5,
     pattern: re(
