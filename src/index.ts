@@ -105,3 +105,12 @@ export * as Assertions from "./eval/Assertions.js"
 
 /** @since 0.1.0 */
 export * as EvalReport from "./eval/Report.js"
+
+/** @since 0.1.0 */
+export * as Router from "./routing/Router.js"
+
+/** @since 0.1.0 */
+export * as Cascade from "./routing/Cascade.js"
+
+/** @since 0.1.0 */
+export * as Batch from "./batch/Batch.js"

@@ -215,8 +215,14 @@ const toMessages = (
     return { system: system.length > 0 ? system.join("\n\n") : undefined, messages: out }
   })
 
-/** The Messages API body of a request. */
-const toParams = (
+/**
+ * The Messages API body of a request, and the name of the tool forced to carry a
+ * structured answer (mode `tool`). Shared with the `Batch` module.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const toParams = (
   request: LanguageModel.Request,
   origin: Origin,
   mode: "native" | "tool",
@@ -292,7 +298,14 @@ const toUsage = (usage: RawUsage): LanguageModel.Usage => {
 const refusalText = (details: { readonly explanation?: string | null } | null | undefined, text: string) =>
   details?.explanation ?? (text.length > 0 ? text : "The model refused to answer")
 
-const fromMessage = (
+/**
+ * A Messages API answer as a `Response`; `forced` names the structured-output
+ * tool whose input is the answer text.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const fromMessage = (
   message: Message,
   origin: Origin,
   forced: string | undefined,
@@ -421,8 +434,13 @@ class StreamState {
 // Errors
 // -----------------------------------------------------------------------------
 
-/** Maps what `@anthropic-ai/sdk` throws to an `LlmError`. */
-const mapError = (error: unknown, origin: Origin): LlmError.LlmError => {
+/**
+ * Maps what `@anthropic-ai/sdk` throws to an `LlmError`.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const mapError = (error: unknown, origin: Origin): LlmError.LlmError => {
   if (error instanceof Sdk.APIConnectionTimeoutError) return fromTransport("timeout", error, origin)
   if (error instanceof Sdk.APIUserAbortError || error instanceof Sdk.APIConnectionError) {
     return fromTransport("network", error, origin)

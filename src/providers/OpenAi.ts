@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Duration, Effect, Layer, Option, Redacted, Stream } from "effect"
+import { Config, Duration, Effect, Either, Layer, Option, Redacted, Stream } from "effect"
 import OpenAI from "openai"
 import type {
   ChatCompletion,
@@ -218,7 +218,12 @@ const toResponseFormat = (format: LanguageModel.ResponseFormat): ChatCompletionC
   }
 }
 
-/** The Chat Completions body of a request. */
+/**
+ * The Chat Completions body of a request. Shared with the `Batch` module.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
 export const toParams = (
   request: LanguageModel.Request,
   model: string,
@@ -272,17 +277,24 @@ const contentFiltered = (origin: Origin) =>
 const missing = (origin: Origin, what: string) =>
   new LlmError.ProviderUnavailable({ ...origin, kind: "server", message: `The provider's answer had no ${what}` })
 
-const fromCompletion = (
+/**
+ * A chat completion as a `Response`, or the failure it stands for (no choices or
+ * usage, a content filter). Shared with the `Batch` module.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const fromCompletion = (
   completion: ChatCompletion,
   origin: Origin,
   latencyMillis: number
-): Effect.Effect<LanguageModel.Response, LlmError.LlmError> => {
-  const choice = completion.choices[0]
-  if (choice === undefined) return Effect.fail(missing(origin, "choices"))
-  if (completion.usage === undefined || completion.usage === null) return Effect.fail(missing(origin, "usage"))
-  if (choice.finish_reason === "content_filter") return Effect.fail(contentFiltered(origin))
+): Either.Either<LanguageModel.Response, LlmError.LlmError> => {
+  const choice = completion.choices?.[0]
+  if (choice === undefined) return Either.left(missing(origin, "choices"))
+  if (completion.usage === undefined || completion.usage === null) return Either.left(missing(origin, "usage"))
+  if (choice.finish_reason === "content_filter") return Either.left(contentFiltered(origin))
   const refusal = choice.message.refusal ?? undefined
-  return Effect.succeed(
+  return Either.right(
     new LanguageModel.Response({
       id: completion.id,
       text: choice.message.content ?? "",
@@ -365,7 +377,12 @@ class StreamState {
 // Errors
 // -----------------------------------------------------------------------------
 
-/** Maps what the `openai` SDK throws to an `LlmError`. */
+/**
+ * Maps what the `openai` SDK throws to an `LlmError`.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
 export const mapError = (error: unknown, origin: Origin): LlmError.LlmError => {
   if (error instanceof OpenAI.APIConnectionTimeoutError) return fromTransport("timeout", error, origin)
   if (error instanceof OpenAI.APIUserAbortError || error instanceof OpenAI.APIConnectionError) {

@@ -9,3 +9,6 @@ export * as ScriptedModel from "./ScriptedModel.js"
 
 /** @since 0.1.0 */
 export * as ProviderSimulator from "./ProviderSimulator.js"
+
+/** @since 0.1.0 */
+export * as BatchSimulator from "./BatchSimulator.js"

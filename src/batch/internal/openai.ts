@@ -11,7 +11,7 @@ import type { Batch as SdkBatch } from "openai/resources/batches"
 import type { ChatCompletion } from "openai/resources/chat/completions"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
-import { mapError, toParams } from "../../providers/OpenAi.js"
+import { fromCompletion, mapError, toParams } from "../../providers/OpenAi.js"
 import { fromApiFailure, type Origin } from "../../providers/internal/errors.js"
 import { type Adapter, type Created, lines, type Outcome, type Progress } from "./adapter.js"
 
@@ -20,52 +20,6 @@ export interface OpenAiOptions {
   readonly provider: string
   readonly model: string
   readonly maxTokensField: "max_completion_tokens" | "max_tokens"
-}
-
-const finishReasons: Record<string, LanguageModel.FinishReason> = {
-  stop: "stop",
-  length: "length",
-  tool_calls: "tool_calls",
-  function_call: "tool_calls",
-  content_filter: "content_filter"
-}
-
-/** A chat completion from an output line (the same mapping as the OpenAI provider's). */
-export const fromCompletion = (
-  completion: ChatCompletion,
-  origin: Origin
-): Either.Either<LanguageModel.Response, LlmError.LlmError> => {
-  const choice = completion.choices?.[0]
-  if (choice === undefined || completion.usage === undefined || completion.usage === null) {
-    return Either.left(new LlmError.ProviderUnavailable({ ...origin, kind: "server", message: "The batch result had no choices or usage" }))
-  }
-  if (choice.finish_reason === "content_filter") {
-    return Either.left(new LlmError.ContentFiltered({ ...origin, message: "The provider's content filter stopped the answer" }))
-  }
-  const refusal = choice.message.refusal ?? undefined
-  const usage = completion.usage
-  return Either.right(
-    new LanguageModel.Response({
-      id: completion.id,
-      text: choice.message.content ?? "",
-      toolCalls: (choice.message.tool_calls ?? []).flatMap((call) =>
-        call.type === "function"
-          ? [new LanguageModel.ToolCall({ id: call.id, name: call.function.name, arguments: call.function.arguments })]
-          : []
-      ),
-      finishReason: refusal !== undefined ? "refusal" : finishReasons[choice.finish_reason] ?? "other",
-      refusal,
-      usage: new LanguageModel.Usage({
-        inputTokens: usage.prompt_tokens,
-        outputTokens: usage.completion_tokens,
-        cachedInputTokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
-        reasoningTokens: usage.completion_tokens_details?.reasoning_tokens ?? 0
-      }),
-      provider: origin.provider,
-      model: completion.model || origin.model,
-      latencyMillis: 0
-    })
-  )
 }
 
 interface Line {
@@ -91,7 +45,7 @@ export const make = (options: OpenAiOptions): Adapter => {
     if (line.response !== undefined && line.response !== null) {
       const { body, status_code } = line.response
       if (status_code >= 200 && status_code < 300) {
-        return { customId: line.custom_id, result: fromCompletion(body as ChatCompletion, itemOrigin) }
+        return { customId: line.custom_id, result: fromCompletion(body as ChatCompletion, itemOrigin, 0) }
       }
       const error = (body as { error?: { message?: string; type?: string; code?: string | null; param?: string | null } } | null)?.error
       return {
