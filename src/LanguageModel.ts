@@ -294,6 +294,8 @@ export class Response extends Schema.Class<Response>("effect-llm/Response")({
   cost: Schema.optional(Cost),
   cache: Schema.optional(CacheInfo),
   attempts: Schema.optionalWith(Schema.Array(Attempt), { default: () => [] }),
+  /** The route a `Router` chose for the request, when one did. */
+  route: Schema.optional(Schema.String),
   latencyMillis: Schema.NonNegative
 }) {}
 
@@ -351,6 +353,7 @@ export class Finish extends Schema.TaggedClass<Finish>("effect-llm/Finish")("Fin
   cost: Schema.optional(Cost),
   cache: Schema.optional(CacheInfo),
   attempts: Schema.optionalWith(Schema.Array(Attempt), { default: () => [] }),
+  route: Schema.optional(Schema.String),
   latencyMillis: Schema.optional(Schema.NonNegative)
 }) {}
 
@@ -520,6 +523,7 @@ export const collect = <E, R>(events: Stream.Stream<StreamEvent, E, R>): Effect.
         cost: finish.cost,
         cache: finish.cache,
         attempts: finish.attempts,
+        route: finish.route,
         latencyMillis: finish.latencyMillis ?? 0
       })
     )
@@ -559,6 +563,7 @@ export const finishOf = (response: Response): Finish =>
     cost: response.cost,
     cache: response.cache,
     attempts: response.attempts,
+    route: response.route,
     latencyMillis: response.latencyMillis
   })
 

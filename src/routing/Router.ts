@@ -20,8 +20,8 @@
  * or {@link withModel}, which only names the model the surrounding stack should
  * use.
  *
- * Where the decision is recorded: `Response` has no field for it (see
- * docs/routing.md for the field we propose), so a router
+ * Where the decision is recorded: the router
+ * - sets `Response.route` (and `Finish.route` on streams),
  * - annotates the current span (`effect_llm.route`, `effect_llm.route.rule`) and
  *   the log context (`route`) of the call,
  * - reports every decision to the collector installed by {@link observe}, which
@@ -326,10 +326,16 @@ export const make = <Name extends string>(options: ServiceOptions<Name>): Effect
 
     const generate = (request: LanguageModel.Request) =>
       Effect.flatMap(route(request), (decision) =>
-        routes[decision.route]!.generate(request).pipe(Effect.annotateLogs("route", decision.route)))
+        routes[decision.route]!.generate(request).pipe(
+          Effect.map((response) => new LanguageModel.Response({ ...response, route: decision.route })),
+          Effect.annotateLogs("route", decision.route)
+        ))
 
     const stream = (request: LanguageModel.Request) =>
-      Stream.unwrap(Effect.map(route(request), (decision) => routes[decision.route]!.stream(request)))
+      Stream.unwrap(Effect.map(route(request), (decision) =>
+        routes[decision.route]!.stream(request).pipe(
+          Stream.map((event) => (event._tag === "Finish" ? new LanguageModel.Finish({ ...event, route: decision.route }) : event))
+        )))
 
     const seen = new Set<string>()
     const models = Object.values(routes).flatMap((service) => service.models).filter((ref) => {
