@@ -248,9 +248,21 @@ interface TrieNode {
   readonly codes: Array<number>
   readonly kids: Array<TrieNode>
   ends: Array<number> | undefined
+  /** For nodes with many children: indexed by ASCII code (built by `index`). */
+  table: Array<TrieNode | undefined> | undefined
 }
-const newNode = (): TrieNode => ({ codes: [], kids: [], ends: undefined })
+const newNode = (): TrieNode => ({ codes: [], kids: [], ends: undefined, table: undefined })
+/** Gives every node with more than a few ASCII children a direct table. */
+const index = (node: TrieNode) => {
+  if (node.codes.length > 4 && node.codes.every((c) => c < 128)) {
+    const table = new Array<TrieNode | undefined>(128).fill(undefined)
+    node.codes.forEach((c, k) => (table[c] = node.kids[k]))
+    node.table = table
+  }
+  for (const kid of node.kids) index(kid)
+}
 const child = (node: TrieNode, c: number): TrieNode | undefined => {
+  if (node.table !== undefined) return c < 128 ? node.table[c] : undefined
   const codes = node.codes
   for (let k = 0; k < codes.length; k++) if (codes[k] === c) return node.kids[k]
   return undefined
@@ -282,7 +294,13 @@ const insertTrigger = (root: TrieRoot, trigger: string, id: number) => {
   }
   ;(node.ends ??= []).push(id)
 }
-/** Marks in `present` every trigger that starts at a word start (word triggers) or anywhere (symbol triggers). */
+/**
+ * Marks in `present` every trigger that starts at a word start (word triggers) or
+ * anywhere (symbol triggers), recording the offsets of start triggers. In the same
+ * pass it tells whether the text may hold an encoded blob (a 16-character
+ * base64/hex run, eight short hex/binary/Morse tokens in a row, an escape, entity or
+ * percent-encoding), so texts without one skip the decoder. Returns that flag.
+ */
 const walkTriggers = (
   text: string,
   words: TrieRoot,
@@ -291,10 +309,15 @@ const walkTriggers = (
   record: Uint8Array,
   positions: Array<Array<number>>,
   touched: Array<number>
-) => {
+): boolean => {
   const n = text.length
   const hasOther = symbols.other.size > 0
   let prevWord = false
+  let blobish = false
+  let run = 0
+  let tokenLength = 0
+  let tokenShort = true
+  let tokens = 0
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i)
     let node: TrieNode | undefined
@@ -302,9 +325,36 @@ const walkTriggers = (
       const word = (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || (c >= 65 && c <= 90)
       node = word ? (prevWord ? undefined : words.ascii[c]) : symbols.ascii[c]
       prevWord = word
+      if (!blobish) {
+        if (word || c === 43 || c === 47 || c === 61 || c === 45) {
+          if (++run >= 16) blobish = true
+        } else {
+          run = 0
+          const d = text.charCodeAt(i + 1)
+          if ((c === 92 && (d === 120 || d === 117)) || (c === 37 && isHexCode(d)) || (c === 38 && d === 35)) blobish = true
+        }
+        if (c === 32 || c === 58 || c === 10 || c === 9 || c === 44) {
+          if (tokenLength > 0) {
+            if (tokenShort && tokenLength <= 8) {
+              if (++tokens >= 8) blobish = true
+            } else tokens = 0
+          }
+          tokenLength = 0
+          tokenShort = true
+        } else {
+          tokenLength++
+          // hex digits (and the letters leetspeak folding makes of digits), binary, Morse
+          if (tokenShort && !(isHexCode(c) || c === 111 || c === 105 || c === 115 || c === 116 || c === 46 || c === 45 || c === 47 || c === 124)) {
+            tokenShort = false
+          }
+        }
+      }
     } else {
       node = hasOther ? symbols.other.get(c) : undefined
       prevWord = false
+      run = 0
+      tokenLength++
+      tokenShort = false
     }
     let j = i + 1
     while (node !== undefined) {
@@ -323,7 +373,9 @@ const walkTriggers = (
       node = child(node, text.charCodeAt(j++))
     }
   }
+  return blobish
 }
+const isHexCode = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70)
 
 /** A rule with its trigger groups and, when its matches start with literal words, their ids and a sticky copy. */
 interface Selected {
@@ -378,17 +430,24 @@ export const compile = (options: Options = {}): Compiled => {
   const wordTrie = newRoot()
   const symbolTrie = newRoot()
   for (const [t, id] of triggerIds) insertTrigger(isWordCode(t.charCodeAt(0)) ? wordTrie : symbolTrie, t, id)
+  for (const root of [wordTrie, symbolTrie]) {
+    for (const node of root.ascii) if (node !== undefined) index(node)
+    for (const node of root.other.values()) index(node)
+  }
   const present = new Uint8Array(triggerIds.size)
   /** Where each start trigger occurred in the last walk (only filled for start ids). */
   const positions: Array<Array<number>> = Array.from({ length: triggerIds.size }, () => [])
   const touched: Array<number> = []
   const record = new Uint8Array(triggerIds.size)
   for (const id of startIds) record[id] = 1
+  /** Whether the last walk saw something that may be an encoded blob. */
+  let blobish = true
   const selectRules = (text: string): ReadonlyArray<Selected> => {
+    blobish = true
     if (triggerIds.size === 0) return ruleGroups
     for (const id of touched) present[id] = 0
     touched.length = 0
-    walkTriggers(text, wordTrie, symbolTrie, present, record, positions, touched)
+    blobish = walkTriggers(text, wordTrie, symbolTrie, present, record, positions, touched)
     const selected: Array<Selected> = []
     for (const entry of ruleGroups) {
       let ok = true
@@ -496,6 +555,7 @@ export const compile = (options: Options = {}): Compiled => {
   const scanInto = (original: string, hits: Map<string, Hit>, depth: number, spanOverride?: readonly [number, number]) => {
     const norm = normalize(original)
     runRules(norm, original, hits, spanOverride)
+    const mayHoldBlob = blobish
     const whole: readonly [number, number] = spanOverride ?? [0, original.length]
 
     if (obfuscation > 0) {
@@ -523,7 +583,7 @@ export const compile = (options: Options = {}): Compiled => {
       }
     }
 
-    if (depth < maxDepth) {
+    if (depth < maxDepth && (mayHoldBlob || norm.invisible > 0)) {
       let source = original
       let offsets: Array<number> | undefined
       if (norm.invisible > 0) {
