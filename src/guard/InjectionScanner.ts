@@ -607,6 +607,9 @@ export const compile = (options: Options = {}): Compiled => {
         if (inner.size > 0) {
           addHit(hits, { id: `obfuscation.encoded-${blob.kind}`, family: "obfuscation" }, 0.5 * obfuscation, blob.decoded, span)
           mergeDecoded(hits, inner, blob.kind)
+        } else {
+          // Prose hidden in an encoding is itself a smuggling signal (weak on its own).
+          addHit(hits, { id: "obfuscation.encoded-text", family: "obfuscation" }, 0.4 * obfuscation, blob.decoded, span)
         }
       }
     }

@@ -397,10 +397,10 @@ export const defaultRules: ReadonlyArray<Rule> = [
   },
   {
     id: "extraction.multilingual-ask",
-    triggers: "qual quel cual was wie dimmi dime dites dis dammi dame gib",
+    triggers: "qual quel cual was wie dimmi dime dites dis dammi dame gib パスワード 密码 口令 비밀번호 пароль",
     family: "prompt-extraction",
     weight: 0.5,
-    pattern: re(`\\b(?:qual e|quel est|quelle est|cual es|was ist|wie lautet|dimmi|dime|dites-moi|dis-moi|dammi|dame|gib mir|qual e a|qual e o)\\b ${gap(3)}(?:password|passcode|access code|secret|api key|credentials?|pin)\\b`),
+    pattern: re(`\\b(?:qual e|quel est|quelle est|cual es|was ist|wie lautet|dimmi|dime|dites-moi|dis-moi|dammi|dame|gib mir|qual e a|qual e o)\\b ${gap(3)}(?:password|passcode|access code|secret|api key|credentials?|pin|mot de passe|code secret|code d'acces|contrasena|clave|codigo secreto|passwort|kennwort|zugangscode|parola d'ordine|codice segreto|senha|wachtwoord)\\b|(?:パスワード|密码|口令|비밀번호|пароль)\\s?(?:は何|はなに|を教え|是什么|是多少|是啥|는 무엇|가 뭐|는 뭐|какой|скажи)`),
     description: "what-is-the-password in other languages"
   },
 
@@ -713,6 +713,17 @@ export const defaultRules: ReadonlyArray<Rule> = [
     description: "asks to merge provided code into the model's own code or answer"
   },
 
+  {
+    id: "delimiter.hidden-comment-instruction",
+    triggers: "<!-- # // /*",
+    family: "delimiter-escape",
+    weight: 0.5,
+    pattern: re(
+      `(?:<!--|(?:^|\\s)(?:#|\\/\\/|\\/\\*)) ?[^\\n]{0,60}?\\b(?:ignor\\w*|disregard\\w*|forget|overlook|instead|(?:state|say|declare|claim|respond|reply|answer)(?: that|:)|hypothetically|pretend|(?:the )?(?:output|answer|result|response) (?:is|should be|must be|will be|could be))\\b`
+    ),
+    description: "an instruction hidden in an HTML or code comment inside content"
+  },
+
   // ---- output manipulation (indirect-injection payloads aimed at the answer) ----------
   {
     id: "output.insert-content",
@@ -720,7 +731,7 @@ export const defaultRules: ReadonlyArray<Rule> = [
     family: "output-manipulation",
     weight: 1,
     pattern: re(
-      `\\b${INSERT}\\b ${gap(5)}(?:${CONTENT}s?\\b|"[^"\\n]{2,200}"|(?:www\\.|https?:\\/\\/)\\S+)[^.!?\\n]{0,80}?\\b(?:in|into|to|within|throughout|inside|of|at the (?:end|start|beginning|bottom|top) of) (?:your|each of your|every) (?:\\w+ )?${TARGET}\\b`
+      `\\b${INSERT}\\b ${gap(5)}(?:${CONTENT}s?\\b|"[^"\\n]{2,200}"|(?:www\\.|https?:\\/\\/)\\S+)(?:[^.!?\\n]|[.!?](?=\\S)){0,80}?\\b(?:in|into|to|within|throughout|inside|of|at the (?:end|start|beginning|bottom|top) of) (?:your|each of your|every) (?:\\w+ )?${TARGET}\\b`
     ),
     description: "asks to add a sentence/link/ad/code to the model's answer"
   },
