@@ -88,14 +88,22 @@ const inputs = cases.filter((_, i) => i % stride === 0).slice(0, 400).map((c) =>
 })
 for (let i = 0; i < 3; i++) for (const input of inputs) scanner.scan(input)
 const samples: Array<number> = []
+// Each input's fastest of the ten rounds: on a shared machine (load from other
+// processes, GC pauses) the per-scan samples measure the machine as much as the
+// scanner; the per-input best is the steadier figure. Both are reported.
+const best = inputs.map(() => Number.POSITIVE_INFINITY)
 for (let round = 0; round < 10; round++) {
-  for (const input of inputs) {
+  inputs.forEach((input, i) => {
     const start = process.hrtime.bigint()
     scanner.scan(input)
-    samples.push(Number(process.hrtime.bigint() - start) / 1000)
-  }
+    const micros = Number(process.hrtime.bigint() - start) / 1000
+    samples.push(micros)
+    if (micros < best[i]!) best[i] = micros
+  })
 }
 samples.sort((a, b) => a - b)
+best.sort((a, b) => a - b)
+const bestP50Micros = Math.round(best[Math.floor(best.length / 2)]! * 10) / 10
 const pct = (p: number) => Math.round(samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]! * 10) / 10
 const p50Micros = pct(0.5)
 const p99Micros = pct(0.99)
@@ -113,7 +121,7 @@ if (cases.some((c) => c.category !== "")) {
   line("  development split (4/5)", development)
   line("  hold-out split (1/5)", holdout)
 }
-console.log(`scan latency, 1 KB input: p50 ${p50Micros} µs  p99 ${p99Micros} µs  (${samples.length} scans)`)
+console.log(`scan latency, 1 KB input: p50 ${p50Micros} µs  p99 ${p99Micros} µs  (${samples.length} scans)  best-of-10 per input p50 ${bestP50Micros} µs`)
 
 const byCategory = new Map<string, { n: number; hit: number }>()
 for (const { c, result } of results) {
@@ -144,6 +152,7 @@ if (!flag("--no-write")) {
     falsePositiveRate: all.falsePositiveRate,
     p50Micros,
     p99Micros,
+    bestOf10P50Micros: bestP50Micros,
     data: dataPath.replace(resolve(".."), ".."),
     threshold: scanner.threshold,
     withoutTaskIrrelevant,
