@@ -85,7 +85,8 @@ const foldCodePoint = (cp: number, ch: string): string => {
   return out
 }
 
-const ASCII_WS = /[ \t\f\v\r]*\n[\s]*|[ \t\f\v\r]{2,}|[\t\f\v\r]/g
+/** Whitespace that collapsing changes: a run of two or more, or one tab/CR/VT/FF (a lone `\n` or space stays). */
+const ASCII_WS = /[\t-\r ]{2,}|[\t\v\f\r]/g
 const wordWithLookAlikes = /[\p{L}\p{N}'$@]+/gu
 const latinLetter = /[a-z]/
 
@@ -95,38 +96,13 @@ const latinLetter = /[a-z]/
  */
 export const normalize = (input: string): Normalized => {
   const n = input.length
-  // One cheap pass decides which transformations are needed at all.
-  let nonAscii = false
-  let whitespace = false
-  let leetish = false
-  let singles = 0
-  let spacedish = false
-  let prevClass = 0 // 0 other, 1 letter, 2 leet char, 3 space
-  let tokenLen = 0
-  for (let i = 0; i < n; i++) {
-    const c = input.charCodeAt(i)
-    if (c >= 128) {
-      nonAscii = true
-      break
-    }
-    const isLetter = (c >= 97 && c <= 122) || (c >= 65 && c <= 90)
-    const isLeet = (c >= 48 && c <= 57) || c === 64 || c === 36
-    const isWs = c === 32 || (c >= 9 && c <= 13)
-    if (isWs) {
-      if (c !== 32 || prevClass === 3) whitespace = true
-    }
-    if ((isLetter && prevClass === 2) || (isLeet && prevClass === 1)) leetish = true
-    if (isLetter || isLeet) tokenLen++
-    else {
-      if (tokenLen === 1) {
-        singles++
-        if (singles >= 4) spacedish = true
-      } else if (tokenLen > 1) singles = 0
-      tokenLen = 0
-    }
-    prevClass = isLetter ? 1 : isLeet ? 2 : isWs ? 3 : 0
-  }
+  // A few native regex tests decide which transformations are needed at all (on
+  // a kilobyte each costs about a microsecond; a JavaScript loop over the
+  // characters costs several).
+  const nonAscii = NON_ASCII.test(input)
   if (nonAscii) return finish(slowPath(input))
+  const whitespace = ODD_WHITESPACE.test(input)
+  const leetish = LEET_PAIR.test(input)
 
   let text = input.toLowerCase()
   if (whitespace) {
@@ -135,8 +111,12 @@ export const normalize = (input: string): Normalized => {
   }
   // The offset map is built only when a finding needs a span (most scans find nothing).
   const base = lazyMap(text, whitespace ? () => asciiMap(input) : () => identity(n))
-  return finish(base, leetish, spacedish)
+  return finish(base, leetish, true)
 }
+const NON_ASCII = /[^\x00-\x7f]/
+const ODD_WHITESPACE = /[\t-\r]| {2}/
+/** A letter next to a digit, `@` or `$` (anchored on the rarer character: a regex led by a letter class is slow). */
+const LEET_PAIR = /[0-9@$](?:(?<=[a-zA-Z].)|(?=[a-zA-Z]))/
 
 /** A result whose `map` is computed on first use. */
 const lazyMap = (text: string, build: () => Int32Array): Mutable => {
@@ -370,7 +350,7 @@ const finish = (base: Mutable, leetish = true, spacedish = true): Normalized => 
   return base
 }
 
-const leetAny = /[a-z][0-9@$]|[0-9@$][a-z]/
+const leetAny = /[0-9@$](?:(?<=[a-z].)|(?=[a-z]))/
 const ordinal = /^[0-9]+(?:st|nd|rd|th|s|am|pm|k|m|x|d|px|gb|mb|kb|ms|h|min|kg|g|cm|mm|km|b|t|v|w|hz|fps|p|f|c|e)$|^[a-z]{1,3}[0-9]+$/
 
 /** Maps a `[start, end)` range of the normalized text back to the original. */
