@@ -806,6 +806,15 @@ export const defaultRules: ReadonlyArray<Rule> = [
     description: "sets up a persona or role-play"
   },
   {
+    id: "jailbreak.coined-persona",
+    family: "jailbreak-persona",
+    weight: 0.3,
+    // the literal comes first so the engine can skip ahead to it; the lookbehind then
+    // checks for a coined name (BrightGPT, AntiGPT) that is not ChatGPT
+    pattern: re(`gpt\\b(?<=\\b(?!chat)[a-z]{2,}gpt)`),
+    description: "a coined '…GPT' persona name (not ChatGPT)"
+  },
+  {
     id: "jailbreak.no-restrictions",
     triggers: "restriction limitation limit filter censorship guideline rule ethic moral principle boundar constraint polic safeguard guardrail confine programming regulation warning disclaimer remorse conscience value qualm inhibition",
     family: "jailbreak-persona",
