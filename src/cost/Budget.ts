@@ -475,11 +475,13 @@ export const makeWithReport = (options: Options) =>
         )
       )
 
+    // `, true` skips re-validating values built from already-validated ones: Schema class
+    // constructors re-derive their parser on every call (10-230 µs; docs/benchmarks.md).
     /** The actual cost of what served, or the worst case when it has no price. */
     const actualCost = (p: Plan, served: LanguageModel.ModelRef, usage: LanguageModel.Usage) =>
       Option.match(pricing.lookup(served), {
-        onNone: () => new LanguageModel.Cost({ usd: p.worstUsd, estimated: true }),
-        onSome: (price) => new LanguageModel.Cost({ usd: Pricing.costOf(price, usage), estimated: false })
+        onNone: () => new LanguageModel.Cost({ usd: p.worstUsd, estimated: true }, true),
+        onSome: (price) => new LanguageModel.Cost({ usd: Pricing.costOf(price, usage), estimated: false }, true)
       })
 
     const generate = (request: LanguageModel.Request) =>
@@ -496,7 +498,7 @@ export const makeWithReport = (options: Options) =>
           const served = { provider: response.provider, model: response.model }
           const cost = actualCost(p, served, response.usage)
           yield* settleWith(p, served, cost.estimated ? p.amount : toNanoCeil(cost.usd))
-          return new LanguageModel.Response({ ...response, cost })
+          return new LanguageModel.Response({ ...response, cost }, true)
         })
       )
 
@@ -526,7 +528,7 @@ export const makeWithReport = (options: Options) =>
                   return Effect.as(Ref.update(seen, (s) => ({ ...s, events: s.events + 1 })), event)
                 }
                 const cost = actualCost(p, { provider: event.provider, model: event.model }, event.usage)
-                const finish = new LanguageModel.Finish({ ...event, cost })
+                const finish = new LanguageModel.Finish({ ...event, cost }, true)
                 return Effect.as(
                   Ref.update(seen, (s) => ({ events: s.events + 1, finish, cost })),
                   finish as LanguageModel.StreamEvent

@@ -466,5 +466,7 @@ export const check = (
     yield* checkToolCalls(response.toolCalls, options, context)
     yield* checkSchema(text, options, context)
     if (text === response.text) return response
-    return new LanguageModel.Response({ ...response, text })
+    // `, true` skips re-validating values built from already-validated ones: Schema class
+    // constructors re-derive their parser on every call (10-230 µs; docs/benchmarks.md).
+    return new LanguageModel.Response({ ...response, text }, true)
   })

@@ -193,9 +193,11 @@ export const apply = (
         const wrapped = yield* wrap(message.content, options)
         instructions.add(wrapped.instructions)
         messages.push(
+          // `, true` skips re-validating values built from already-validated ones: Schema class
+          // constructors re-derive their parser on every call (10-230 µs; docs/benchmarks.md).
           message.role === "tool"
-            ? new LanguageModel.ToolMessage({ ...message, content: wrapped.text })
-            : new LanguageModel.UserMessage({ role: "user", content: wrapped.text })
+            ? new LanguageModel.ToolMessage({ ...message, content: wrapped.text }, true)
+            : new LanguageModel.UserMessage({ role: "user", content: wrapped.text }, true)
         )
       } else {
         messages.push(message)
@@ -203,7 +205,7 @@ export const apply = (
     }
     if (instructions.size === 0) return request
     const [first, ...rest] = withSystem(messages, [...instructions].join("\n"))
-    return first === undefined ? request : new LanguageModel.Request({ ...request, messages: [first, ...rest] })
+    return first === undefined ? request : new LanguageModel.Request({ ...request, messages: [first, ...rest] }, true)
   })
 
 /**
@@ -217,8 +219,8 @@ export const withSystem = (
   text: string
 ): ReadonlyArray<LanguageModel.Message> => {
   const index = messages.findIndex((m) => m.role === "system")
-  if (index < 0) return [new LanguageModel.SystemMessage({ role: "system", content: text }), ...messages]
+  if (index < 0) return [new LanguageModel.SystemMessage({ role: "system", content: text }, true), ...messages]
   return messages.map((m, i) =>
-    i === index ? new LanguageModel.SystemMessage({ role: "system", content: `${m.content}\n\n${text}` }) : m
+    i === index ? new LanguageModel.SystemMessage({ role: "system", content: `${m.content}\n\n${text}` }, true) : m
   )
 }

@@ -278,6 +278,8 @@ const outcomeLabel = (outcome: Outcome): string =>
 const attemptsOf = (outcome: Outcome): ReadonlyArray<LanguageModel.Attempt> => {
   if (outcome._tag === "success") return outcome.served.attempts
   if (outcome._tag === "failure" && outcome.error._tag === "AllProvidersFailed") {
+    // `, true` skips re-validating values built from already-validated ones: Schema class
+    // constructors re-derive their parser on every call (10-230 µs; docs/benchmarks.md).
     return outcome.error.failures.map((f) =>
       new LanguageModel.Attempt({
         provider: f.provider,
@@ -286,7 +288,7 @@ const attemptsOf = (outcome: Outcome): ReadonlyArray<LanguageModel.Attempt> => {
         error: f.error._tag,
         message: f.error.message,
         durationMillis: 0
-      })
+      }, true)
     )
   }
   return []
@@ -643,12 +645,12 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
       Redaction.unknown(redactor, attempts) as ReadonlyArray<LanguageModel.Attempt>
     const redactResponse = (response: LanguageModel.Response): LanguageModel.Response => {
       const attempts = redactAttempts(response.attempts)
-      return attempts === response.attempts ? response : new LanguageModel.Response({ ...response, attempts })
+      return attempts === response.attempts ? response : new LanguageModel.Response({ ...response, attempts }, true)
     }
     const redactEvent = (event: LanguageModel.StreamEvent): LanguageModel.StreamEvent => {
       if (event._tag !== "Finish") return event
       const attempts = redactAttempts(event.attempts)
-      return attempts === event.attempts ? event : new LanguageModel.Finish({ ...event, attempts })
+      return attempts === event.attempts ? event : new LanguageModel.Finish({ ...event, attempts }, true)
     }
     const redactFailure = (cause: Cause.Cause<LlmError.LlmError>) => Redaction.cause(redactor, cause)
 

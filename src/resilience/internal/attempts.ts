@@ -26,6 +26,8 @@ export const targetOf = (service: LanguageModel.Service, request: LanguageModel.
   }
 }
 
+// `, true` skips re-validating values built from already-validated ones: Schema class
+// constructors re-derive their parser on every call (10-230 µs; docs/benchmarks.md).
 /** A failed attempt; the error's own provider/model win over the target's. */
 export const failure = (error: LlmError.LlmError, target: Target, durationMillis: number): LanguageModel.Attempt =>
   new LanguageModel.Attempt({
@@ -35,7 +37,7 @@ export const failure = (error: LlmError.LlmError, target: Target, durationMillis
     error: error._tag,
     message: error.message,
     durationMillis: Math.max(0, durationMillis)
-  })
+  }, true)
 
 /** A member that was not called (open circuit). */
 export const skipped = (error: LlmError.LlmError, target: Target): LanguageModel.Attempt =>
@@ -46,7 +48,7 @@ export const skipped = (error: LlmError.LlmError, target: Target): LanguageModel
     error: error._tag,
     message: error.message,
     durationMillis: 0
-  })
+  }, true)
 
 /** A call that was cancelled because another one won (hedging). */
 export const interrupted = (target: Target, durationMillis: number): LanguageModel.Attempt =>
@@ -55,7 +57,7 @@ export const interrupted = (target: Target, durationMillis: number): LanguageMod
     model: target.model,
     outcome: "interrupted",
     durationMillis: Math.max(0, durationMillis)
-  })
+  }, true)
 
 const ownAttempts = (
   attempts: ReadonlyArray<LanguageModel.Attempt>,
@@ -65,7 +67,7 @@ const ownAttempts = (
 ): ReadonlyArray<LanguageModel.Attempt> =>
   attempts.length > 0
     ? attempts
-    : [new LanguageModel.Attempt({ provider, model, outcome: "success", durationMillis: Math.max(0, durationMillis) })]
+    : [new LanguageModel.Attempt({ provider, model, outcome: "success", durationMillis: Math.max(0, durationMillis) }, true)]
 
 /** The response with `before` put in front of its own route. */
 export const withAttempts = (
@@ -77,7 +79,7 @@ export const withAttempts = (
   new LanguageModel.Response({
     ...response,
     attempts: [...before, ...ownAttempts(response.attempts, response.provider, response.model, durationMillis), ...after]
-  })
+  }, true)
 
 /** The `Finish` event with `before` put in front of its own route. */
 export const finishWithAttempts = (
@@ -89,7 +91,7 @@ export const finishWithAttempts = (
   new LanguageModel.Finish({
     ...finish,
     attempts: [...before, ...ownAttempts(finish.attempts, finish.provider, finish.model, durationMillis), ...after]
-  })
+  }, true)
 
 /** Rewrites the `Finish` event of a stream with the attempts `before` it. */
 export const mapFinish = <E, R>(

@@ -1,0 +1,123 @@
+/**
+ * End to end through the real `openai` SDK against the ProviderSimulator (in a
+ * process of its own): the raw SDK call vs the same call through the full stack
+ * (`Stack.layer`, see stacks.ts), in the same run, interleaved (the order
+ * alternates every pair), each call with a new prompt so the cache misses.
+ *
+ *   node --import tsx test/bench/e2e.ts [--quick|--smoke] [--latency-ms N]
+ */
+import { ConfigProvider, Layer, ManagedRuntime } from "effect"
+import OpenAI from "openai"
+import * as LanguageModel from "../../src/LanguageModel.js"
+import * as Stack from "../../src/Stack.js"
+import { load1, round, startSimulator, summarize, type Summary } from "./lib.js"
+import { MODEL, silentLogger, stackConfig } from "./stacks.js"
+
+export type Mode = "smoke" | "quick" | "full"
+
+export interface Result {
+  readonly simulatorLatencyMs: number
+  readonly calls: number
+  readonly rawMs: Summary
+  readonly stackMs: Summary
+  readonly p50Ratio: number
+  readonly p99Ratio: number
+  readonly loadStart: number
+  readonly loadEnd: number
+  readonly simulatorCommand: string
+}
+
+const counts = { smoke: { warmup: 20, calls: 40 }, quick: { warmup: 100, calls: 400 }, full: { warmup: 300, calls: 3_000 } } as const
+
+const KEY = "sk-bench-0000"
+
+export const run = async (mode: Mode, latencyMs = 0): Promise<Result> => {
+  const sim = await startSimulator(latencyMs > 0 ? ["--latency-ms", String(latencyMs)] : [])
+  const base = `${sim.url}/v1`
+  const raw = new OpenAI({ apiKey: KEY, baseURL: base, maxRetries: 0 })
+  const runtime = ManagedRuntime.make(
+    Stack.layer(stackConfig(base, base)).pipe(
+      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["BENCH_OPENAI_KEY", KEY]])))),
+      Layer.merge(silentLogger)
+    )
+  )
+  let n = 0
+  const prompt = () => `What is the capital of France? (question ${n++})`
+  const system = "You are a concise assistant."
+  const rawCall = async () => {
+    const started = performance.now()
+    const completion = await raw.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "system", content: system }, { role: "user", content: prompt() }],
+      temperature: 0,
+      max_tokens: 256
+    })
+    if (completion.choices[0]?.message.content?.length === 0) throw new Error("raw: empty answer")
+    return performance.now() - started
+  }
+  const stackCall = async () => {
+    const started = performance.now()
+    const response = await runtime.runPromise(LanguageModel.generate({
+      messages: [{ role: "system", content: system }, { role: "user", content: prompt() }],
+      temperature: 0,
+      maxTokens: 256
+    }))
+    if (response.text.length === 0 || response.cache !== undefined) throw new Error("stack: empty answer or a cache hit")
+    return performance.now() - started
+  }
+  try {
+    const { calls, warmup } = counts[mode]
+    for (let i = 0; i < warmup; i++) {
+      await rawCall()
+      await stackCall()
+    }
+    const loadStart = load1()
+    const rawMs: Array<number> = []
+    const stackMs: Array<number> = []
+    for (let i = 0; i < calls; i++) {
+      if (i % 2 === 0) {
+        rawMs.push(await rawCall())
+        stackMs.push(await stackCall())
+      } else {
+        stackMs.push(await stackCall())
+        rawMs.push(await rawCall())
+      }
+    }
+    const r = summarize(rawMs)
+    const s = summarize(stackMs)
+    return {
+      simulatorLatencyMs: latencyMs,
+      calls,
+      rawMs: { n: r.n, p50: round(r.p50, 3), p99: round(r.p99, 3), mean: round(r.mean, 3) },
+      stackMs: { n: s.n, p50: round(s.p50, 3), p99: round(s.p99, 3), mean: round(s.mean, 3) },
+      p50Ratio: round(s.p50 / r.p50, 3),
+      p99Ratio: round(s.p99 / r.p99, 3),
+      loadStart,
+      loadEnd: load1(),
+      simulatorCommand: sim.child.command.replace(process.execPath, "node")
+    }
+  } finally {
+    await runtime.dispose()
+    await sim.child.stop()
+  }
+}
+
+export const markdown = (rows: ReadonlyArray<Result>): string =>
+  [
+    "| simulator latency | calls each | raw SDK p50 / p99 ms | full stack p50 / p99 ms | ratio p50 | ratio p99 | load start / end |",
+    "|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows.map((r) =>
+      `| ${r.simulatorLatencyMs} ms | ${r.calls} | ${r.rawMs.p50} / ${r.rawMs.p99} | ${r.stackMs.p50} / ${r.stackMs.p99} | ${r.p50Ratio} | ${r.p99Ratio} | ${r.loadStart} / ${r.loadEnd} |`
+    )
+  ].join("\n")
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const mode: Mode = process.argv.includes("--smoke") ? "smoke" : process.argv.includes("--quick") ? "quick" : "full"
+  const i = process.argv.indexOf("--latency-ms")
+  run(mode, i >= 0 ? Number(process.argv[i + 1]) : 0)
+    .then((r) => console.log(markdown([r])))
+    .catch((e) => {
+      console.error(e)
+      process.exit(1)
+    })
+}
