@@ -78,7 +78,22 @@ export interface MemoryOptions {
 
 interface MemoryEntry {
   readonly json: string
+  /**
+   * The value parsed back from `json` once, deep-frozen, handed to every reader:
+   * parsing on each read cost a cache hit more than the rest of it, and a frozen
+   * copy still cannot be changed through a reader (so `ResponseCache` can also
+   * keep its decoded form per value).
+   */
+  readonly value: unknown
   readonly expires: number | null
+}
+
+const deepFreeze = <A>(value: A): A => {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const member of Object.values(value)) deepFreeze(member)
+  }
+  return value
 }
 
 const makeMemoryStore = (clock: Clock.Clock, options: MemoryOptions): Service => {
@@ -102,14 +117,14 @@ const makeMemoryStore = (clock: Clock.Clock, options: MemoryOptions): Service =>
     }
     entries.delete(key)
     entries.set(key, entry)
-    return Option.some(JSON.parse(entry.json))
+    return Option.some(entry.value)
   }
   const write = (key: string, value: unknown, ttl: Option.Option<Duration.Duration>) => {
     const json = JSON.stringify(value)
     const size = json.length * 2
     drop(key)
     if (size > maxBytes) return
-    entries.set(key, { json, expires: expiresAt(clock.unsafeCurrentTimeMillis(), ttl) })
+    entries.set(key, { json, value: deepFreeze(JSON.parse(json)), expires: expiresAt(clock.unsafeCurrentTimeMillis(), ttl) })
     bytes += size
     for (const oldest of entries.keys()) {
       if (entries.size <= maxEntries && bytes <= maxBytes) break

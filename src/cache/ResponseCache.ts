@@ -141,12 +141,24 @@ export const make = (options: Options = {}) =>
       return { key: requestKey(request, expected, options), expected, refresh: request.cache?.refresh === true }
     }
 
+    // The memory store hands out one frozen value per entry: decode it once. (Redis
+    // and SQLite parse a new value per read, which simply misses here.)
+    const decoded = new WeakMap<object, Entry>()
+    const decodeOnce = (raw: unknown) => {
+      const known = typeof raw === "object" && raw !== null ? decoded.get(raw) : undefined
+      return known !== undefined
+        ? Effect.succeed(known)
+        : Effect.tap(decodeEntry(raw), (entry) => {
+          if (typeof raw === "object" && raw !== null && Object.isFrozen(raw)) decoded.set(raw, entry)
+        })
+    }
+
     const lookup = (key: string): Effect.Effect<Option.Option<Entry>> =>
       store.get(key).pipe(
         Effect.flatMap(Option.match({
           onNone: () => Effect.succeedNone,
           onSome: (raw) =>
-            decodeEntry(raw).pipe(
+            decodeOnce(raw).pipe(
               Effect.map(Option.some),
               Effect.catchAll(() =>
                 Effect.as(Effect.ignore(store.remove(key)), Option.none<Entry>()).pipe(

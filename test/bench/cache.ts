@@ -1,0 +1,103 @@
+/**
+ * Exact-cache hits: the response cache over a zero-latency model, with the memory
+ * store and the Redis store (REDIS_URL, default redis://127.0.0.1:6379, under a
+ * random key prefix that is deleted afterwards). Per call, the same request
+ * every time after one priming call; the time of `runPromise(generate)`.
+ *
+ *   node --import tsx test/bench/cache.ts [--quick|--smoke]
+ */
+import { randomBytes } from "node:crypto"
+import { Effect, Exit, Layer, ManagedRuntime, Scope } from "effect"
+import { Redis } from "ioredis"
+import * as CacheStore from "../../src/cache/CacheStore.js"
+import * as ResponseCache from "../../src/cache/ResponseCache.js"
+import type * as LanguageModel from "../../src/LanguageModel.js"
+import { nextRequest } from "./inprocess.js"
+import { load1, round, summarize } from "./lib.js"
+import { silentLogger, zeroModel } from "./stacks.js"
+
+export type Mode = "smoke" | "quick" | "full"
+
+export interface Row {
+  readonly store: "memory" | "redis"
+  readonly calls: number
+  readonly p50Micros: number
+  readonly p99Micros: number
+  readonly meanMicros: number
+  readonly load: number
+}
+
+const counts = { smoke: { warmup: 50, calls: 200 }, quick: { warmup: 500, calls: 3_000 }, full: { warmup: 2_000, calls: 30_000 } } as const
+
+const measure = async (
+  store: Row["store"],
+  layer: Layer.Layer<CacheStore.CacheStore>,
+  mode: Mode
+): Promise<Row> => {
+  const runtime = ManagedRuntime.make(Layer.mergeAll(layer, silentLogger))
+  const scope = await runtime.runPromise(Scope.make())
+  try {
+    const cached: LanguageModel.Service = await runtime.runPromise(Scope.extend(ResponseCache.make({ ttl: "1 hour" })(zeroModel()), scope))
+    const request = nextRequest()
+    await runtime.runPromise(cached.generate(request))
+    const check = await runtime.runPromise(cached.generate(request))
+    if (check.cache?.kind !== "exact") throw new Error(`${store}: the repeat was not a cache hit`)
+    const { calls, warmup } = counts[mode]
+    for (let i = 0; i < warmup; i++) await runtime.runPromise(cached.generate(request))
+    const samples = new Float64Array(calls)
+    for (let i = 0; i < calls; i++) {
+      const t = performance.now()
+      await runtime.runPromise(cached.generate(request))
+      samples[i] = (performance.now() - t) * 1000
+    }
+    const s = summarize(Array.from(samples))
+    return { store, calls, p50Micros: round(s.p50, 2), p99Micros: round(s.p99, 2), meanMicros: round(s.mean, 2), load: load1() }
+  } finally {
+    await runtime.runPromise(Scope.close(scope, Exit.void))
+    await runtime.dispose()
+  }
+}
+
+export const run = async (mode: Mode): Promise<{ readonly memory: Row; readonly redis: Row; readonly harnessFloorMicros: number }> => {
+  // The floor: runPromise of an effect that does nothing, as the harness measures it.
+  const floor = ManagedRuntime.make(silentLogger)
+  const floorSamples: Array<number> = []
+  for (let i = 0; i < 2_000; i++) {
+    const t = performance.now()
+    await floor.runPromise(Effect.void)
+    floorSamples.push((performance.now() - t) * 1000)
+  }
+  await floor.dispose()
+  const memory = await measure("memory", CacheStore.layerMemory({ maxEntries: 10_000 }), mode)
+  const url = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
+  const prefix = `bench-${randomBytes(6).toString("hex")}`
+  let redis: Row
+  try {
+    redis = await measure("redis", CacheStore.layerRedisUrl(url, { prefix }), mode)
+  } finally {
+    const client = new Redis(url)
+    const keys = await client.keys(`${prefix}*`)
+    if (keys.length > 0) await client.del(...keys)
+    client.disconnect()
+  }
+  return { memory, redis, harnessFloorMicros: round(summarize(floorSamples.slice(500)).p50, 2) }
+}
+
+export const markdown = (r: Awaited<ReturnType<typeof run>>): string =>
+  [
+    "| store | hits | p50 µs | p99 µs | mean µs | load |",
+    "|---|---:|---:|---:|---:|---:|",
+    ...[r.memory, r.redis].map((row) => `| ${row.store} | ${row.calls} | ${row.p50Micros} | ${row.p99Micros} | ${row.meanMicros} | ${row.load} |`),
+    "",
+    `Harness floor (runPromise of Effect.void): p50 ${r.harnessFloorMicros} µs.`
+  ].join("\n")
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const mode: Mode = process.argv.includes("--smoke") ? "smoke" : process.argv.includes("--quick") ? "quick" : "full"
+  run(mode)
+    .then((r) => console.log(markdown(r)))
+    .catch((e) => {
+      console.error(e)
+      process.exit(1)
+    })
+}
