@@ -27,7 +27,7 @@ export interface Row {
   readonly load: number
 }
 
-const counts = { smoke: { warmup: 50, calls: 200 }, quick: { warmup: 500, calls: 3_000 }, full: { warmup: 2_000, calls: 30_000 } } as const
+const counts = { smoke: { warmup: 50, calls: 200 }, quick: { warmup: 300, calls: 2_000 }, full: { warmup: 2_000, calls: 20_000 } } as const
 
 const measure = async (
   store: Row["store"],

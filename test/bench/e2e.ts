@@ -27,7 +27,7 @@ export interface Result {
   readonly simulatorCommand: string
 }
 
-const counts = { smoke: { warmup: 20, calls: 40 }, quick: { warmup: 100, calls: 400 }, full: { warmup: 300, calls: 3_000 } } as const
+const counts = { smoke: { warmup: 10, calls: 20 }, quick: { warmup: 50, calls: 200 }, full: { warmup: 300, calls: 2_000 } } as const
 
 const KEY = "sk-bench-0000"
 

@@ -1,0 +1,234 @@
+/**
+ * The gateway against Portkey's open-source gateway (`@portkey-ai/gateway`), both
+ * in front of the same ProviderSimulator process, each in a process of its own,
+ * loaded by autocannon at a fixed concurrency: requests/s, p50/p99 latency and
+ * the gateway process's peak RSS, for JSON answers and for SSE streams. Every
+ * request carries a new prompt (a counter), so neither side answers from a cache.
+ *
+ * Both are configured alike: two upstreams in a fallback chain, two retries on
+ * 429/5xx, a response cache (Portkey: `cache: {mode: "simple"}`, which its
+ * open-source build answers with `x-portkey-cache-status: DISABLED`: it has no
+ * cache backend; that is checked and reported).
+ *
+ *   node --import tsx test/bench/gateway.ts [--quick|--smoke]
+ */
+import { join } from "node:path"
+import { type Child, load1, packageDir, resetPeak, resolveTool, round, rssOf, sampleRss, startChild, startSimulator, tsxArgs } from "./lib.js"
+import { MODEL, retryOptions } from "./stacks.js"
+
+export type Mode = "smoke" | "quick" | "full"
+
+interface AutocannonResult {
+  readonly requests: { readonly average: number; readonly total: number }
+  readonly latency: { readonly p50: number; readonly p99: number; readonly average: number }
+  readonly non2xx: number
+  readonly errors: number
+  readonly timeouts: number
+  readonly duration: number
+}
+type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>
+
+export interface Row {
+  readonly gateway: "effect-llm" | "effect-llm (full stack)" | "portkey"
+  readonly kind: "json" | "stream"
+  readonly connections: number
+  readonly seconds: number
+  readonly rps: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly requests: number
+  readonly non2xx: number
+  readonly errors: number
+  readonly peakRssMb: number
+  readonly load: number
+  /** Why the gateway could not be measured (its probe's answer), when it could not. */
+  readonly failure?: string | undefined
+}
+
+export interface Result {
+  readonly rows: ReadonlyArray<Row>
+  readonly commands: Readonly<Record<string, string>>
+  readonly portkeyVersion: string
+  readonly portkeyCacheStatus: string
+  readonly portkeyConfig: unknown
+}
+
+const settings = {
+  smoke: { seconds: 1, connections: 16, warmup: 0 },
+  quick: { seconds: 2, connections: 64, warmup: 0 },
+  full: { seconds: 15, connections: 64, warmup: 3 }
+} as const
+
+const KEY = "sk-bench-0000"
+
+export const portkeyConfig = (upstream: string) => ({
+  strategy: { mode: "fallback" },
+  // Portkey's `attempts` are retries after the first call; ours `maxAttempts` count the first.
+  retry: { attempts: retryOptions.maxAttempts - 1, on_status_codes: [429, 500, 502, 503, 504] },
+  cache: { mode: "simple", max_age: 3600 },
+  targets: [
+    { provider: "openai", api_key: KEY, custom_host: upstream },
+    { provider: "openai", api_key: KEY, custom_host: upstream }
+  ]
+})
+
+export const startGateway = (upstream: string, stack: "equivalent" | "full"): Promise<{ child: Child; url: string }> =>
+  startChild(process.execPath, tsxArgs("gateway-server.ts", ["--upstream", upstream, "--stack", stack]), /GATEWAY (http:\/\/\S+)/).then(
+    ({ child, match }) => ({ child, url: match[1]! })
+  )
+
+export const startPortkey = async (): Promise<{ child: Child; url: string; version: string }> => {
+  const dir = packageDir("@portkey-ai/gateway")
+  const { version } = await import(join(dir, "package.json"), { with: { type: "json" } }).then((m: { default: { version: string } }) => m.default)
+  const port = 20_000 + Math.floor(Math.random() * 20_000)
+  const { child } = await startChild(process.execPath, [join(dir, "build/start-server.js"), `--port=${port}`, "--headless"], /Ready for connections/, {
+    env: { NODE_ENV: "production" }
+  })
+  return { child, url: `http://127.0.0.1:${port}`, version }
+}
+
+const body = (n: number, stream: boolean) =>
+  JSON.stringify({
+    model: MODEL,
+    messages: [{ role: "system", content: "You are a concise assistant." }, { role: "user", content: `What is the capital of France? (question ${n})` }],
+    temperature: 0,
+    max_tokens: 256,
+    ...(stream ? { stream: true } : {})
+  })
+
+const post = async (url: string, headers: Record<string, string>, payload: string) => {
+  const response = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: payload })
+  const text = await response.text()
+  return { status: response.status, headers: response.headers, text }
+}
+
+const load = async (
+  autocannon: Autocannon,
+  target: { readonly url: string; readonly headers: Record<string, string>; readonly pid: number },
+  kind: Row["kind"],
+  gateway: Row["gateway"],
+  s: { readonly seconds: number; readonly connections: number; readonly warmup: number }
+): Promise<Row> => {
+  // Checks that the target answers properly before loading it.
+  const probe = await post(target.url, target.headers, body(-1, kind === "stream"))
+  if (probe.status !== 200 || (kind === "stream" ? !probe.text.includes("[DONE]") : !probe.text.includes("Paris"))) {
+    const failure = `probe answered ${probe.status}: ${probe.text.slice(0, 200)}`
+    if (gateway !== "portkey") throw new Error(`${gateway} ${kind}: ${failure}`)
+    return {
+      gateway, kind, connections: s.connections, seconds: 0, rps: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN,
+      requests: 0, non2xx: 1, errors: 0, peakRssMb: rssOf(target.pid)?.peakMb ?? Number.NaN, load: load1(), failure
+    }
+  }
+  let n = 0
+  const options = (seconds: number) => ({
+    url: `${target.url}/v1/chat/completions`,
+    method: "POST",
+    connections: s.connections,
+    duration: seconds,
+    headers: { "content-type": "application/json", ...target.headers },
+    requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: body(n++, kind === "stream") }) }]
+  })
+  // Unrecorded warm-up (JIT, connection pools), then the measured run.
+  if (s.warmup > 0) await autocannon(options(s.warmup))
+  await resetPeak(target.pid)
+  const sampler = sampleRss(target.pid)
+  const result = await autocannon(options(s.seconds))
+  const sampled = sampler.stop()
+  const peak = Math.max(sampled, rssOf(target.pid)?.peakMb ?? 0)
+  return {
+    gateway,
+    kind,
+    connections: s.connections,
+    seconds: s.seconds,
+    rps: round(result.requests.average, 1),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    requests: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    peakRssMb: peak,
+    load: load1()
+  }
+}
+
+export const run = async (mode: Mode, options: { readonly fullStack?: boolean } = {}): Promise<Result> => {
+  const autocannon = (await import(resolveTool("autocannon")) as { default: Autocannon }).default
+  const s = settings[mode]
+  const sim = await startSimulator()
+  const upstream = `${sim.url}/v1`
+  const children: Array<Child> = [sim.child]
+  try {
+    const ours = await startGateway(upstream, "equivalent")
+    children.push(ours.child)
+    const portkey = await startPortkey()
+    children.push(portkey.child)
+    const pkHeaders = { "x-portkey-config": JSON.stringify(portkeyConfig(upstream)) }
+    const ourHeaders = { authorization: "Bearer gw-bench-key" }
+
+    // Portkey's cache: the same request twice, and what it says about it.
+    const same = body(-2, false)
+    await post(portkey.url, pkHeaders, same)
+    const second = await post(portkey.url, pkHeaders, same)
+    const portkeyCacheStatus = second.headers.get("x-portkey-cache-status") ?? "(no header)"
+    const ourSecond = await post(ours.url, ourHeaders, same).then(() => post(ours.url, ourHeaders, same))
+    if (ourSecond.headers.get("x-effect-llm-cache") !== "exact") throw new Error("effect-llm gateway: the repeat was not a cache hit")
+
+    const rows: Array<Row> = []
+    const targets = [
+      { name: "effect-llm" as const, url: ours.url, headers: ourHeaders, pid: ours.child.pid },
+      { name: "portkey" as const, url: portkey.url, headers: pkHeaders, pid: portkey.child.pid }
+    ]
+    for (const kind of ["json", "stream"] as const) {
+      // Alternate who goes first between kinds, against drift in the machine's load.
+      const order = kind === "json" ? targets : [...targets].reverse()
+      for (const t of order) rows.push(await load(autocannon, t, kind, t.name, s))
+    }
+    if (options.fullStack === true) {
+      const full = await startGateway(upstream, "full")
+      children.push(full.child)
+      for (const kind of ["json", "stream"] as const) {
+        rows.push(await load(autocannon, { url: full.url, headers: ourHeaders, pid: full.child.pid }, kind, "effect-llm (full stack)", s))
+      }
+    }
+    const clean = (c: string) => c.replace(process.execPath, "node")
+    return {
+      rows,
+      commands: {
+        simulator: clean(sim.child.command),
+        "effect-llm": clean(ours.child.command),
+        portkey: clean(portkey.child.command) + " (env NODE_ENV=production; config per request in the x-portkey-config header)",
+        ...(options.fullStack === true ? { "effect-llm (full stack)": clean(children[children.length - 1]!.command) } : {})
+      },
+      portkeyVersion: portkey.version,
+      portkeyCacheStatus,
+      portkeyConfig: { ...portkeyConfig("SIMULATOR/v1") }
+    }
+  } finally {
+    for (const c of children.reverse()) await c.stop()
+  }
+}
+
+export const markdown = (r: Result): string =>
+  [
+    "| gateway | kind | connections | seconds | requests/s | p50 ms | p99 ms | requests | non-2xx | errors | peak RSS MB | load |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...r.rows.map((x) =>
+      x.failure !== undefined
+        ? `| ${x.gateway} | ${x.kind} | ${x.connections} | – | not measurable: ${x.failure.replaceAll("|", "\\|")} | – | – | – | – | – | – | ${x.load} |`
+        : `| ${x.gateway} | ${x.kind} | ${x.connections} | ${x.seconds} | ${x.rps} | ${x.p50Ms} | ${x.p99Ms} | ${x.requests} | ${x.non2xx} | ${x.errors} | ${x.peakRssMb} | ${x.load} |`
+    )
+  ].join("\n")
+
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const mode: Mode = process.argv.includes("--smoke") ? "smoke" : process.argv.includes("--quick") ? "quick" : "full"
+  run(mode, { fullStack: process.argv.includes("--full-stack") })
+    .then((r) => {
+      console.log(markdown(r))
+      console.log(JSON.stringify({ commands: r.commands, portkeyVersion: r.portkeyVersion, portkeyCacheStatus: r.portkeyCacheStatus }, null, 2))
+    })
+    .catch((e) => {
+      console.error(e)
+      process.exit(1)
+    })
+}
