@@ -14,6 +14,7 @@
  */
 import { execFileSync } from "node:child_process"
 import { mkdirSync, writeFileSync } from "node:fs"
+import { connect } from "node:net"
 import { dirname, resolve } from "node:path"
 import * as Cache from "./cache.js"
 import * as E2e from "./e2e.js"
@@ -43,7 +44,25 @@ const sh = (cmd: string, cmdArgs: ReadonlyArray<string>) => {
   }
 }
 
+/** Fails fast, with the fix in the message, when the Redis the cache section needs is not listening. */
+const requireRedis = (url: string) =>
+  new Promise<void>((ok, fail) => {
+    const { hostname, port } = new URL(url)
+    const socket = connect({ host: hostname, port: Number(port || 6379), timeout: 2000 })
+    const refuse = (why: string) => {
+      socket.destroy()
+      fail(new Error(`Redis is not reachable at ${url} (${why}): start one (redis-server --port 6379 --bind 127.0.0.1 --daemonize yes) or leave the cache section out with --only inprocess,e2e,gateway,memory`))
+    }
+    socket.once("connect", () => {
+      socket.end()
+      ok()
+    })
+    socket.once("timeout", () => refuse("no answer within 2 s"))
+    socket.once("error", (e) => refuse(e.message))
+  })
+
 const main = async () => {
+  if (wants("cache")) await requireRedis(process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379")
   const started = Date.now()
   const loadStart = load1()
   const host = { ...machine(), freeG: sh("free", ["-g"]), nprocCmd: sh("nproc", []), uptimeStart: sh("uptime", []) }
