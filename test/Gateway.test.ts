@@ -1,8 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Redacted, Scope } from "effect"
+import { HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Exit, Fiber, Layer, Option, Redacted, Schema, Scope, Stream } from "effect"
+import { createServer } from "node:http"
 import OpenAI from "openai"
 import * as Analyze from "../src/gateway/Analyze.js"
 import * as Gateway from "../src/gateway/Gateway.js"
+import * as Wire from "../src/gateway/OpenAiWire.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
@@ -299,4 +303,117 @@ describe("Gateway tenants and models", () => {
       const refused = yield* Effect.either(Effect.tryPromise(() => fetch(`${url}/healthz`)))
       expect(refused._tag).toBe("Left")
     }).pipe(Effect.scoped))
+})
+
+describe("Gateway as an HttpApp and its wire decoding", () => {
+  it.scoped("Gateway.make mounted on an @effect/platform server answers JSON, SSE and errors like the served gateway", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make()
+      const stack = OpenAi.layer({ apiKey: Redacted.make("sk"), baseURL: sim.openaiBaseURL, model: "gpt-4.1-mini" })
+      const served = Layer.unwrapEffect(Effect.map(Gateway.make({ keys, maxBodyBytes: 4096 }), (app) => HttpServer.serve(app))).pipe(
+        Layer.provide(stack),
+        Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" }))
+      )
+      const url = yield* Effect.provide(Gateway.url, yield* Layer.build(served))
+      const client = new OpenAI({ apiKey: "gw-key-acme", baseURL: `${url}/v1`, maxRetries: 0 })
+      yield* sim.enqueue("openai", { text: "Paris." }, { text: "a b c" })
+      const completion = yield* Effect.promise(() => client.chat.completions.create({ model: "gpt-4.1-mini", messages: [{ role: "user", content: "x" }] }))
+      expect(completion.choices[0]!.message.content).toBe("Paris.")
+      const text = yield* Effect.promise(async () => {
+        const stream = await client.chat.completions.create({ model: "gpt-4.1-mini", messages: [{ role: "user", content: "y" }], stream: true })
+        let out = ""
+        for await (const chunk of stream) out += chunk.choices[0]?.delta.content ?? ""
+        return out
+      })
+      expect(text).toBe("a b c")
+      const post = (body: string, key = "gw-key-acme") =>
+        Effect.promise(() => fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body }))
+      expect((yield* post("{}", "wrong")).status).toBe(401)
+      expect((yield* post(JSON.stringify({ model: "m", messages: [{ role: "user", content: "x".repeat(10_000) }] }))).status).toBe(413)
+      const broken = yield* post("{\"model\": ")
+      expect(broken.status).toBe(400)
+      expect((yield* Effect.promise(() => broken.json())).error.code).toBe("invalid_json")
+      expect(yield* sim.journal).toHaveLength(2)
+    }))
+
+  it.effect("the hand-checked common body decodes exactly as the Schema does, and what it cannot check goes through the Schema", () =>
+    Effect.gen(function*() {
+      const decode = Schema.decodeUnknownSync(Wire.ChatCompletionBody)
+      const bodies: ReadonlyArray<unknown> = [
+        { model: "m", messages: [{ role: "user", content: "hi" }] },
+        {
+          model: "m",
+          messages: [{ role: "system", content: "s", name: "n", extra: 1 }, { role: "assistant", content: null, tool_calls: null }, { role: "user", content: "u" }],
+          max_tokens: 10,
+          max_completion_tokens: null,
+          temperature: 0,
+          top_p: null,
+          stop: ["a", "b"],
+          seed: 3,
+          stream: true,
+          stream_options: { include_usage: true, other: 1 },
+          user: "u-1",
+          tools: null,
+          unknown_field: { x: 1 }
+        },
+        { model: "m", messages: [{ role: "developer", content: "d" }, { role: "tool", tool_call_id: "c1", content: "r" }], stop: "s", stream_options: null },
+        // Content parts and tools: the Schema path.
+        { model: "m", messages: [{ role: "user", content: [{ type: "text", text: "a" }, { type: "text", text: "b" }] }], tool_choice: "none" }
+      ]
+      for (const raw of bodies) {
+        const { body } = yield* Wire.toRequest(raw, { tenant: "t" })
+        expect(body).toEqual(decode(raw))
+      }
+      const invalid: ReadonlyArray<unknown> = [
+        { model: "m", messages: [{ role: "wizard", content: "x" }] },
+        { model: "m", messages: [{ role: "user", content: "x" }], temperature: "hot" },
+        { model: "m", messages: [{ role: "user", content: "x" }], stream_options: { include_usage: "yes" } },
+        { model: "m", messages: [{ role: "user", content: 5 }] },
+        { model: 1, messages: [] },
+        { model: "m", messages: [] },
+        [{ model: "m" }]
+      ]
+      for (const raw of invalid) {
+        const error = yield* Effect.flip(Wire.toRequest(raw, { tenant: "t" }))
+        expect(error._tag).toBe("InvalidRequest")
+      }
+      const { request } = yield* Wire.toRequest(bodies[1], { tenant: "acme" })
+      expect(request.metadata?.tenant).toBe("acme")
+      expect(request.metadata?.user).toBe("u-1")
+      expect(request.maxTokens).toBe(10)
+      expect(request.stop).toEqual(["a", "b"])
+      expect(request.messages.map((m) => m.role)).toEqual(["system", "assistant", "user"])
+    }))
+
+  it.scoped("a W3C traceparent header parents the stack's spans; unknown routes are 404", () =>
+    Effect.gen(function*() {
+      const traced: LanguageModel.Service = {
+        models: [{ provider: "test", model: "m" }],
+        generate: () =>
+          Effect.map(Effect.option(Effect.currentParentSpan), (parent) =>
+            new LanguageModel.Response({
+              text: Option.match(parent, { onNone: () => "no parent", onSome: (span) => `${span.traceId}/${span.spanId}` }),
+              finishReason: "stop",
+              usage: new LanguageModel.Usage({ inputTokens: 1, outputTokens: 1 }),
+              provider: "test",
+              model: "m",
+              latencyMillis: 0
+            })),
+        stream: () => Stream.empty
+      }
+      const url = yield* start(Layer.succeed(LanguageModel.LanguageModel, traced))
+      const ask = (headers: Record<string, string>) =>
+        Effect.promise(async () => {
+          const res = await fetch(`${url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { authorization: "Bearer gw-key-acme", "content-type": "application/json", ...headers },
+            body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "x" }] })
+          })
+          return (await res.json()).choices[0].message.content as string
+        })
+      expect(yield* ask({ traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" })).toBe("0af7651916cd43dd8448eb211c80319c/b7ad6b7169203331")
+      expect(yield* ask({})).toBe("no parent")
+      const missing = yield* Effect.promise(() => fetch(`${url}/v2/nothing`, { method: "POST", headers: { authorization: "Bearer gw-key-acme" }, body: "{}" }))
+      expect(missing.status).toBe(404)
+    }))
 })

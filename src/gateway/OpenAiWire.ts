@@ -89,17 +89,142 @@ const invalid = (message: string, param?: string) =>
 
 const decodeBody = Schema.decodeUnknown(ChatCompletionBody, { errors: "all" })
 
-const textOf = (content: ChatCompletionBody["messages"][number]["content"]): Effect.Effect<string, LlmError.InvalidRequest> => {
-  if (content === undefined || content === null) return Effect.succeed("")
-  if (typeof content === "string") return Effect.succeed(content)
-  const parts: Array<string> = []
+const roles: ReadonlySet<unknown> = new Set(["system", "developer", "user", "assistant", "tool"])
+const isOptional = (value: unknown, type: "string" | "number" | "boolean") => value === undefined || value === null || typeof value === type
+const absent = (value: unknown) => value === undefined || value === null
+
+/**
+ * The common body (text messages, scalar parameters, no tools, content parts or
+ * response format) checked by hand: the Schema decoder costs more than the rest
+ * of the request's handling in the gateway. It accepts only bodies the Schema
+ * accepts too, and returns what the decoder would (the known fields, nothing
+ * else); any other body, valid or not, goes through the Schema and its messages.
+ */
+const simpleBody = (raw: unknown): ChatCompletionBody | undefined => {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return undefined
+  const b = raw as Record<string, unknown>
+  if (typeof b["model"] !== "string" || !Array.isArray(b["messages"])) return undefined
+  if (!absent(b["tools"]) || !absent(b["tool_choice"]) || !absent(b["response_format"])) return undefined
+  for (const name of ["max_tokens", "max_completion_tokens", "temperature", "top_p", "seed"] as const) {
+    if (!isOptional(b[name], "number")) return undefined
+  }
+  if (!isOptional(b["stream"], "boolean") || !isOptional(b["user"], "string")) return undefined
+  const stop = b["stop"]
+  if (!isOptional(stop, "string") && !(Array.isArray(stop) && stop.every((s) => typeof s === "string"))) return undefined
+  const streamOptions = b["stream_options"]
+  if (!absent(streamOptions)) {
+    if (typeof streamOptions !== "object" || Array.isArray(streamOptions)) return undefined
+    const include = (streamOptions as Record<string, unknown>)["include_usage"]
+    if (include !== undefined && typeof include !== "boolean") return undefined
+  }
+  const messages: Array<ChatCompletionBody["messages"][number]> = []
+  for (const m of b["messages"] as ReadonlyArray<unknown>) {
+    if (typeof m !== "object" || m === null || Array.isArray(m)) return undefined
+    const message = m as Record<string, unknown>
+    const { content, name, role, tool_call_id } = message
+    if (!roles.has(role) || !isOptional(content, "string") || !absent(message["tool_calls"])) return undefined
+    if ((tool_call_id !== undefined && typeof tool_call_id !== "string") || (name !== undefined && typeof name !== "string")) return undefined
+    messages.push({
+      role: role as ChatCompletionBody["messages"][number]["role"],
+      ...(content !== undefined ? { content: content as string | null } : {}),
+      ...(message["tool_calls"] !== undefined ? { tool_calls: null } : {}),
+      ...(tool_call_id !== undefined ? { tool_call_id: tool_call_id as string } : {}),
+      ...(name !== undefined ? { name: name as string } : {})
+    })
+  }
+  const body: Record<string, unknown> = { model: b["model"], messages }
+  for (
+    const name of ["max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed", "tools", "tool_choice", "response_format", "stream", "user"] as const
+  ) {
+    if (b[name] !== undefined) body[name] = b[name]
+  }
+  if (streamOptions !== undefined) {
+    const include = streamOptions === null ? undefined : (streamOptions as Record<string, unknown>)["include_usage"]
+    body["stream_options"] = streamOptions === null ? null : include === undefined ? {} : { include_usage: include }
+  }
+  return body as unknown as ChatCompletionBody
+}
+
+const textOf = (content: ChatCompletionBody["messages"][number]["content"]): string | LlmError.InvalidRequest => {
+  if (content === undefined || content === null) return ""
+  if (typeof content === "string") return content
+  let text = ""
   for (const part of content) {
     if (part.type !== "text" || part.text === undefined) {
-      return Effect.fail(invalid(`Content parts of type "${part.type}" are not supported; send text`, "messages"))
+      return invalid(`Content parts of type "${part.type}" are not supported; send text`, "messages")
     }
-    parts.push(part.text)
+    text += part.text
   }
-  return Effect.succeed(parts.join(""))
+  return text
+}
+
+/** The request input a decoded body asks for, or why it cannot be served. */
+const toInput = (
+  body: ChatCompletionBody,
+  context: { readonly tenant: string; readonly model?: string | undefined }
+): LanguageModel.RequestInput | LlmError.InvalidRequest => {
+  const messages: Array<LanguageModel.RequestInput["messages"][number]> = []
+  for (const m of body.messages) {
+    const content = textOf(m.content)
+    if (typeof content !== "string") return content
+    switch (m.role) {
+      case "system":
+      case "developer":
+        messages.push({ role: "system", content })
+        break
+      case "user":
+        messages.push({ role: "user", content })
+        break
+      case "assistant":
+        messages.push({
+          role: "assistant",
+          content,
+          toolCalls: (m.tool_calls ?? []).map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }))
+        })
+        break
+      case "tool":
+        if (m.tool_call_id === undefined) return invalid("A tool message needs tool_call_id", "messages")
+        messages.push({ role: "tool", toolCallId: m.tool_call_id, content })
+        break
+    }
+  }
+  const [first, ...rest] = messages
+  if (first === undefined) return invalid("messages must not be empty", "messages")
+  const format = body.response_format
+  return {
+    messages: [first, ...rest],
+    model: context.model,
+    maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+    temperature: body.temperature ?? undefined,
+    topP: body.top_p ?? undefined,
+    stop: body.stop === undefined || body.stop === null ? undefined : typeof body.stop === "string" ? [body.stop] : body.stop,
+    seed: body.seed ?? undefined,
+    tools: body.tools?.map((t) => ({
+      name: t.function.name,
+      description: t.function.description,
+      parameters: t.function.parameters ?? { type: "object", properties: {} },
+      strict: t.function.strict ?? undefined
+    })),
+    toolChoice: body.tool_choice === undefined || body.tool_choice === null
+      ? undefined
+      : typeof body.tool_choice === "string"
+      ? body.tool_choice
+      : { tool: body.tool_choice.function.name },
+    responseFormat: format === undefined || format === null
+      ? undefined
+      : format.type === "text"
+      ? { type: "text" }
+      : format.type === "json_object"
+      ? { type: "json" }
+      : {
+        type: "jsonSchema",
+        name: format.json_schema.name,
+        description: format.json_schema.description,
+        schema: format.json_schema.schema ?? {},
+        strict: format.json_schema.strict ?? undefined
+      },
+    metadata: { tenant: context.tenant, ...(body.user ? { user: body.user } : {}) }
+  }
 }
 
 /**
@@ -112,75 +237,21 @@ const textOf = (content: ChatCompletionBody["messages"][number]["content"]): Eff
 export const toRequest = (
   raw: unknown,
   context: { readonly tenant: string; readonly model?: string | undefined }
-): Effect.Effect<{ readonly body: ChatCompletionBody; readonly request: LanguageModel.Request }, LlmError.InvalidRequest> =>
-  Effect.gen(function*() {
-    const body = yield* decodeBody(raw).pipe(
-      Effect.mapError((e) => invalid(`Invalid body: ${ParseResult.TreeFormatter.formatErrorSync(e)}`))
+): Effect.Effect<{ readonly body: ChatCompletionBody; readonly request: LanguageModel.Request }, LlmError.InvalidRequest> => {
+  const fromBody = (body: ChatCompletionBody) => {
+    const input = toInput(body, context)
+    return input instanceof LlmError.InvalidRequest
+      ? Effect.fail(input)
+      : Effect.map(LanguageModel.decodeRequest(input), (request) => ({ body, request }))
+  }
+  const simple = simpleBody(raw)
+  return simple !== undefined
+    ? fromBody(simple)
+    : decodeBody(raw).pipe(
+      Effect.mapError((e) => invalid(`Invalid body: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)),
+      Effect.flatMap(fromBody)
     )
-    const messages: Array<LanguageModel.RequestInput["messages"][number]> = []
-    for (const m of body.messages) {
-      const content = yield* textOf(m.content)
-      switch (m.role) {
-        case "system":
-        case "developer":
-          messages.push({ role: "system", content })
-          break
-        case "user":
-          messages.push({ role: "user", content })
-          break
-        case "assistant":
-          messages.push({
-            role: "assistant",
-            content,
-            toolCalls: (m.tool_calls ?? []).map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }))
-          })
-          break
-        case "tool":
-          if (m.tool_call_id === undefined) return yield* Effect.fail(invalid("A tool message needs tool_call_id", "messages"))
-          messages.push({ role: "tool", toolCallId: m.tool_call_id, content })
-          break
-      }
-    }
-    const [first, ...rest] = messages
-    if (first === undefined) return yield* Effect.fail(invalid("messages must not be empty", "messages"))
-    const format = body.response_format
-    const input: LanguageModel.RequestInput = {
-      messages: [first, ...rest],
-      model: context.model,
-      maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
-      temperature: body.temperature ?? undefined,
-      topP: body.top_p ?? undefined,
-      stop: body.stop === undefined || body.stop === null ? undefined : typeof body.stop === "string" ? [body.stop] : body.stop,
-      seed: body.seed ?? undefined,
-      tools: body.tools?.map((t) => ({
-        name: t.function.name,
-        description: t.function.description,
-        parameters: t.function.parameters ?? { type: "object", properties: {} },
-        strict: t.function.strict ?? undefined
-      })),
-      toolChoice: body.tool_choice === undefined || body.tool_choice === null
-        ? undefined
-        : typeof body.tool_choice === "string"
-        ? body.tool_choice
-        : { tool: body.tool_choice.function.name },
-      responseFormat: format === undefined || format === null
-        ? undefined
-        : format.type === "text"
-        ? { type: "text" }
-        : format.type === "json_object"
-        ? { type: "json" }
-        : {
-          type: "jsonSchema",
-          name: format.json_schema.name,
-          description: format.json_schema.description,
-          schema: format.json_schema.schema ?? {},
-          strict: format.json_schema.strict ?? undefined
-        },
-      metadata: { tenant: context.tenant, ...(body.user ? { user: body.user } : {}) }
-    }
-    const request = yield* LanguageModel.decodeRequest(input)
-    return { body, request }
-  })
+}
 
 const wireFinish = (reason: LanguageModel.FinishReason): string =>
   reason === "length" ? "length" : reason === "tool_calls" ? "tool_calls" : reason === "content_filter" ? "content_filter" : "stop"
@@ -237,12 +308,20 @@ export const chunkEncoder = (options: { readonly id: string; readonly created: n
   const frame = (choices: ReadonlyArray<unknown>, extra: object = {}) =>
     `data: ${JSON.stringify({ id: options.id, object: "chat.completion.chunk", created: options.created, model, choices, ...extra })}\n\n`
   const delta = (d: object, finish: string | null = null) => frame([{ index: 0, delta: d, logprobs: null, finish_reason: finish }])
+  // The text delta, the frame sent most, from a prefix encoded once: the same JSON `delta` gives.
+  let prefix: string | undefined
+  const textFrame = (text: string) => {
+    prefix ??= `data: {"id":${JSON.stringify(options.id)},"object":"chat.completion.chunk","created":${JSON.stringify(options.created)},"model":${
+      JSON.stringify(model)
+    },"choices":[{"index":0,"delta":{"content":`
+    return `${prefix}${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}]}\n\n`
+  }
   return {
     start: () => delta({ role: "assistant", content: "" }),
     event: (event: LanguageModel.StreamEvent): string => {
       switch (event._tag) {
         case "TextDelta":
-          return delta({ content: event.text })
+          return textFrame(event.text)
         case "ToolCallDelta":
           return delta({
             tool_calls: [{
