@@ -1,7 +1,7 @@
 /**
  * Drives the in-process full stack for profiling:
  *
- *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx test/bench/profile.ts [calls] [--no-guards]
+ *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx test/bench/profile.ts [calls] [--no-guards | --layers retry,budget]
  *   node --import tsx test/bench/profile.ts --summarize /tmp/prof/FILE.cpuprofile
  *
  * `--summarize` prints the functions with the most self time and the source files
@@ -9,8 +9,7 @@
  */
 import { readFileSync } from "node:fs"
 import { Effect, Layer, ManagedRuntime } from "effect"
-import { nextRequest } from "./inprocess.js"
-import { buildInProcess, fullStack, inProcessDeps, silentLogger, withoutGuards } from "./stacks.js"
+import type { LayerName } from "./stacks.js"
 
 interface Node {
   readonly id: number
@@ -59,10 +58,13 @@ const summarize = (file: string) => {
   console.log(`self time by function (top 30 of ${total / 1000} ms):\n${top(fns, 30)}\n\nself time by file (top 25):\n${top(files, 25)}\n\ninclusive time, src functions and Schema constructors (top 45):\n${top(inclusive, 45)}`)
 }
 
-const drive = async (calls: number, noGuards: boolean) => {
+const drive = async (calls: number, layers: ReadonlyArray<LayerName>) => {
+  // Imported here, so `--summarize` does not load the library.
+  const { nextRequest } = await import("./inprocess.js")
+  const { buildInProcess, inProcessDeps, silentLogger } = await import("./stacks.js")
   const runtime = ManagedRuntime.make(Layer.mergeAll(silentLogger, inProcessDeps))
   const service = await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
-    const s = yield* buildInProcess(noGuards ? withoutGuards : fullStack)
+    const s = yield* buildInProcess(layers)
     for (let i = 0; i < calls; i++) yield* s.generate(nextRequest())
     return s
   })))
@@ -75,6 +77,10 @@ if (i >= 0) summarize(process.argv[i + 1]!)
 else {
   const calls = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? "3000")
   const t = performance.now()
-  await drive(calls, process.argv.includes("--no-guards"))
+  const l = process.argv.indexOf("--layers")
+  const layers = l >= 0
+    ? process.argv[l + 1]!.split(",").filter((n) => n.length > 0) as ReadonlyArray<LayerName>
+    : await import("./stacks.js").then((m) => process.argv.includes("--no-guards") ? m.withoutGuards : m.fullStack)
+  await drive(calls, layers)
   console.log(`${calls} calls, ${((performance.now() - t) * 1000 / calls).toFixed(1)} µs/call`)
 }
