@@ -19,6 +19,7 @@
  * @since 0.1.0
  */
 import { Clock, Context, DateTime, Deferred, Duration, Effect, Exit, Layer, Option, Ref, Schema, Stream } from "effect"
+import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { type Bucket, BudgetStore, type BudgetStoreError } from "./BudgetStore.js"
@@ -184,21 +185,39 @@ const pad = (n: number) => String(n).padStart(2, "0")
 const periodLabel = (period: Period): string =>
   typeof period === "string" ? period : `window:${Duration.format(Duration.decode(period.window))}`
 
-const periodAt = (period: Period, zone: DateTime.TimeZone, now: number): PeriodInfo => {
-  if (typeof period !== "string") {
-    return {
-      label: periodLabel(period),
-      id: "",
-      end: Infinity,
-      windowMillis: Duration.toMillis(Duration.decode(period.window))
-    }
-  }
+const windowInfo = (period: Exclude<Period, string>): PeriodInfo => ({
+  label: periodLabel(period),
+  id: "",
+  end: Infinity,
+  windowMillis: Duration.toMillis(Duration.decode(period.window))
+})
+
+/** The calendar period holding `now`, and when it started (epoch ms). */
+const calendarAt = (period: "day" | "month", zone: DateTime.TimeZone, now: number) => {
   const zoned = DateTime.unsafeMakeZoned(now, { timeZone: zone })
   const start = DateTime.startOf(zoned, period)
   const end = DateTime.toEpochMillis(DateTime.add(start, period === "day" ? { days: 1 } : { months: 1 }))
   const parts = DateTime.toParts(start)
   const id = period === "day" ? `${parts.year}-${pad(parts.month)}-${pad(parts.day)}` : `${parts.year}-${pad(parts.month)}`
-  return { label: period, id, end, windowMillis: undefined }
+  const info: PeriodInfo = { label: period, id, end, windowMillis: undefined }
+  return { start: DateTime.toEpochMillis(start), info }
+}
+
+/**
+ * The period of a limit at a time, with the last answer kept: a calendar period
+ * is the same from its start to its end, and working it out in a named time zone
+ * (`DateTime` zone offsets) cost ~20 µs a call. A window's info never changes.
+ */
+const periodCache = (period: Period, zone: DateTime.TimeZone): (now: number) => PeriodInfo => {
+  if (typeof period !== "string") {
+    const info = windowInfo(period)
+    return () => info
+  }
+  let cached: { readonly start: number; readonly info: PeriodInfo } | undefined
+  return (now) => {
+    if (cached === undefined || now < cached.start || now >= cached.info.end) cached = calendarAt(period, zone, now)
+    return cached.info
+  }
 }
 
 // -----------------------------------------------------------------------------
@@ -217,6 +236,8 @@ interface Plan {
   readonly buckets: ReadonlyArray<PlannedBucket>
   readonly amount: number
   readonly worstUsd: number
+  /** The clock when the plan was made. */
+  readonly plannedAt: number
 }
 
 const sameModel = (a: LanguageModel.ModelRef, b: LanguageModel.ModelRef) =>
@@ -263,6 +284,7 @@ export const makeWithReport = (options: Options) =>
     for (const ref of inner.models) prices.set(refLabel(ref), yield* pricing.price(ref))
 
     const mode = options.mode ?? "fail"
+    const periods = options.limits.map((limit) => periodCache(limit.period, zone))
     const waitTimeout = Duration.toMillis(Duration.decode(options.waitTimeout ?? "30 seconds"))
     const pollInterval = Duration.decode(options.pollInterval ?? "100 millis")
     const leaseMillis = Duration.toMillis(Duration.decode(options.lease ?? "15 minutes"))
@@ -355,8 +377,9 @@ export const makeWithReport = (options: Options) =>
       now: number
     ): ReadonlyArray<PlannedBucket> => {
       const byKey = new Map<string, PlannedBucket>()
-      for (const limit of options.limits) {
-        const period = periodAt(limit.period, zone, now)
+      for (let i = 0; i < options.limits.length; i++) {
+        const limit = options.limits[i]!
+        const period = periods[i]!(now)
         const ttlMillis = period.windowMillis !== undefined
           ? period.windowMillis + leaseMillis
           : period.end - now + retention
@@ -396,13 +419,19 @@ export const makeWithReport = (options: Options) =>
         }
         const candidates = yield* candidatesOf(request)
         let worstUsd = 0
+        // Members of a chain often share a model: count the request once per model.
+        const inputTokens = new Map<string, number>()
         for (const [ref, price] of candidates) {
-          const estimate = yield* Tokens.estimate(request, ref.model, options.tokens)
-          worstUsd = Math.max(worstUsd, Pricing.worstCaseOf(price, estimate.inputTokens, maxTokens))
+          let tokens = inputTokens.get(ref.model)
+          if (tokens === undefined) {
+            tokens = (yield* Tokens.estimate(request, ref.model, options.tokens)).inputTokens
+            inputTokens.set(ref.model, tokens)
+          }
+          worstUsd = Math.max(worstUsd, Pricing.worstCaseOf(price, tokens, maxTokens))
         }
         const now = yield* Clock.currentTimeMillis
         const id = crypto.randomUUID()
-        return { id, buckets: bucketsOf(request, candidates, now), amount: toNanoCeil(worstUsd), worstUsd }
+        return { id, buckets: bucketsOf(request, candidates, now), amount: toNanoCeil(worstUsd), worstUsd, plannedAt: now }
       })
 
     const exceeded = (p: Plan, bucket: PlannedBucket, spent: number, reserved: number, now: number) =>
@@ -426,10 +455,10 @@ export const makeWithReport = (options: Options) =>
     /** Reserves, waiting in `wait` mode. Store calls run uninterruptibly; waits are `restore`d. */
     const acquire = (p: Plan, restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) =>
       Effect.gen(function*() {
-        const start = yield* Clock.currentTimeMillis
-        const deadline = start + waitTimeout
-        while (true) {
-          const now = yield* Clock.currentTimeMillis
+        // The first try reuses the plan's clock reading (nothing waited since).
+        const deadline = p.plannedAt + waitTimeout
+        for (let first = true;; first = false) {
+          const now = first ? p.plannedAt : yield* Clock.currentTimeMillis
           const result = yield* Effect.mapError(
             store.reserve({ id: p.id, buckets: p.buckets, amount: p.amount, now, leaseMillis }),
             storeDown
@@ -475,13 +504,13 @@ export const makeWithReport = (options: Options) =>
         )
       )
 
-    // `, true` skips re-validating values built from already-validated ones: Schema class
-    // constructors re-derive their parser on every call (10-230 µs; docs/benchmarks.md).
+    // Built from already-valid parts with `Construct.make`: a Schema class
+    // constructor costs 1-15 µs per instance even without validation.
     /** The actual cost of what served, or the worst case when it has no price. */
     const actualCost = (p: Plan, served: LanguageModel.ModelRef, usage: LanguageModel.Usage) =>
       Option.match(pricing.lookup(served), {
-        onNone: () => new LanguageModel.Cost({ usd: p.worstUsd, estimated: true }, true),
-        onSome: (price) => new LanguageModel.Cost({ usd: Pricing.costOf(price, usage), estimated: false }, true)
+        onNone: () => Construct.make(LanguageModel.Cost, { usd: p.worstUsd, estimated: true }),
+        onSome: (price) => Construct.make(LanguageModel.Cost, { usd: Pricing.costOf(price, usage), estimated: false })
       })
 
     const generate = (request: LanguageModel.Request) =>
@@ -498,7 +527,7 @@ export const makeWithReport = (options: Options) =>
           const served = { provider: response.provider, model: response.model }
           const cost = actualCost(p, served, response.usage)
           yield* settleWith(p, served, cost.estimated ? p.amount : toNanoCeil(cost.usd))
-          return new LanguageModel.Response({ ...response, cost }, true)
+          return Construct.make(LanguageModel.Response, { ...response, cost })
         })
       )
 
@@ -528,7 +557,7 @@ export const makeWithReport = (options: Options) =>
                   return Effect.as(Ref.update(seen, (s) => ({ ...s, events: s.events + 1 })), event)
                 }
                 const cost = actualCost(p, { provider: event.provider, model: event.model }, event.usage)
-                const finish = new LanguageModel.Finish({ ...event, cost }, true)
+                const finish = Construct.make(LanguageModel.Finish, { ...event, cost })
                 return Effect.as(
                   Ref.update(seen, (s) => ({ events: s.events + 1, finish, cost })),
                   finish as LanguageModel.StreamEvent

@@ -2,7 +2,7 @@
  * Where budgets keep their counters: spend and open reservations per bucket (a scope
  * in a period), and the reservations themselves.
  *
- * Every operation is one atomic step: in memory, one `SynchronizedRef` update; in
+ * Every operation is one atomic step: in memory, one synchronous update; in
  * Redis, one Lua script (Redis runs a script without interleaving other commands).
  * A reservation is checked against EVERY bucket it touches and written to all of them
  * in the same step, so two callers can never both take the last room.
@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Schema, SynchronizedRef } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { Redis } from "ioredis"
 
@@ -161,17 +161,16 @@ const SWEEP_EVERY_MILLIS = 1_000
 
 /**
  * An in-memory store: one process, exact, the default. The state is changed only
- * inside `SynchronizedRef.modify`, which serializes every operation.
+ * inside one synchronous step per operation (`Effect.sync`), which JavaScript runs
+ * to completion without interleaving any other.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeMemory: Effect.Effect<Service> = Effect.map(
-  // Effect.suspend: every run gets fresh maps (the state object is mutated in place).
-  Effect.suspend(() =>
-    SynchronizedRef.make<MemoryState>({ buckets: new Map(), reservations: new Map(), lastSweep: -Infinity })
-  ),
-  (ref) => {
+export const makeMemory: Effect.Effect<Service> = Effect.sync(
+  // Every run gets fresh maps (the state object is mutated in place).
+  () => {
+    const state: MemoryState = { buckets: new Map(), reservations: new Map(), lastSweep: -Infinity }
     const bucketOf = (state: MemoryState, key: string): MemoryBucket => {
       let bucket = state.buckets.get(key)
       if (bucket === undefined) {
@@ -215,8 +214,10 @@ export const makeMemory: Effect.Effect<Service> = Effect.map(
         if (bucket.expiresAt <= now && bucket.reserved === 0) state.buckets.delete(key)
       }
     }
-    const modify = <A>(f: (state: MemoryState) => A): Effect.Effect<A> =>
-      SynchronizedRef.modify(ref, (state) => [f(state), state] as const)
+    // Every operation is one synchronous step over the state: JavaScript runs it
+    // to completion, so it is atomic without a lock (a `SynchronizedRef`'s
+    // semaphore cost more than the bookkeeping itself).
+    const modify = <A>(f: (state: MemoryState) => A): Effect.Effect<A> => Effect.sync(() => f(state))
 
     const service: Service = {
       reserve: ({ amount, buckets, id, leaseMillis, now }) =>

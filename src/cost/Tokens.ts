@@ -114,15 +114,43 @@ type Counter = (text: string) => number
 const noSpecial = { disallowedSpecial: new Set<string>() }
 let o200k: Promise<Counter> | undefined
 let cl100k: Promise<Counter> | undefined
+/** The counters once loaded: later calls get them without an async step. */
+const ready: { o200k_base?: Counter; cl100k_base?: Counter } = {}
+
+/** Texts up to this length have their counts remembered (roles, system prompts, tool schemas). */
+const MEMO_MAX_LENGTH = 1024
+/** Remembered counts per encoding before the memo starts over. */
+const MEMO_MAX_ENTRIES = 1024
+
+/**
+ * Wraps a BPE count with a small memo. Counting is ~2-10 µs per short text; a
+ * request counts its roles and usually a system prompt the previous call had too,
+ * and a budget counts once per candidate model. The memo holds at most
+ * `MEMO_MAX_ENTRIES` texts of at most `MEMO_MAX_LENGTH` characters (~2 MB) and is
+ * emptied when full. Counts are exact either way.
+ */
+const memoized = (count: Counter): Counter => {
+  let memo = new Map<string, number>()
+  return (text) => {
+    if (text.length === 0) return 0
+    if (text.length > MEMO_MAX_LENGTH) return count(text)
+    const known = memo.get(text)
+    if (known !== undefined) return known
+    const n = count(text)
+    if (memo.size >= MEMO_MAX_ENTRIES) memo = new Map()
+    memo.set(text, n)
+    return n
+  }
+}
 
 const load = (encoding: Encoding): Promise<Counter> => {
   if (encoding === "o200k_base") {
-    return o200k ??= import("gpt-tokenizer/encoding/o200k_base").then((m) => (text: string) =>
-      text.length === 0 ? 0 : m.countTokens(text, noSpecial)
+    return o200k ??= import("gpt-tokenizer/encoding/o200k_base").then((m) =>
+      ready.o200k_base = memoized((text: string) => m.countTokens(text, noSpecial))
     )
   }
-  return cl100k ??= import("gpt-tokenizer/encoding/cl100k_base").then((m) => (text: string) =>
-    text.length === 0 ? 0 : m.countTokens(text, noSpecial)
+  return cl100k ??= import("gpt-tokenizer/encoding/cl100k_base").then((m) =>
+    ready.cl100k_base = memoized((text: string) => m.countTokens(text, noSpecial))
   )
 }
 
@@ -133,8 +161,10 @@ const load = (encoding: Encoding): Promise<Counter> => {
  * @since 0.1.0
  * @category constructors
  */
-export const counter = (encoding: Encoding): Effect.Effect<(text: string) => number> =>
-  Effect.promise(() => load(encoding))
+export const counter = (encoding: Encoding): Effect.Effect<(text: string) => number> => {
+  const loaded = ready[encoding]
+  return loaded !== undefined ? Effect.succeed(loaded) : Effect.promise(() => load(encoding))
+}
 
 /**
  * Counts the tokens of a text.
