@@ -195,4 +195,66 @@ describe("Retry", () => {
       expect(response.text).toBe("a b")
       expect(times).toEqual([0, 1000])
     }))
+
+  describe("with the live clock (the one-fiber timeout)", () => {
+    /** A model whose first call never answers (until interrupted) and whose later calls answer at once. */
+    const hanging = () => {
+      let calls = 0
+      let interrupted = 0
+      const inner: LanguageModel.Service = {
+        models: [{ provider: "test", model: "m" }],
+        generate: (req) =>
+          calls++ === 0
+            ? Effect.never.pipe(Effect.onInterrupt(() => Effect.sync(() => void interrupted++)))
+            : Effect.sync(() =>
+              new LanguageModel.Response({
+                text: "fast",
+                finishReason: "stop",
+                usage: new LanguageModel.Usage({ inputTokens: 1, outputTokens: 1 }),
+                provider: "test",
+                model: req.model ?? "m",
+                latencyMillis: 0
+              })
+            ),
+        stream: () => Stream.never
+      }
+      return { inner, calls: () => calls, interrupted: () => interrupted }
+    }
+    const decoded = LanguageModel.decodeRequest(request)
+
+    it.live("an attempt over attemptTimeout is interrupted, recorded as a timeout, and retried", () =>
+      Effect.gen(function*() {
+        const model = hanging()
+        const retry = yield* Retry.make({ attemptTimeout: "30 millis", baseDelay: "1 millis", jitter: false })(model.inner)
+        const response = yield* Effect.flatMap(decoded, retry.generate)
+        expect(response.text).toBe("fast")
+        expect(model.calls()).toBe(2)
+        expect(model.interrupted()).toBe(1)
+        expect(response.attempts.map((a) => a.outcome)).toEqual(["failure", "success"])
+        expect(response.attempts[0]!.error).toBe("ProviderUnavailable")
+        expect(response.attempts[0]!.message).toContain("No answer within")
+      }))
+
+    it.live("a failure inside the timeout passes through with its own error", () =>
+      Effect.gen(function*() {
+        const inner: LanguageModel.Service = {
+          models: [{ provider: "test", model: "m" }],
+          generate: () => Effect.fail(new LlmError.InvalidRequest({ message: "bad", code: "bad" })),
+          stream: () => Stream.never
+        }
+        const retry = yield* Retry.make({ attemptTimeout: "1 minute" })(inner)
+        const error = yield* Effect.flip(Effect.flatMap(decoded, retry.generate))
+        expect(error._tag).toBe("InvalidRequest")
+      }))
+
+    it.live("interrupting the caller interrupts the attempt in flight", () =>
+      Effect.gen(function*() {
+        const model = hanging()
+        const retry = yield* Retry.make({ attemptTimeout: "1 minute" })(model.inner)
+        const fiber = yield* Effect.fork(Effect.flatMap(decoded, retry.generate))
+        yield* Effect.sleep("10 millis")
+        yield* Fiber.interrupt(fiber)
+        expect(model.interrupted()).toBe(1)
+      }))
+  })
 })

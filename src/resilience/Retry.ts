@@ -27,6 +27,7 @@ import { Clock, Duration, Effect, Either, Layer, Option, Schedule, ScheduleDecis
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as Attempts from "./internal/attempts.js"
+import * as Timeout from "./internal/timeout.js"
 
 /**
  * @since 0.1.0
@@ -117,25 +118,28 @@ export interface Policy {
  * @category constructors
  */
 export const policy = (options: Options = {}): Effect.Effect<Policy> =>
-  Effect.map(Clock.currentTimeMillis, (started) => {
-    const step = stepper(options.schedule ?? backoff(options))
-    const maxAttempts = Math.max(1, options.maxAttempts ?? defaults.maxAttempts)
-    const budgetMillis = Duration.toMillis(options.budget ?? defaults.budget)
-    const retryable = options.while ?? LlmError.isRetryable
-    return {
-      next: (error, attempt) =>
-        Effect.gen(function*() {
-          if (!retryable(error) || attempt >= maxAttempts) return Option.none()
-          const now = yield* Clock.currentTimeMillis
-          const scheduled = yield* step(now, error)
-          if (Option.isNone(scheduled)) return Option.none()
-          const retryAfter = Option.match(LlmError.retryAfter(error), { onNone: () => 0, onSome: Duration.toMillis })
-          const delay = Math.max(scheduled.value, retryAfter)
-          if (now + delay - started > budgetMillis) return Option.none()
-          return Option.some(Duration.millis(delay))
-        })
-    }
-  })
+  Effect.map(Clock.currentTimeMillis, (started) => policyFrom(options, started))
+
+/** A fresh policy for a call that started at `started`. */
+const policyFrom = (options: Options, started: number): Policy => {
+  const step = stepper(options.schedule ?? backoff(options))
+  const maxAttempts = Math.max(1, options.maxAttempts ?? defaults.maxAttempts)
+  const budgetMillis = Duration.toMillis(options.budget ?? defaults.budget)
+  const retryable = options.while ?? LlmError.isRetryable
+  return {
+    next: (error, attempt) =>
+      Effect.gen(function*() {
+        if (!retryable(error) || attempt >= maxAttempts) return Option.none()
+        const now = yield* Clock.currentTimeMillis
+        const scheduled = yield* step(now, error)
+        if (Option.isNone(scheduled)) return Option.none()
+        const retryAfter = Option.match(LlmError.retryAfter(error), { onNone: () => 0, onSome: Duration.toMillis })
+        const delay = Math.max(scheduled.value, retryAfter)
+        if (now + delay - started > budgetMillis) return Option.none()
+        return Option.some(Duration.millis(delay))
+      })
+  }
+}
 
 const timeoutError = (target: Attempts.Target, timeout: Duration.Duration) =>
   new LlmError.ProviderUnavailable({
@@ -158,16 +162,20 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
     const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
       Effect.gen(function*() {
         const target = Attempts.targetOf(inner, request)
-        const retry = yield* policy(options)
+        // The policy (a schedule with state) is built on the first failure only.
+        let retry: Policy | undefined
+        let first: number | undefined
         const failures: Array<LanguageModel.Attempt> = []
         for (let attempt = 1;; attempt++) {
           const started = yield* Clock.currentTimeMillis
+          first ??= started
           const result = yield* Effect.either(
-            Effect.timeoutFail(inner.generate(request), { duration: timeout, onTimeout: () => timeoutError(target, timeout) })
+            Timeout.timeoutFail(inner.generate(request), timeout, () => timeoutError(target, timeout))
           )
           const duration = yield* Attempts.since(started)
           if (Either.isRight(result)) return Attempts.withAttempts(result.right, failures, duration)
           failures.push(Attempts.failure(result.left, target, duration))
+          retry ??= policyFrom(options, first)
           const delay = yield* retry.next(result.left, attempt)
           if (Option.isNone(delay)) return yield* Effect.fail(result.left)
           yield* Effect.sleep(delay.value)
