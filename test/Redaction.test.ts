@@ -127,6 +127,28 @@ describe("redactText", () => {
     expect(Telemetry.redactText("nothing to hide, model gpt-4.1-mini")).toBe("nothing to hide, model gpt-4.1-mini")
   })
 
+  it("every pattern still applies behind the quick pre-check, in any letter case", () => {
+    const secret = "Zq4k9Lm2Wx8Pv3Ty6Rn1AbCdEfGh"
+    const samples = [
+      `sk-ant-${secret}`,
+      `sk-${secret}`,
+      `pk-${secret}`,
+      `rk-proj-${secret}`,
+      `Bearer ${secret}`,
+      `bearer ${secret}`,
+      `AIza${secret}`,
+      `Proxy-Authorization: ${secret}`,
+      `AUTHORIZATION=${secret}`,
+      ...["X-API-KEY", "api-key", "X-Goog-Api-Key", "ApiKey", "API_KEY", "access_token", "Refresh_Token", "client_secret",
+        "x-gateway-key", "gateway_key", "SECRET_KEY", "Password"].map((name) => `${name}: ${secret}`),
+      ...["key", "TOKEN", "sig", "signature"].map((name) => `https://h/p?a=1&${name}=${secret}`),
+      `HTTPS://user:${secret}@host/`
+    ]
+    for (const sample of samples) {
+      expect(Telemetry.redactText(sample), sample).not.toContain(secret.slice(4))
+    }
+  })
+
   it("an LlmError keeps its class and fields when redacted; nested failures are redacted too", () => {
     const nested = new LlmError.AllProvidersFailed({
       message: `all failed (${OPENAI_KEY})`,

@@ -17,6 +17,7 @@
  * @since 0.1.0
  */
 import { Duration, Effect, Metric, MetricBoundaries } from "effect"
+import { tagged } from "./internal/tagged.js"
 
 // -----------------------------------------------------------------------------
 // Per call (recorded by Telemetry)
@@ -219,10 +220,7 @@ export const recordRateLimitWait = (
   wait: Duration.DurationInput,
   reason = "rpm"
 ): Effect.Effect<void> =>
-  Metric.update(
-    rateLimitWaits.pipe(Metric.tagged("key", key), Metric.tagged("reason", reason)),
-    Duration.toMillis(Duration.decode(wait)) / 1000
-  )
+  Metric.update(tagged(rateLimitWaits, { key, reason }), Duration.toMillis(Duration.decode(wait)) / 1000)
 
 /**
  * Records a breaker's state.
@@ -231,7 +229,7 @@ export const recordRateLimitWait = (
  * @category recording
  */
 export const recordBreakerState = (member: string, state: "closed" | "half-open" | "open"): Effect.Effect<void> =>
-  Metric.set(breakerState.pipe(Metric.tagged("member", member)), breakerStateValue(state))
+  Metric.set(tagged(breakerState, { member }), breakerStateValue(state))
 
 /**
  * Records what is left of a budget.
@@ -240,4 +238,4 @@ export const recordBreakerState = (member: string, state: "closed" | "half-open"
  * @category recording
  */
 export const recordBudgetRemaining = (scope: string, period: string, remainingUsd: number): Effect.Effect<void> =>
-  Metric.set(budgetRemainingUsd.pipe(Metric.tagged("scope", scope), Metric.tagged("period", period)), remainingUsd)
+  Metric.set(tagged(budgetRemainingUsd, { scope, period }), remainingUsd)

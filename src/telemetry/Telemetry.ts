@@ -38,8 +38,8 @@
  * @since 0.1.0
  */
 import * as Otlp from "@effect/opentelemetry/Otlp"
-import * as OtelTracer from "@effect/opentelemetry/Tracer"
 import { FetchHttpClient } from "@effect/platform"
+import type * as OtelApi from "@opentelemetry/api"
 import {
   Cause,
   Clock,
@@ -48,19 +48,23 @@ import {
   Effect,
   Exit,
   FiberRef,
+  HashMap,
   HashSet,
   Layer,
   Logger,
   LogLevel,
   Metric,
+  type MetricLabel,
   Option,
   Redacted,
   Stream,
   Tracer
 } from "effect"
+import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as Redaction from "./internal/redaction.js"
+import { tagged } from "./internal/tagged.js"
 import * as Metrics from "./Metrics.js"
 
 // -----------------------------------------------------------------------------
@@ -278,17 +282,15 @@ const outcomeLabel = (outcome: Outcome): string =>
 const attemptsOf = (outcome: Outcome): ReadonlyArray<LanguageModel.Attempt> => {
   if (outcome._tag === "success") return outcome.served.attempts
   if (outcome._tag === "failure" && outcome.error._tag === "AllProvidersFailed") {
-    // `, true` skips re-validating values built from already-validated ones: Schema class
-    // constructors re-derive their parser on every call (10-230 µs; docs/benchmarks.md).
     return outcome.error.failures.map((f) =>
-      new LanguageModel.Attempt({
+      Construct.make(LanguageModel.Attempt, {
         provider: f.provider,
         model: f.model,
         outcome: "failure",
         error: f.error._tag,
         message: f.error.message,
         durationMillis: 0
-      }, true)
+      })
     )
   }
   return []
@@ -336,29 +338,30 @@ const inputMessagesJson = (request: LanguageModel.Request): string =>
 const outputMessagesJson = (text: string, finishReason: string): string =>
   JSON.stringify([{ role: "assistant", parts: [{ type: "text", content: text }], finish_reason: finishReason }])
 
-const taggedWith = <Type, In, Out>(
-  metric: Metric.Metric<Type, In, Out>,
-  labels: Readonly<Record<string, string>>
-): Metric.Metric<Type, In, Out> =>
-  Object.entries(labels).reduce((m, [key, value]) => Metric.tagged(m, key, value), metric)
-
 const millisToSeconds = (ms: number) => ms / 1000
+
+/** How `@effect/opentelemetry` marks the spans it backs with an OpenTelemetry span (its `OtelSpan`). */
+const OtelSpanTypeId = Symbol.for("@effect/opentelemetry/Tracer/OtelSpan")
 
 /**
  * Sets string-array attributes (`gen_ai.response.finish_reasons`, ...). Effect's
  * span API takes `unknown` values and the OpenTelemetry SDK bridge turns
- * non-scalars into strings, so arrays go to the OpenTelemetry span itself; for
- * other tracers `currentOtelSpan` returns a view that forwards to `attribute`.
+ * non-scalars into strings, so arrays go to the OpenTelemetry span itself; other
+ * spans get them through `attribute` (what `currentOtelSpan`'s view of them does).
  */
 const setArrayAttributes = (
   span: Tracer.Span,
   entries: ReadonlyArray<readonly [string, ReadonlyArray<string>]>
 ): Effect.Effect<void> =>
-  OtelTracer.currentOtelSpan.pipe(
-    Effect.tap((otel) => Effect.sync(() => entries.forEach(([key, value]) => otel.setAttribute(key, [...value])))),
-    Effect.provideService(Tracer.ParentSpan, span),
-    Effect.ignore
-  )
+  Effect.sync(() => {
+    // What `OtelTracer.currentOtelSpan` does for this span, without building an
+    // OpenTelemetry view of a non-OpenTelemetry span on every call.
+    const otel = OtelSpanTypeId in span ? (span as unknown as { readonly span: OtelApi.Span }).span : undefined
+    for (const [key, value] of entries) {
+      if (otel !== undefined) otel.setAttribute(key, [...value])
+      else span.attribute(key, [...value])
+    }
+  })
 
 /**
  * Wraps one LanguageModel service with spans, metrics and a log line per call.
@@ -521,49 +524,55 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
       const tenant: Record<string, string> = options.tenantLabel === true ? { tenant: call.request.metadata?.tenant ?? "none" } : {}
       const base = { provider, model }
       const callLabels = { operation: call.operation, ...base, outcome: outcomeLabel(outcome), ...tenant }
-      const effects: Array<Effect.Effect<void>> = [
-        Metric.increment(taggedWith(Metrics.requests, callLabels)),
-        Metric.update(taggedWith(Metrics.latency, callLabels), millisToSeconds(call.endMillis - call.startMillis))
-      ]
+      // Every update of the call in one step: the tagged metrics are built once per
+      // label set (internal/tagged.ts) and updated with the fiber's metric labels,
+      // as `Metric.update` / `Metric.increment` would.
+      const updates: Array<(labels: ReadonlyArray<MetricLabel.MetricLabel>) => void> = []
+      const add = <Type, Out>(metric: Metric.Metric<Type, number, Out>, value: number) =>
+        updates.push((labels) => metric.unsafeUpdate(value, labels))
+      add(tagged(Metrics.requests, callLabels), 1)
+      add(tagged(Metrics.latency, callLabels), millisToSeconds(call.endMillis - call.startMillis))
       if (call.firstTokenMillis !== undefined) {
-        effects.push(Metric.update(taggedWith(Metrics.timeToFirstToken, base), millisToSeconds(call.firstTokenMillis - call.startMillis)))
+        add(tagged(Metrics.timeToFirstToken, base), millisToSeconds(call.firstTokenMillis - call.startMillis))
       }
       for (const attempt of attempts) {
-        effects.push(Metric.increment(taggedWith(Metrics.attempts, {
-          provider: attempt.provider,
-          model: attempt.model,
-          outcome: attempt.outcome,
-          error: attempt.error ?? "none"
-        })))
+        add(
+          tagged(Metrics.attempts, {
+            provider: attempt.provider,
+            model: attempt.model,
+            outcome: attempt.outcome,
+            error: attempt.error ?? "none"
+          }),
+          1
+        )
       }
-      for (const target of route.retriedTargets) effects.push(Metric.increment(taggedWith(Metrics.retries, target)))
+      for (const target of route.retriedTargets) add(tagged(Metrics.retries, target), 1)
       if (outcome._tag === "success") {
         const s = outcome.served
         if (s.cache !== undefined) {
-          effects.push(Metric.increment(taggedWith(Metrics.cacheLookups, { result: "hit", kind: s.cache.kind })))
+          add(tagged(Metrics.cacheLookups, { result: "hit", kind: s.cache.kind }), 1)
         } else {
           if (options.cache === true && call.request.cache?.bypass !== true) {
-            effects.push(Metric.increment(taggedWith(Metrics.cacheLookups, { result: "miss", kind: "none" })))
+            add(tagged(Metrics.cacheLookups, { result: "miss", kind: "none" }), 1)
           }
-          const tokens = (type: string, n: number) =>
-            n > 0 ? [Metric.incrementBy(taggedWith(Metrics.tokens, { ...base, type, ...tenant }), n)] : []
-          effects.push(
-            ...tokens("input", s.usage.inputTokens),
-            ...tokens("output", s.usage.outputTokens),
-            ...tokens("cached_input", s.usage.cachedInputTokens),
-            ...tokens("reasoning", s.usage.reasoningTokens)
-          )
+          const tokens = (type: string, n: number) => {
+            if (n > 0) add(tagged(Metrics.tokens, { ...base, type, ...tenant }), n)
+          }
+          tokens("input", s.usage.inputTokens)
+          tokens("output", s.usage.outputTokens)
+          tokens("cached_input", s.usage.cachedInputTokens)
+          tokens("reasoning", s.usage.reasoningTokens)
           if (s.cost !== undefined && s.cost.usd > 0) {
-            effects.push(Metric.incrementBy(
-              taggedWith(Metrics.costUsd, { ...base, estimated: String(s.cost.estimated), ...tenant }),
-              s.cost.usd
-            ))
+            add(tagged(Metrics.costUsd, { ...base, estimated: String(s.cost.estimated), ...tenant }), s.cost.usd)
           }
         }
         const member = route.members.indexOf(targetKey(s.provider, s.model))
-        if (member > 0) effects.push(Metric.increment(taggedWith(Metrics.fallbacks, base)))
+        if (member > 0) add(tagged(Metrics.fallbacks, base), 1)
       }
-      return Effect.all(effects, { discard: true })
+      return FiberRef.getWith(FiberRef.currentMetricLabels, (labels) =>
+        Effect.sync(() => {
+          for (const update of updates) update(labels)
+        }))
     }
 
     const logLine = (call: Call, attempts: ReadonlyArray<LanguageModel.Attempt>, route: RouteSummary) => {
@@ -624,10 +633,20 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
           level = successLevel
           break
       }
-      return Effect.logWithLevel(level, message, cause).pipe(Effect.annotateLogs(annotations))
+      // `Effect.annotateLogs(record)` adds the keys one persistent insert at a time;
+      // one batch of inserts gives the same annotations.
+      return Effect.locallyWith(
+        Effect.logWithLevel(level, message, cause),
+        FiberRef.currentLogAnnotations,
+        (current) =>
+          HashMap.mutate(current, (map) => {
+            for (const key in annotations) HashMap.set(map, key, annotations[key])
+          })
+      )
     }
 
-    const finish = (call: Call): Effect.Effect<void> => {
+    /** `inSpan`: the call's span is already the current one (generate), no need to set it for the log. */
+    const finish = (call: Call, inSpan = false): Effect.Effect<void> => {
       const attempts = attemptsOf(call.outcome)
       const route = summarizeRoute(attempts)
       const log = logLine(call, attempts, route)
@@ -635,41 +654,49 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
         annotateSpan(call, attempts, route),
         attemptSpans(call, attempts),
         recordMetrics(call, attempts, route),
-        call.span === undefined ? log : Effect.withParentSpan(log, call.span)
+        call.span === undefined || inSpan ? log : Effect.withParentSpan(log, call.span)
       ], { discard: true })
     }
 
-    const redactLoggers = wrapLoggers(redactor)
+    // The installed loggers are the same set call after call: wrap each set once.
+    const wrapped = new WeakMap<HashSet.HashSet<Logger.Logger<unknown, unknown>>, HashSet.HashSet<Logger.Logger<unknown, unknown>>>()
+    const wrapOnce = wrapLoggers(redactor)
+    const redactLoggers = (loggers: HashSet.HashSet<Logger.Logger<unknown, unknown>>) => {
+      let out = wrapped.get(loggers)
+      if (out === undefined) wrapped.set(loggers, out = wrapOnce(loggers))
+      return out
+    }
     /** Attempt messages carry provider error text: scrub them on the way out too. */
     const redactAttempts = (attempts: ReadonlyArray<LanguageModel.Attempt>) =>
       Redaction.unknown(redactor, attempts) as ReadonlyArray<LanguageModel.Attempt>
     const redactResponse = (response: LanguageModel.Response): LanguageModel.Response => {
       const attempts = redactAttempts(response.attempts)
-      return attempts === response.attempts ? response : new LanguageModel.Response({ ...response, attempts }, true)
+      return attempts === response.attempts ? response : Construct.make(LanguageModel.Response, { ...response, attempts })
     }
     const redactEvent = (event: LanguageModel.StreamEvent): LanguageModel.StreamEvent => {
       if (event._tag !== "Finish") return event
       const attempts = redactAttempts(event.attempts)
-      return attempts === event.attempts ? event : new LanguageModel.Finish({ ...event, attempts }, true)
+      return attempts === event.attempts ? event : Construct.make(LanguageModel.Finish, { ...event, attempts })
     }
     const redactFailure = (cause: Cause.Cause<LlmError.LlmError>) => Redaction.cause(redactor, cause)
 
     const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
       Effect.gen(function*() {
         const span = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
-        const startMillis = yield* Clock.currentTimeMillis
-        const startNanos = yield* Clock.currentTimeNanos
+        const clock = yield* Effect.clock
+        const startMillis = clock.unsafeCurrentTimeMillis()
+        const startNanos = clock.unsafeCurrentTimeNanos()
         return yield* inner.generate(request).pipe(
           Effect.map(redactResponse),
           Effect.mapErrorCause(redactFailure),
           Effect.onExit((exit) =>
-            Effect.gen(function*() {
-              const endMillis = yield* Clock.currentTimeMillis
-              const endNanos = yield* Clock.currentTimeNanos
+            Effect.suspend(() => {
+              const endMillis = clock.unsafeCurrentTimeMillis()
+              const endNanos = clock.unsafeCurrentTimeNanos()
               const outcome: Outcome = Exit.isSuccess(exit)
                 ? { _tag: "success", served: servedOfResponse(exit.value), text: exit.value.text }
                 : outcomeOfCause(exit.cause)
-              yield* finish({
+              return finish({
                 operation: "generate",
                 request,
                 target: targetOf(request),
@@ -680,13 +707,19 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
                 endNanos,
                 firstTokenMillis: undefined,
                 outcome
-              })
+              }, true)
             })
           )
         )
       }).pipe(
         Effect.locallyWith(FiberRef.currentLoggers, redactLoggers),
-        Effect.withSpan(spanName(request), { kind: "client", attributes: requestAttributes(request, "generate") })
+        // No stack trace: it would point into this file (the caller's frames are
+        // not on the stack by then), and capturing one cost ~15-30 µs a call.
+        Effect.withSpan(spanName(request), {
+          kind: "client",
+          attributes: requestAttributes(request, "generate"),
+          captureStackTrace: false
+        })
       )
 
     const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
@@ -694,7 +727,8 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
         yield* Effect.locallyScopedWith(FiberRef.currentLoggers, redactLoggers)
         const span = yield* Effect.makeSpan(spanName(request), {
           kind: "client",
-          attributes: requestAttributes(request, "stream")
+          attributes: requestAttributes(request, "stream"),
+          captureStackTrace: false
         })
         const startMillis = yield* Clock.currentTimeMillis
         const startNanos = yield* Clock.currentTimeNanos
