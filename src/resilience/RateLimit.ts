@@ -330,12 +330,15 @@ export const makeWith = (store: Store, options: Options = {}) =>
         )
         charged = tokens
       }
-      if (options.maxConcurrency !== undefined) {
-        const ok = yield* gateOf(key).acquire
-        if (!ok) return yield* Effect.fail(limited(key, "concurrent calls", undefined, target))
-      }
       return { key, charged }
     })
+
+  /** Takes a concurrency slot for `key`; in scope while the call runs. */
+  const enter = (key: string, target: Attempts.Target) =>
+    Effect.flatMap(
+      gateOf(key).acquire,
+      (ok) => ok ? Effect.void : Effect.fail(limited(key, "concurrent calls", undefined, target))
+    )
 
   const settle = (key: string, charged: number, usage: LanguageModel.Usage) =>
     options.tokensPerMinute === undefined ? Effect.void : charge(`${key}:tpm`, options.tokensPerMinute, usage.totalTokens - charged)
@@ -346,21 +349,38 @@ export const makeWith = (store: Store, options: Options = {}) =>
       ? store.pause(key, error.retryAfterMillis).pipe(Effect.catchAll(storeFailed))
       : Effect.void
 
-  const generate = (request: LanguageModel.Request) =>
-    Effect.scoped(Effect.gen(function*() {
-      const { charged, key } = yield* admit(request, Attempts.targetOf(inner, request))
-      return yield* inner.generate(request).pipe(
-        Effect.tap((response) => settle(key, charged, response.usage)),
-        Effect.tapError((error) => observe(key, error))
-      )
-    }))
+  const call = (request: LanguageModel.Request, key: string, charged: number) =>
+    inner.generate(request).pipe(
+      Effect.tap((response) => settle(key, charged, response.usage)),
+      Effect.tapError((error) => observe(key, error))
+    )
 
-  const stream = (request: LanguageModel.Request) =>
-    Stream.unwrapScoped(Effect.map(admit(request, Attempts.targetOf(inner, request)), ({ charged, key }) =>
-      inner.stream(request).pipe(
-        Stream.tap((event) => event._tag === "Finish" ? settle(key, charged, event.usage) : Effect.void),
-        Stream.tapError((error) => observe(key, error))
-      )))
+  // A scope only holds a concurrency slot: without `maxConcurrency` a call needs
+  // none (making and closing one cost more than the rest of the layer).
+  const generate = (request: LanguageModel.Request) => {
+    const target = Attempts.targetOf(inner, request)
+    return options.maxConcurrency === undefined
+      ? Effect.flatMap(admit(request, target), ({ charged, key }) => call(request, key, charged))
+      : Effect.scoped(Effect.flatMap(
+        admit(request, target),
+        ({ charged, key }) => Effect.zipRight(enter(key, target), call(request, key, charged))
+      ))
+  }
+
+  const stream = (request: LanguageModel.Request) => {
+    const target = Attempts.targetOf(inner, request)
+    return Stream.unwrapScoped(
+      Effect.tap(
+        admit(request, target),
+        ({ key }) => options.maxConcurrency === undefined ? Effect.void : enter(key, target)
+      ).pipe(Effect.map(({ charged, key }) =>
+        inner.stream(request).pipe(
+          Stream.tap((event) => event._tag === "Finish" ? settle(key, charged, event.usage) : Effect.void),
+          Stream.tapError((error) => observe(key, error))
+        )
+      ))
+    )
+  }
 
   return { models: inner.models, generate, stream }
 }
