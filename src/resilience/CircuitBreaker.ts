@@ -207,8 +207,9 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
         retryAfterMillis: Math.max(0, retryAfterMillis)
       })
 
-    /** Publishes the state as the `effect_llm_breaker_state` gauge. */
-    const publish = Effect.flatMap(snapshot, (s) => Metrics.recordBreakerState(options.name, s.state))
+    /** Publishes the state as the `effect_llm_breaker_state` gauge (the state only, not a whole snapshot). */
+    const publish = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.flatMap(Ref.get(ref), (s) => Metrics.recordBreakerState(options.name, stateAt(s, now))))
 
     const guard = <A, R>(effect: Effect.Effect<A, LlmError.LlmError, R>) =>
       Effect.flatMap(Effect.zipLeft(admit, publish), (admission) =>

@@ -173,7 +173,7 @@ export const makeWithRegistry = (
      */
     const runChain = <A>(
       request: LanguageModel.Request,
-      attempt: (member: Resolved, index: number) => Effect.Effect<A, LlmError.LlmError>
+      attempt: (member: Resolved, index: number, started: number) => Effect.Effect<A, LlmError.LlmError>
     ) =>
       Effect.gen(function*() {
         const records = new Map<number, Record>()
@@ -185,10 +185,13 @@ export const makeWithRegistry = (
             // Until it ends, a member counts as interrupted: a hedged loser is
             // interrupted in the background and may not have ended yet.
             records.set(index, { attempts: [], pending: { target, started }, fallbackable: true })
-            // `disconnect`: an interrupted member (a hedged loser) returns at once and
-            // finishes its cleanup (closing a provider stream can wait for a pending
-            // read) in the background, so it never holds up the winner.
-            return Effect.disconnect(attempt(member, index)).pipe(
+            // `disconnect` (hedging only): an interrupted member (a hedged loser)
+            // returns at once and finishes its cleanup (closing a provider stream can
+            // wait for a pending read) in the background, so it never holds up the
+            // winner. Without hedging no member is interrupted while another runs,
+            // and the extra fiber would cost every call.
+            const attempted = attempt(member, index, started)
+            return (hedgeDelay === undefined ? attempted : Effect.disconnect(attempted)).pipe(
               Effect.map((a) => [a, index] as const),
               Effect.catchAll((error) =>
                 Effect.flatMap(Attempts.since(started), (d) => {
@@ -273,10 +276,9 @@ export const makeWithRegistry = (
     const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
       Effect.gen(function*() {
         const started = yield* Effect.clockWith((c) => c.currentTimeMillis)
-        const { after, before, value } = yield* runChain(request, (member) =>
-          Effect.flatMap(Effect.clockWith((c) => c.currentTimeMillis), (t0) =>
-            Effect.flatMap(member.service.generate(request), (response) =>
-              Effect.map(Attempts.since(t0), (d) => Attempts.withAttempts(response, [], d)))))
+        const { after, before, value } = yield* runChain(request, (member, _, t0) =>
+          Effect.flatMap(member.service.generate(request), (response) =>
+            Effect.map(Attempts.since(t0), (d) => Attempts.withAttempts(response, [], d))))
         return Attempts.withAttempts(value, before, yield* Attempts.since(started), after)
       })
 
