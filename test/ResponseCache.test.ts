@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Layer, Stream, TestClock } from "effect"
+import { Chunk, Effect, Exit, Fiber, Layer, Schema, Stream, TestClock } from "effect"
 import * as CacheStore from "../src/cache/CacheStore.js"
+import { stableStringify, stableStringifyReference } from "../src/cache/internal/key.js"
 import * as ResponseCache from "../src/cache/ResponseCache.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
@@ -377,4 +378,77 @@ describe("ResponseCache", () => {
       expect((yield* lm.generate(ask("q"))).cache?.kind).toBe("exact")
       expect(yield* recorder.calls).toBe(1)
     }))
+})
+
+describe("ResponseCache internals", () => {
+  it("the direct canonical JSON is the text of the sorted copy, for any shape", () => {
+    class Point {
+      constructor(readonly y: number, readonly x: number) {}
+    }
+    const sparse: Array<number> = [1]
+    sparse[3] = 4
+    const values: ReadonlyArray<unknown> = [
+      null,
+      undefined,
+      0,
+      -0,
+      1.5e-9,
+      Number.NaN,
+      Infinity,
+      "plain",
+      "quote \" backslash \\ newline \n unicode \u2028 é 😀",
+      true,
+      [],
+      {},
+      [undefined, null, { b: 1, a: [3, { d: undefined, c: "x" }] }],
+      sparse,
+      { z: 1, a: undefined, m: { y: [1, 2, { k: false }], b: null }, "": "empty key", "10": "numeric key", "2": 2, "01": 1, "4294967294": 3, "4294967295": 4, "-1": 5, "1.5": 6 },
+      new Point(2, 1),
+      new Date(0),
+      12n,
+      Symbol("s"),
+      () => 1
+    ]
+    for (const value of values) expect(stableStringify(value)).toBe(stableStringifyReference(value))
+    expect(stableStringify(values)).toBe(stableStringifyReference(values))
+  })
+
+  it("a stored entry's JSON is the JSON of its Schema encoding (responses and streams)", () => {
+    const usage = new LanguageModel.Usage({ inputTokens: 10, outputTokens: 5, cachedInputTokens: 2 })
+    const response = new LanguageModel.Response({
+      id: "r1",
+      text: "hi",
+      toolCalls: [new LanguageModel.ToolCall({ id: "c1", name: "f", arguments: "{\"a\":1}" })],
+      finishReason: "tool_calls",
+      usage,
+      provider: "openai",
+      model: "gpt-4.1-mini",
+      cost: new LanguageModel.Cost({ usd: 0.001, estimated: false }),
+      cache: new LanguageModel.CacheInfo({ kind: "semantic", similarity: 0.97, ageMillis: 5 }),
+      attempts: [
+        new LanguageModel.Attempt({ provider: "openai", model: "m", outcome: "failure", error: "RateLimited", message: "x", durationMillis: 3 }),
+        new LanguageModel.Attempt({ provider: "openai", model: "m", outcome: "success", durationMillis: 4 })
+      ],
+      route: "cheap",
+      latencyMillis: 12
+    })
+    const entries = [
+      new ResponseCache.Entry({ storedAt: 1, payload: { _tag: "Response", response } }),
+      new ResponseCache.Entry({
+        storedAt: 2,
+        payload: {
+          _tag: "Events",
+          events: [
+            new LanguageModel.TextDelta({ text: "a" }),
+            new LanguageModel.ToolCallDelta({ index: 0, id: "c1", name: "f", argumentsDelta: "{}" }),
+            new LanguageModel.UsageEvent({ usage }),
+            LanguageModel.finishOf(response)
+          ]
+        }
+      })
+    ]
+    for (const entry of entries) {
+      expect(JSON.parse(JSON.stringify(entry))).toEqual(JSON.parse(JSON.stringify(Schema.encodeSync(ResponseCache.Entry)(entry))))
+    }
+  })
 })

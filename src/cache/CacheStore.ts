@@ -79,12 +79,14 @@ export interface MemoryOptions {
 interface MemoryEntry {
   readonly json: string
   /**
-   * The value parsed back from `json` once, deep-frozen, handed to every reader:
-   * parsing on each read cost a cache hit more than the rest of it, and a frozen
-   * copy still cannot be changed through a reader (so `ResponseCache` can also
-   * keep its decoded form per value).
+   * The value parsed back from `json` once, on the first read, deep-frozen, handed
+   * to every reader: parsing on each read cost a cache hit more than the rest of
+   * it, and a frozen copy still cannot be changed through a reader (so
+   * `ResponseCache` can also keep its decoded form per value). Entries never read
+   * (most, under a miss-heavy load) are never parsed.
    */
-  readonly value: unknown
+  value: unknown
+  parsed: boolean
   readonly expires: number | null
 }
 
@@ -117,6 +119,10 @@ const makeMemoryStore = (clock: Clock.Clock, options: MemoryOptions): Service =>
     }
     entries.delete(key)
     entries.set(key, entry)
+    if (!entry.parsed) {
+      entry.value = deepFreeze(JSON.parse(entry.json))
+      entry.parsed = true
+    }
     return Option.some(entry.value)
   }
   const write = (key: string, value: unknown, ttl: Option.Option<Duration.Duration>) => {
@@ -124,7 +130,7 @@ const makeMemoryStore = (clock: Clock.Clock, options: MemoryOptions): Service =>
     const size = json.length * 2
     drop(key)
     if (size > maxBytes) return
-    entries.set(key, { json, value: deepFreeze(JSON.parse(json)), expires: expiresAt(clock.unsafeCurrentTimeMillis(), ttl) })
+    entries.set(key, { json, value: undefined, parsed: false, expires: expiresAt(clock.unsafeCurrentTimeMillis(), ttl) })
     bytes += size
     for (const oldest of entries.keys()) {
       if (entries.size <= maxEntries && bytes <= maxBytes) break

@@ -33,6 +33,7 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Deferred, Duration, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
+import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
 import { CacheStore, layerMemory as CacheStoreLayerMemory } from "./CacheStore.js"
@@ -74,8 +75,17 @@ export class Entry extends Schema.Class<Entry>("effect-llm/ResponseCache/Entry")
   )
 }) {}
 
-const encodeEntry = Schema.encodeSync(Entry)
 const decodeEntry = Schema.decodeUnknown(Entry)
+
+/**
+ * What is handed to the store: the entry itself. Stores keep JSON
+ * (`JSON.stringify`), and the JSON of an entry is the JSON of its Schema encoding:
+ * every field of `Entry` and of the `LanguageModel` classes inside encodes to
+ * itself (no transformations), so encoding first only cost time (~10 µs a call).
+ * A test checks the equality; a field with a transformation added later must
+ * bring `Schema.encodeSync(Entry)` back here.
+ */
+const toStored = (entry: Entry): unknown => entry
 
 /**
  * The cache key of a request served by `serving` (the provider and model); what
@@ -102,19 +112,19 @@ export const isCacheable = (request: LanguageModel.Request, options: Options = {
   return request.temperature === 0 || options.cacheSampled === true
 }
 
-// `, true` skips re-validating values built from already-validated ones: Schema class
-// constructors re-derive their parser on every call (10-230 µs; docs/benchmarks.md).
+// Built from already-valid parts with `Construct.make`: a Schema class constructor
+// costs 1-15 µs per instance even without validation.
 const hitInfo = (storedAt: number, now: number) =>
-  new LanguageModel.CacheInfo({ kind: "exact", ageMillis: Math.max(0, now - storedAt) }, true)
+  Construct.make(LanguageModel.CacheInfo, { kind: "exact", ageMillis: Math.max(0, now - storedAt) })
 
 const zeroCost = (cost: LanguageModel.Cost | undefined) =>
-  cost === undefined ? undefined : new LanguageModel.Cost({ usd: 0, estimated: false }, true)
+  cost === undefined ? undefined : Construct.make(LanguageModel.Cost, { usd: 0, estimated: false })
 
 const asHitResponse = (response: LanguageModel.Response, cache: LanguageModel.CacheInfo, latencyMillis: number) =>
-  new LanguageModel.Response({ ...response, cache, cost: zeroCost(response.cost), attempts: [], latencyMillis }, true)
+  Construct.make(LanguageModel.Response, { ...response, cache, cost: zeroCost(response.cost), attempts: [], latencyMillis })
 
 const asHitFinish = (finish: LanguageModel.Finish, cache: LanguageModel.CacheInfo, latencyMillis: number) =>
-  new LanguageModel.Finish({ ...finish, cache, cost: zeroCost(finish.cost), attempts: [], latencyMillis }, true)
+  Construct.make(LanguageModel.Finish, { ...finish, cache, cost: zeroCost(finish.cost), attempts: [], latencyMillis })
 
 /**
  * Wraps a `LanguageModel` service with the cache, using the `CacheStore` in context.
@@ -185,7 +195,7 @@ export const make = (options: Options = {}) =>
       const key = served.provider === plan.expected.provider && served.model === plan.expected.model
         ? plan.key
         : requestKey(request, served, options)
-      return store.set(key, encodeEntry(entry), Option.some(ttl)).pipe(
+      return store.set(key, toStored(entry), Option.some(ttl)).pipe(
         Effect.catchAll((error) => Effect.logWarning("ResponseCache: store write failed", error))
       )
     }
@@ -254,7 +264,7 @@ export const make = (options: Options = {}) =>
           inner.generate(request).pipe(
             Effect.tap((response) =>
               Effect.flatMap(Clock.currentTimeMillis, (now) => {
-                const entry = new Entry({ storedAt: now, payload: { _tag: "Response", response } }, true)
+                const entry = Construct.make(Entry, { storedAt: now, payload: { _tag: "Response", response } })
                 return Effect.zipRight(
                   save(request, plan, entry, response, response.finishReason),
                   Deferred.succeed(flight, Option.some(entry))
@@ -303,7 +313,7 @@ export const make = (options: Options = {}) =>
               const last = recorded[recorded.length - 1]
               if (last === undefined || last._tag !== "Finish") return Effect.void
               return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-                const entry = new Entry({ storedAt: now, payload: { _tag: "Events", events: recorded } }, true)
+                const entry = Construct.make(Entry, { storedAt: now, payload: { _tag: "Events", events: recorded } })
                 return Effect.zipRight(save(request, plan, entry, last, last.reason), Deferred.succeed(flight, Option.some(entry)))
               })
             })

@@ -25,8 +25,58 @@ export interface Serving {
 
 type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
 
-/** JSON text with object keys sorted at every depth and `undefined` members dropped. */
-export const stableStringify = (value: unknown): string => JSON.stringify(sortDeep(value))
+/**
+ * JSON text with object keys sorted at every depth and `undefined` members dropped.
+ * Written out directly: the same text as `JSON.stringify(sortDeep(value))`
+ * (`sortDeep` below stays the reference and the tests compare the two) without
+ * building the sorted copy first.
+ */
+export const stableStringify = (value: unknown): string => {
+  if (value === null || value === undefined) return "null"
+  if (Array.isArray(value)) {
+    let out = "["
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + stableStringify(value[i])
+    return out + "]"
+  }
+  switch (typeof value) {
+    case "object": {
+      const keys = jsonKeyOrder(Object.keys(value).sort())
+      let out = "{"
+      let first = true
+      for (const key of keys) {
+        const member = (value as Record<string, unknown>)[key]
+        if (member === undefined) continue
+        out += (first ? "" : ",") + JSON.stringify(key) + ":" + stableStringify(member)
+        first = false
+      }
+      return out + "}"
+    }
+    case "number":
+    case "string":
+    case "boolean":
+      return JSON.stringify(value)
+    default:
+      return JSON.stringify(String(value))
+  }
+}
+
+const arrayIndex = /^(?:0|[1-9]\d{0,9})$/
+
+/**
+ * The order `JSON.stringify` writes an object's keys in: integer-like keys (array
+ * indices) first in numeric order, then the others as inserted — which for the
+ * sorted copy `sortDeep` makes is `sorted`.
+ */
+const jsonKeyOrder = (sorted: Array<string>): Array<string> => {
+  let indices: Array<string> | undefined
+  for (const key of sorted) if (arrayIndex.test(key) && Number(key) < 4294967295) (indices ??= []).push(key)
+  if (indices === undefined) return sorted
+  const isIndex = new Set(indices)
+  return [...indices.sort((a, b) => Number(a) - Number(b)), ...sorted.filter((key) => !isIndex.has(key))]
+}
+
+/** The reference form of {@link stableStringify}. */
+export const stableStringifyReference = (value: unknown): string => JSON.stringify(sortDeep(value))
 
 const sortDeep = (value: unknown): Json => {
   if (value === null || value === undefined) return null
