@@ -64,6 +64,13 @@ if (profileFile !== undefined) {
       () => undefined
     )
 }
+// With `node --expose-gc`: SIGHUP collects garbage and prints `HEAP <bytes used>`
+// (the live heap, which RSS hides behind garbage not yet collected).
+process.on("SIGHUP", () => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  gc?.()
+  console.log(`HEAP ${gc === undefined ? Number.NaN : process.memoryUsage().heapUsed}`)
+})
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => void stopProfile().finally(() => process.exit(0)))
 }

@@ -6,14 +6,37 @@
  * request carries a new prompt (a counter), so neither side answers from a cache.
  *
  * Both are configured alike: two upstreams in a fallback chain, two retries on
- * 429/5xx, a response cache (Portkey: `cache: {mode: "simple"}`, which its
- * open-source build answers with `x-portkey-cache-status: DISABLED`: it has no
- * cache backend; that is checked and reported).
+ * 429/5xx, a response cache. Every request is new, so both miss: ours looks the
+ * key up, calls, and stores the answer; Portkey's open-source build has no
+ * response cache at all (`cache: {mode: "simple"}` is answered with
+ * `x-portkey-cache-status: DISABLED`: its cache lookup is a hook, `getFromCache`,
+ * that only Portkey's hosted middleware installs), so it skips that work. That
+ * is checked on every run and reported.
  *
- *   node --import tsx test/bench/gateway.ts [--quick|--smoke]
+ * How each runs, recorded with its command line:
+ * - effect-llm: test/bench/gateway-server.ts bundled by esbuild into one ES
+ *   module (its npm packages left as imports), run by plain `node`, as the
+ *   compiled package runs (`BENCH_GATEWAY_RUNNER=tsx` runs the TypeScript through
+ *   tsx instead: same code, ~100 MB more RSS for the loader).
+ * - Portkey: its published build (`build/start-server.js --headless`). On Node 20
+ *   with the @hono/node-server it installs (1.19), every streamed answer fails
+ *   with `TypeError: immutable` (Portkey-AI/gateway#1389: the node server reuses
+ *   the upstream fetch response's immutable headers, which Portkey then appends
+ *   to). A one-line preload (`--import data:...`, {@link portkeyShim}) gives each
+ *   upstream response a mutable copy of its headers, which is what
+ *   @hono/node-server ≤ 1.14.2 did and what the fix in #1390 does: one `Headers`
+ *   copy per call, for JSON and streams alike.
+ *
+ * Per row: requests/s, p50/p99 (autocannon), the gateway's peak RSS, its CPU
+ * time per request (utime + stime from /proc over the measured run: steadier than
+ * requests/s on a shared machine) and the load average when measured.
+ *
+ *   node --import tsx test/bench/gateway.ts [--quick|--smoke] [--full-stack]
  */
+import { readFileSync } from "node:fs"
+import * as Os from "node:os"
 import { join } from "node:path"
-import { type Child, load1, packageDir, resetPeak, resolveTool, round, rssOf, sampleRss, startChild, startSimulator, tsxArgs } from "./lib.js"
+import { type Child, load1, packageDir, resetPeak, resolveTool, root, round, rssOf, sampleRss, startChild, startSimulator, tsxArgs } from "./lib.js"
 import { MODEL, retryOptions } from "./stacks.js"
 
 export type Mode = "smoke" | "quick" | "full"
@@ -40,7 +63,11 @@ export interface Row {
   readonly non2xx: number
   readonly errors: number
   readonly peakRssMb: number
+  /** The gateway process's CPU time (user + system, all its threads) per completed request. */
+  readonly cpuMsPerRequest: number
   readonly load: number
+  /** `os.loadavg()` (1, 5, 15 minutes) when the row was measured. */
+  readonly loadavg: string
   /** Why the gateway could not be measured (its probe's answer), when it could not. */
   readonly failure?: string | undefined
 }
@@ -51,6 +78,8 @@ export interface Result {
   readonly portkeyVersion: string
   readonly portkeyCacheStatus: string
   readonly portkeyConfig: unknown
+  /** How the comparison is made fair (caches, config, processes), for the report. */
+  readonly notes: ReadonlyArray<string>
 }
 
 const settings = {
@@ -72,20 +101,81 @@ export const portkeyConfig = (upstream: string) => ({
   ]
 })
 
-export const startGateway = (upstream: string, stack: "equivalent" | "full"): Promise<{ child: Child; url: string }> =>
-  startChild(process.execPath, tsxArgs("gateway-server.ts", ["--upstream", upstream, "--stack", stack]), /GATEWAY (http:\/\/\S+)/).then(
-    ({ child, match }) => ({ child, url: match[1]! })
-  )
+/** Where the bundled gateway server goes (node_modules/.cache: ignored by git, next to the packages it imports). */
+export const bundlePath = join(root, "node_modules/.cache/effect-llm-bench/gateway-server.mjs")
+
+let bundled: Promise<string> | undefined
+
+/** Bundles test/bench/gateway-server.ts (and the src it imports) into {@link bundlePath}, once per process. */
+export const bundleGatewayServer = (): Promise<string> =>
+  bundled ??= (async () => {
+    const esbuild = await import(resolveTool("esbuild")) as {
+      build: (options: Record<string, unknown>) => Promise<unknown>
+    }
+    await esbuild.build({
+      entryPoints: [join(root, "test/bench/gateway-server.ts")],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      packages: "external",
+      target: "node20",
+      conditions: ["source"],
+      outfile: bundlePath,
+      logLevel: "warning"
+    })
+    return bundlePath
+  })()
+
+/** How the bundle is made, for the report. */
+export const bundleCommand =
+  "esbuild test/bench/gateway-server.ts --bundle --platform=node --format=esm --packages=external --target=node20 --conditions=source"
+
+export const startGateway = async (
+  upstream: string,
+  stack: "equivalent" | "full",
+  nodeArgs: ReadonlyArray<string> = []
+): Promise<{ child: Child; url: string }> => {
+  const args = ["--upstream", upstream, "--stack", stack]
+  // BENCH_GATEWAY_SCRIPT: a prebuilt bundle to run instead (A/B against another build).
+  const script = process.env["BENCH_GATEWAY_SCRIPT"]
+  const argv = process.env["BENCH_GATEWAY_RUNNER"] === "tsx"
+    ? [...nodeArgs, ...tsxArgs("gateway-server.ts", args)]
+    : [...nodeArgs, script ?? await bundleGatewayServer(), ...args]
+  const { child, match } = await startChild(process.execPath, argv, /GATEWAY (http:\/\/\S+)/)
+  return { child, url: match[1]! }
+}
+
+/**
+ * Preloaded into Portkey's process: each upstream `fetch` response gets a mutable
+ * copy of its headers (see the module comment: Portkey-AI/gateway#1389).
+ */
+export const portkeyShim =
+  "const f=globalThis.fetch;globalThis.fetch=async(...a)=>{const r=await f(...a);Object.defineProperty(r,'headers',{value:new Headers(r.headers)});return r}"
 
 export const startPortkey = async (): Promise<{ child: Child; url: string; version: string }> => {
   const dir = packageDir("@portkey-ai/gateway")
   const { version } = await import(join(dir, "package.json"), { with: { type: "json" } }).then((m: { default: { version: string } }) => m.default)
   const port = 20_000 + Math.floor(Math.random() * 20_000)
-  const { child } = await startChild(process.execPath, [join(dir, "build/start-server.js"), `--port=${port}`, "--headless"], /Ready for connections/, {
-    env: { NODE_ENV: "production" }
-  })
+  const { child } = await startChild(
+    process.execPath,
+    ["--import", `data:text/javascript,${encodeURIComponent(portkeyShim)}`, join(dir, "build/start-server.js"), `--port=${port}`, "--headless"],
+    /Ready for connections/,
+    { env: { NODE_ENV: "production" } }
+  )
   return { child, url: `http://127.0.0.1:${port}`, version }
 }
+
+/** CPU time (user + system) a process has used, in ms, from /proc (Linux). */
+export const cpuMsOf = (pid: number): number => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return (Number(fields[11]) + Number(fields[12])) * (1000 / 100)
+  } catch {
+    return Number.NaN
+  }
+}
+
+const loadavg = () => Os.loadavg().map((n) => n.toFixed(2)).join(", ")
 
 const body = (n: number, stream: boolean) =>
   JSON.stringify({
@@ -116,7 +206,8 @@ const load = async (
     if (gateway !== "portkey") throw new Error(`${gateway} ${kind}: ${failure}`)
     return {
       gateway, kind, connections: s.connections, seconds: 0, rps: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN,
-      requests: 0, non2xx: 1, errors: 0, peakRssMb: rssOf(target.pid)?.peakMb ?? Number.NaN, load: load1(), failure
+      requests: 0, non2xx: 1, errors: 0, peakRssMb: rssOf(target.pid)?.peakMb ?? Number.NaN, cpuMsPerRequest: Number.NaN,
+      load: load1(), loadavg: loadavg(), failure
     }
   }
   let n = 0
@@ -132,7 +223,9 @@ const load = async (
   if (s.warmup > 0) await autocannon(options(s.warmup))
   await resetPeak(target.pid)
   const sampler = sampleRss(target.pid)
+  const cpuBefore = cpuMsOf(target.pid)
   const result = await autocannon(options(s.seconds))
+  const cpu = cpuMsOf(target.pid) - cpuBefore
   const sampled = sampler.stop()
   const peak = Math.max(sampled, rssOf(target.pid)?.peakMb ?? 0)
   return {
@@ -147,7 +240,9 @@ const load = async (
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
     peakRssMb: peak,
-    load: load1()
+    cpuMsPerRequest: round(cpu / Math.max(1, result.requests.total), 2),
+    load: load1(),
+    loadavg: loadavg()
   }
 }
 
@@ -195,13 +290,19 @@ export const run = async (mode: Mode, options: { readonly fullStack?: boolean } 
       rows,
       commands: {
         simulator: clean(sim.child.command),
-        "effect-llm": clean(ours.child.command),
+        "effect-llm": clean(ours.child.command) + (ours.child.command.includes(".mjs") ? ` (the bundle: ${bundleCommand})` : ""),
         portkey: clean(portkey.child.command) + " (env NODE_ENV=production; config per request in the x-portkey-config header)",
         ...(options.fullStack === true ? { "effect-llm (full stack)": clean(children[children.length - 1]!.command) } : {})
       },
       portkeyVersion: portkey.version,
       portkeyCacheStatus,
-      portkeyConfig: { ...portkeyConfig("SIMULATOR/v1") }
+      portkeyConfig: { ...portkeyConfig("SIMULATOR/v1") },
+      notes: [
+        `Same simulator process and upstream URL for both, same autocannon settings (${s.connections} connections, ${s.seconds} s after a ${s.warmup} s warm-up), each gateway in a process of its own, measured one after the other (the order flips between JSON and streams).`,
+        "Both configured for two attempts more on 429/5xx and a fallback over two upstreams; effect-llm also has a circuit breaker per member (its default).",
+        `Cache: every request is new (a counter in the prompt), so both miss. effect-llm hashes each request, looks it up in its memory cache and stores the answer (a repeated request was checked to be a hit: x-effect-llm-cache: exact). Portkey answers a repeat with x-portkey-cache-status: ${portkeyCacheStatus}: its open-source build has no response cache (the lookup is a hook only Portkey's hosted service installs), so it does none of that work.`,
+        "Portkey runs with a preload that gives each upstream response mutable headers (Portkey-AI/gateway#1389); without it every Portkey stream fails with 500 on Node 20."
+      ]
     }
   } finally {
     for (const c of children.reverse()) await c.stop()
@@ -210,12 +311,14 @@ export const run = async (mode: Mode, options: { readonly fullStack?: boolean } 
 
 export const markdown = (r: Result): string =>
   [
-    "| gateway | kind | connections | seconds | requests/s | p50 ms | p99 ms | requests | non-2xx | errors | peak RSS MB | load |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...r.notes.map((n) => `- ${n}`),
+    "",
+    "| gateway | kind | connections | seconds | requests/s | p50 ms | p99 ms | requests | non-2xx | errors | peak RSS MB | CPU ms/request | load avg (1, 5, 15 min) |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ...r.rows.map((x) =>
       x.failure !== undefined
-        ? `| ${x.gateway} | ${x.kind} | ${x.connections} | – | not measurable: ${x.failure.replaceAll("|", "\\|")} | – | – | – | – | – | – | ${x.load} |`
-        : `| ${x.gateway} | ${x.kind} | ${x.connections} | ${x.seconds} | ${x.rps} | ${x.p50Ms} | ${x.p99Ms} | ${x.requests} | ${x.non2xx} | ${x.errors} | ${x.peakRssMb} | ${x.load} |`
+        ? `| ${x.gateway} | ${x.kind} | ${x.connections} | – | not measurable: ${x.failure.replaceAll("|", "\\|")} | – | – | – | – | – | – | – | ${x.loadavg} |`
+        : `| ${x.gateway} | ${x.kind} | ${x.connections} | ${x.seconds} | ${x.rps} | ${x.p50Ms} | ${x.p99Ms} | ${x.requests} | ${x.non2xx} | ${x.errors} | ${x.peakRssMb} | ${x.cpuMsPerRequest} | ${x.loadavg} |`
     )
   ].join("\n")
 

@@ -1,7 +1,10 @@
 /**
  * Memory of the gateway (full stack) with N concurrent SSE streams in flight
  * (default 1,000): the gateway process's RSS when idle (after a warm-up), when
- * every stream has received its first chunk and is still open, and the peak.
+ * every stream has received its first chunk and is still open, and the peak;
+ * and its live heap (after a forced collection: the gateway runs with
+ * `--expose-gc` and answers SIGHUP with `HEAP <bytes>`) idle and with the
+ * streams open, which RSS hides behind garbage not yet collected.
  * The simulator streams slowly (a word a second, 240 words), so the streams
  * stay open while RSS is read; then the clients disconnect.
  *
@@ -9,6 +12,7 @@
  */
 import * as Http from "node:http"
 import { load1, resetPeak, round, rssOf, sampleRss, sleep, startSimulator } from "./lib.js"
+import type { Child } from "./lib.js"
 import { startGateway } from "./gateway.js"
 import { MODEL } from "./stacks.js"
 
@@ -21,6 +25,10 @@ export interface Result {
   readonly rssMbAtStreams: number
   readonly peakRssMb: number
   readonly perStreamKb: number
+  /** Live heap after a forced GC, idle and with the streams open, in MB; per stream in KB. */
+  readonly idleHeapMb: number
+  readonly heapMbAtStreams: number
+  readonly heapPerStreamKb: number
   readonly secondsToAllInFlight: number
   readonly load: number
   readonly commands: Readonly<Record<string, string>>
@@ -65,9 +73,31 @@ const openStream = (url: URL, n: number, onFirst: () => void, agent: Http.Agent)
   return req
 }
 
+/** Asks the gateway for its live heap (see the module comment), in MB. */
+const liveHeapMb = (child: Child): Promise<number> =>
+  new Promise((resolve) => {
+    const out = child.process.stdout!
+    let text = ""
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString("utf8")
+      const match = /HEAP (\S+)/.exec(text)
+      if (match !== null) {
+        out.off("data", onData)
+        clearTimeout(timer)
+        resolve(round(Number(match[1]) / 2 ** 20, 1))
+      }
+    }
+    const timer = setTimeout(() => {
+      out.off("data", onData)
+      resolve(Number.NaN)
+    }, 10_000)
+    out.on("data", onData)
+    child.process.kill("SIGHUP")
+  })
+
 export const run = async (mode: Mode, streams: number = defaults[mode]): Promise<Result> => {
   const sim = await startSimulator(["--first-token-ms", "0", "--token-ms", "1000", "--chunks", "240"])
-  const gateway = await startGateway(`${sim.url}/v1`, "full")
+  const gateway = await startGateway(`${sim.url}/v1`, "full", ["--expose-gc"])
   const agent = new Http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY })
   const requests: Array<Http.ClientRequest> = []
   try {
@@ -78,6 +108,7 @@ export const run = async (mode: Mode, streams: number = defaults[mode]): Promise
     for (let t = 0; warm < warmups.length && t < 200; t++) await sleep(50)
     warmups.forEach((r) => r.destroy())
     await sleep(mode === "full" ? 1000 : 200)
+    const idleHeap = await liveHeapMb(gateway.child)
     const idle = rssOf(gateway.child.pid)!.rssMb
     await resetPeak(gateway.child.pid)
     const sampler = sampleRss(gateway.child.pid, 25)
@@ -89,6 +120,7 @@ export const run = async (mode: Mode, streams: number = defaults[mode]): Promise
     await sleep(500)
     const at = rssOf(gateway.child.pid)!
     const peak = Math.max(sampler.stop(), at.peakMb)
+    const heapAt = await liveHeapMb(gateway.child)
     if (inFlight < streams) {
       throw new Error(`only ${inFlight} of ${streams} streams got their first chunk in ${round(seconds, 1)} s; problems: ${JSON.stringify([...problems])}`)
     }
@@ -100,6 +132,9 @@ export const run = async (mode: Mode, streams: number = defaults[mode]): Promise
       rssMbAtStreams: at.rssMb,
       peakRssMb: peak,
       perStreamKb: round(((at.rssMb - idle) * 1024) / streams, 1),
+      idleHeapMb: idleHeap,
+      heapMbAtStreams: heapAt,
+      heapPerStreamKb: round(((heapAt - idleHeap) * 1024) / streams, 1),
       secondsToAllInFlight: round(seconds, 2),
       load: load1(),
       commands: { simulator: clean(sim.child.command), gateway: clean(gateway.child.command) }
@@ -114,9 +149,9 @@ export const run = async (mode: Mode, streams: number = defaults[mode]): Promise
 
 export const markdown = (r: Result): string =>
   [
-    "| streams in flight | gateway RSS idle MB | RSS with the streams open MB | peak RSS MB | per stream KB | seconds until all in flight | load |",
-    "|---:|---:|---:|---:|---:|---:|---:|",
-    `| ${r.inFlight} | ${r.idleRssMb} | ${r.rssMbAtStreams} | ${r.peakRssMb} | ${r.perStreamKb} | ${r.secondsToAllInFlight} | ${r.load} |`
+    "| streams in flight | gateway RSS idle MB | RSS with the streams open MB | peak RSS MB | RSS per stream KB | live heap idle MB | live heap with the streams open MB | live heap per stream KB | seconds until all in flight | load |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    `| ${r.inFlight} | ${r.idleRssMb} | ${r.rssMbAtStreams} | ${r.peakRssMb} | ${r.perStreamKb} | ${r.idleHeapMb} | ${r.heapMbAtStreams} | ${r.heapPerStreamKb} | ${r.secondsToAllInFlight} | ${r.load} |`
   ].join("\n")
 
 if (import.meta.url === `file://${process.argv[1]}`) {
