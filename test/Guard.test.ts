@@ -47,6 +47,16 @@ describe("Guard input", () => {
       expect(yield* (yield* ScriptedModel.ScriptedModel).calls).toBe(0)
     }).pipe(Effect.provide(withModel([{ text: "never" }]))))
 
+  it.effect("with an asynchronous classifier the input half awaits its verdict before calling the model", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(LanguageModel.generate(user("What's the weather?")))
+      expect(error._tag).toBe("InjectionDetected")
+      if (error._tag === "InjectionDetected") expect(error.findings.map((f) => f.rule)).toContain("classifier.always-no")
+      expect(yield* (yield* ScriptedModel.ScriptedModel).calls).toBe(0)
+    }).pipe(Effect.provide(withModel([{ text: "never" }], {
+      input: { scanner: { classifiers: [{ name: "always-no", classify: () => Effect.succeed({ score: 1 }) }] } }
+    }))))
+
   it.effect("benign input with trigger words passes, with a canary and spotlight added to the request", () =>
     Effect.gen(function*() {
       const response = yield* LanguageModel.generate({

@@ -90,6 +90,35 @@ export const makeInput = (options: InputOptions = {}) =>
 (inner: LanguageModel.Service): Effect.Effect<LanguageModel.Service> =>
   Effect.map(InjectionScanner.make(options.scanner), (scanner) => {
     const roles = new Set<string>(options.roles ?? ["user", "tool"])
+    // Without asynchronous classifiers (the default: rules plus the in-process
+    // model) the scan is plain synchronous code: one `suspend` per call, no
+    // per-message effects and no spans (Telemetry owns spans).
+    const asynchronous = (options.scanner?.classifiers ?? []).some((c) => c.classifySync === undefined)
+    if (!asynchronous) {
+      const firstFlagged = (request: LanguageModel.Request): LlmError.InjectionDetected | undefined => {
+        const messages = request.messages
+        for (let index = 0; index < messages.length; index++) {
+          const message = messages[index]!
+          if (!roles.has(message.role)) continue
+          const result = scanner.scanSync(message.content)
+          if (result.flagged) return InjectionScanner.toError(result, `message ${index} (${message.role})`)
+        }
+        return undefined
+      }
+      return {
+        models: inner.models,
+        generate: (request) =>
+          Effect.suspend(() => {
+            const flagged = firstFlagged(request)
+            return flagged === undefined ? inner.generate(request) : Effect.fail(flagged)
+          }),
+        stream: (request) =>
+          Stream.suspend(() => {
+            const flagged = firstFlagged(request)
+            return flagged === undefined ? inner.stream(request) : Stream.fail(flagged)
+          })
+      }
+    }
     const check = (request: LanguageModel.Request): Effect.Effect<void, LlmError.LlmError> =>
       Effect.forEach(roleIndex(request, roles), ({ index, message }) =>
         Effect.flatMap(scanner.scan(message.content), (result) =>

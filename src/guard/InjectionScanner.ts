@@ -15,8 +15,16 @@
  *
  * Rules are plain data (`Rule`: id, family, weight, RegExp over normalized text),
  * so an application can add its own, drop built-in ones by id or family, and tune
- * the threshold. A {@link Classifier} plugs in a model-based scanner (for example
- * {@link llmJudge}, a judge through `LanguageModel`) whose score is added.
+ * the threshold.
+ *
+ * A {@link Classifier} plugs in a model-based scanner. The default scanner has
+ * one built in: {@link linearModel}, a logistic regression over hashed word and
+ * character n-grams of the normalized text plus the rule findings, shipped as
+ * int8 weights in the package and run in-process, synchronously, in a few
+ * microseconds (no network, no dependency). Its training data and licences are
+ * listed in src/guard/internal/model.ts and docs/security.md. An asynchronous
+ * classifier such as {@link llmJudge} (a judge through `LanguageModel`) runs in
+ * the `scan` effect for texts the synchronous part has not flagged.
  *
  * Hand-written rather than taken from a library: the JavaScript ecosystem has no
  * maintained injection scanner with span mapping, and the scan must stay in the
@@ -28,6 +36,8 @@ import { Context, Effect, Layer, Random } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { findBlobs } from "./internal/decode.js"
+import { hashFeatures, lastSums, ruleFeatureNames } from "./internal/features.js"
+import { model as builtInModel } from "./internal/model.js"
 import { normalize, spanOf } from "./internal/normalize.js"
 import type { Normalized } from "./internal/normalize.js"
 import { defaultRules } from "./internal/rules.js"
@@ -81,8 +91,13 @@ export interface Verdict {
 }
 
 /**
- * A pluggable scanner (an LLM judge, a fine-tuned classifier behind an API). Its
- * score times `weight` is added to the rule score.
+ * A pluggable scanner (an LLM judge, a fine-tuned classifier behind an API, an
+ * in-process model). Its score times `weight` is added to the score (or, with
+ * `combine: "max"`, replaces it when higher).
+ *
+ * A classifier with `classifySync` runs inside the synchronous scan
+ * (`Compiled.scan`, `Service.scanSync`) before any asynchronous one, and its
+ * `classify` is not called.
  *
  * @since 0.1.0
  * @category models
@@ -92,16 +107,28 @@ export interface Classifier {
   /** How much a verdict of 1 adds to the score (default 1: enough on its own). */
   readonly weight?: number
   /**
+   * `add` (default): the weighted verdict is added to the score; `max`: the score
+   * becomes the higher of the two (for a model that already takes the rule
+   * findings as inputs, so adding would count them twice).
+   */
+  readonly combine?: "add" | "max"
+  /**
    * Called only when the rule score is in `[from, to)` (default `[0, threshold)`:
-   * texts the rules already flag do not pay for a model call).
+   * texts the rules already flag do not pay for a model call). Asynchronous
+   * classifiers see the score after the synchronous ones.
    */
   readonly band?: readonly [number, number]
   readonly classify: (text: string, rules: ScanResult) => Effect.Effect<Verdict, LlmError.LlmError>
+  /**
+   * The synchronous form, for in-process models: `normalized` is the text the
+   * rules saw ({@link normalizeText}).
+   */
+  readonly classifySync?: (text: string, rules: ScanResult, normalized: string) => Verdict
 }
 
 /**
- * Scanner options. Defaults: the built-in rules, threshold 1, blobs decoded to
- * depth 2, no classifier.
+ * Scanner options. Defaults: the built-in rules, the built-in linear model,
+ * threshold 1, blobs decoded to depth 2, no other classifier.
  *
  * @since 0.1.0
  * @category models
@@ -121,6 +148,12 @@ export interface Options {
   readonly decodeDepth?: number
   /** Weight of the obfuscation signals (invisible characters, homoglyphs, tags, encoded instructions). */
   readonly obfuscationWeight?: number
+  /**
+   * The in-process model classifier (default {@link linearModel}`()`); `false`
+   * scans with the rules alone.
+   */
+  readonly model?: Classifier | false
+  /** More classifiers (e.g. {@link llmJudge}); synchronous ones run in every scan. */
   readonly classifiers?: ReadonlyArray<Classifier>
 }
 
@@ -552,7 +585,7 @@ export const compile = (options: Options = {}): Compiled => {
     else if (weight > existing.weight) existing.weight = weight
   }
 
-  const scanInto = (original: string, hits: Map<string, Hit>, depth: number, spanOverride?: readonly [number, number]) => {
+  const scanInto = (original: string, hits: Map<string, Hit>, depth: number, spanOverride?: readonly [number, number]): Normalized => {
     const norm = normalize(original)
     runRules(norm, original, hits, spanOverride)
     const mayHoldBlob = blobish
@@ -613,15 +646,21 @@ export const compile = (options: Options = {}): Compiled => {
         }
       }
     }
+    return norm
   }
 
   const mergeDecoded = (hits: Map<string, Hit>, inner: Map<string, Hit>, _from: string) => {
     for (const hit of inner.values()) addHit(hits, { id: hit.rule, family: hit.family }, hit.weight, hit.match, hit.span)
   }
 
+  const syncClassifiers: ReadonlyArray<Classifier> = [
+    ...(options.model === false ? [] : [options.model ?? linearModel()]),
+    ...(options.classifiers ?? []).filter((c) => c.classifySync !== undefined)
+  ]
+
   const scan = (text: string): ScanResult => {
     const hits = new Map<string, Hit>()
-    scanInto(text, hits, 0)
+    const norm = scanInto(text, hits, 0)
     let score = 0
     const findings: Array<LlmError.Finding> = []
     for (const hit of hits.values()) {
@@ -630,13 +669,39 @@ export const compile = (options: Options = {}): Compiled => {
     }
     findings.sort((a, b) => (b.weight ?? 0) - (a.weight ?? 0))
     score = round(score)
-    return { score, flagged: score >= threshold, threshold, findings }
+    const rules: ScanResult = { score, flagged: score >= threshold, threshold, findings }
+    if (syncClassifiers.length === 0) return rules
+    let combined = score
+    for (const c of syncClassifiers) {
+      const [from, to] = c.band ?? [0, threshold]
+      if (score < from || score >= to) continue
+      combined = combineVerdict(combined, c, c.classifySync!(text, rules, norm.text), findings, SYNC_FINDING)
+    }
+    if (combined === score) return rules
+    combined = round(combined)
+    return { score: combined, flagged: combined >= threshold, threshold, findings }
   }
 
   return { threshold, rules: active, scan }
 }
 
 const round = (n: number): number => Math.round(n * 1000) / 1000
+
+/** Synchronous classifiers are listed as findings only from this weighted score up (half way to flagging: weaker model scores are noise). */
+const SYNC_FINDING = 0.5
+
+/** Folds one verdict into a score (pushing its findings); returns the new score. */
+const combineVerdict = (score: number, c: Classifier, verdict: Verdict, findings: Array<LlmError.Finding>, listFrom: number): number => {
+  const weighted = Math.max(0, Math.min(1, verdict.score)) * (c.weight ?? 1)
+  const next = c.combine === "max" ? Math.max(score, weighted) : score + weighted
+  const shown = c.combine === "max" ? weighted : next - score
+  if (shown > 0 && shown >= listFrom) {
+    findings.push(new LlmError.Finding({ rule: `classifier.${c.name}`, family: "classifier", weight: round(shown) }))
+    findings.sort((a, b) => (b.weight ?? 0) - (a.weight ?? 0))
+  }
+  if (verdict.findings !== undefined) findings.push(...verdict.findings)
+  return next
+}
 
 /**
  * Scans a text with the given options (compiling them each call: compile once
@@ -671,7 +736,7 @@ export const toError = (result: ScanResult, where?: string): LlmError.InjectionD
 export const make = (options: Options = {}): Effect.Effect<Service> =>
   Effect.sync(() => {
     const compiled = compile(options)
-    const classifiers = options.classifiers ?? []
+    const classifiers = (options.classifiers ?? []).filter((c) => c.classifySync === undefined)
     const scanEffect = (text: string): Effect.Effect<ScanResult, LlmError.LlmError> =>
       Effect.suspend(() => {
         const base = compiled.scan(text)
@@ -685,12 +750,7 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
           (verdicts) => {
             let score = base.score
             const findings = [...base.findings]
-            for (const { c, verdict } of verdicts) {
-              const added = Math.max(0, Math.min(1, verdict.score)) * (c.weight ?? 1)
-              score += added
-              if (added > 0) findings.push(new LlmError.Finding({ rule: `classifier.${c.name}`, family: "classifier", weight: round(added) }))
-              findings.push(...(verdict.findings ?? []))
-            }
+            for (const { c, verdict } of verdicts) score = combineVerdict(score, c, verdict, findings, Number.MIN_VALUE)
             score = round(score)
             return { score, flagged: score >= compiled.threshold, threshold: compiled.threshold, findings }
           }
@@ -711,6 +771,122 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
  * @category layers
  */
 export const layer = (options?: Options): Layer.Layer<InjectionScanner> => Layer.effect(InjectionScanner, make(options))
+
+// -----------------------------------------------------------------------------
+// Linear model
+// -----------------------------------------------------------------------------
+
+/**
+ * The serialized weights of a {@link linearModel}, as written by
+ * `test/bench/train-guard.ts`: int8 weights (base64) times `scale`, one per
+ * hashed feature bucket, a bias, the weights of the rule features and the
+ * probability at which the model flags a text on its own.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LinearModelWeights {
+  readonly version: number
+  readonly bits: number
+  /** Added to the character n-gram count before scaling by `1/sqrt(count)` (words: a quarter). */
+  readonly pseudo: number
+  readonly threshold: number
+  readonly bias: number
+  readonly ruleWeights: ReadonlyArray<number>
+  readonly scale: number
+  readonly weights: string
+}
+
+/**
+ * The weights shipped with the package (see docs/security.md for what they were
+ * trained on, under which licences, and how to retrain).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const builtInWeights: LinearModelWeights = builtInModel
+
+/**
+ * Options of {@link linearModel}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LinearModelOptions {
+  /** Default: {@link builtInWeights}. */
+  readonly weights?: LinearModelWeights
+  /** The probability at which the model flags a text on its own (default: the one chosen in training). */
+  readonly threshold?: number
+  /** Rule-score band in which the model runs (default `[0, threshold)`). */
+  readonly band?: readonly [number, number]
+}
+
+const decodedTables = new WeakMap<LinearModelWeights, Int8Array>()
+const decodeTable = (weights: LinearModelWeights): Int8Array => {
+  let table = decodedTables.get(weights)
+  if (table === undefined) {
+    const binary = atob(weights.weights)
+    table = new Int8Array(1 << weights.bits)
+    if (binary.length !== table.length) throw new RangeError(`linear model: ${binary.length} weights for 2^${weights.bits} buckets`)
+    for (let k = 0; k < table.length; k++) table[k] = binary.charCodeAt(k)
+    decodedTables.set(weights, table)
+  }
+  return table
+}
+
+/**
+ * The model's probability that a text is an injection, from its normalized form
+ * and the rules-only scan.
+ */
+const modelProbability = (weights: LinearModelWeights, table: Int8Array, normalized: string, rules: ScanResult): number => {
+  hashFeatures(normalized, table, weights.bits)
+  let z = weights.bias
+  if (lastSums[1]! > 0) z += (lastSums[0]! * weights.scale) / Math.sqrt(lastSums[1]! + weights.pseudo / 4)
+  if (lastSums[3]! > 0) z += (lastSums[2]! * weights.scale) / Math.sqrt(lastSums[3]! + weights.pseudo)
+  const r = weights.ruleWeights
+  const score = rules.score
+  if (score >= 0.25) z += r[0]!
+  if (score >= 0.5) z += r[1]!
+  if (score >= 1) z += r[2]!
+  if (score >= 2) z += r[3]!
+  let seen = 0
+  for (const finding of rules.findings) {
+    const k = ruleFeatureNames.indexOf(finding.family as (typeof ruleFeatureNames)[number], 4)
+    if (k >= 4 && (seen & (1 << k)) === 0) {
+      seen |= 1 << k
+      z += r[k]!
+    }
+  }
+  return 1 / (1 + Math.exp(-z))
+}
+
+/**
+ * The built-in in-process model as a {@link Classifier}: logistic regression
+ * over hashed word 1-2-grams and character 3-5-grams of the normalized text plus
+ * the rule findings (score bands, families). It runs synchronously in every scan
+ * the rules have not already flagged and raises the score to `p / threshold`
+ * when that is higher, so `p >= threshold` flags a text on its own. A few
+ * microseconds per kilobyte; no network.
+ *
+ * @since 0.1.0
+ * @category classifiers
+ */
+export const linearModel = (options: LinearModelOptions = {}): Classifier => {
+  const weights = options.weights ?? builtInWeights
+  const table = decodeTable(weights)
+  const threshold = options.threshold ?? weights.threshold
+  const classifySync = (_text: string, rules: ScanResult, normalized: string): Verdict => ({
+    score: modelProbability(weights, table, normalized, rules)
+  })
+  return {
+    name: "linear-model",
+    weight: 1 / threshold,
+    combine: "max",
+    band: options.band,
+    classify: (text, rules) => Effect.sync(() => classifySync(text, rules, normalize(text).text)),
+    classifySync
+  }
+}
 
 // -----------------------------------------------------------------------------
 // LLM judge
