@@ -200,3 +200,48 @@ describe("ScriptedModel", () => {
       expect(String(exit)).toContain("call 2 has none")
     }).pipe(Effect.provide(ScriptedModel.layer([{ text: "only" }]))))
 })
+
+describe("decodeRequest's hand-checked path", () => {
+  const viaSchema = Schema.decodeUnknownEither(LanguageModel.Request, { errors: "all", onExcessProperty: "error" })
+  const inputs: ReadonlyArray<unknown> = [
+    { messages: [{ role: "user", content: "hi" }] },
+    { messages: [{ role: "system", content: "s" }, { role: "user", content: "" }, { role: "assistant", content: "a" }], temperature: 0, maxTokens: 256 },
+    { messages: [{ role: "user", content: "hi" }], model: "gpt-4.1", topP: 1, seed: -3, stop: ["x", "y"], temperature: 2 },
+    { messages: [{ role: "user", content: "hi" }], model: undefined, maxTokens: undefined },
+    // Each of these is invalid or outside the hand-checked shape: the Schema decides.
+    { messages: [] },
+    { messages: [{ role: "user", content: "hi", extra: 1 }] },
+    { messages: [{ role: "user" }] },
+    { messages: [{ role: "tool", toolCallId: "t", content: "r" }] },
+    { messages: [{ role: "assistant", content: "", toolCalls: [{ id: "1", name: "f", arguments: "{}" }] }] },
+    { messages: [{ role: "user", content: "hi" }], maxTokens: 0 },
+    { messages: [{ role: "user", content: "hi" }], maxTokens: 1.5 },
+    { messages: [{ role: "user", content: "hi" }], temperature: 2.1 },
+    { messages: [{ role: "user", content: "hi" }], temperature: Number.NaN },
+    { messages: [{ role: "user", content: "hi" }], topP: -0.1 },
+    { messages: [{ role: "user", content: "hi" }], model: "" },
+    { messages: [{ role: "user", content: "hi" }], stop: [""] },
+    { messages: [{ role: "user", content: "hi" }], toString: "x" },
+    { messages: [{ role: "user", content: "hi" }], metadata: { tenant: "t" } },
+    { messages: [{ role: "user", content: "hi" }], unknown: true },
+    { messages: "hi" }
+  ]
+
+  it.effect("gives what the Schema decode gives, for valid and invalid inputs alike", () =>
+    Effect.gen(function*() {
+      for (const input of inputs) {
+        const fast = yield* Effect.either(LanguageModel.decodeRequest(input as LanguageModel.RequestInput))
+        const reference = viaSchema(input)
+        expect(fast._tag, JSON.stringify(input)).toBe(reference._tag)
+        if (fast._tag === "Right" && reference._tag === "Right") {
+          expect(fast.right, JSON.stringify(input)).toBeInstanceOf(LanguageModel.Request)
+          expect(fast.right, JSON.stringify(input)).toEqual(reference.right)
+          expect(Object.keys(fast.right).sort()).toEqual(Object.keys(reference.right).sort())
+          fast.right.messages.forEach((m, i) => {
+            expect(m.constructor).toBe(reference.right.messages[i]!.constructor)
+            expect(Object.keys(m).sort()).toEqual(Object.keys(reference.right.messages[i]!).sort())
+          })
+        }
+      }
+    }))
+})

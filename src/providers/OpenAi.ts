@@ -17,6 +17,7 @@ import type {
   ChatCompletionCreateParamsBase,
   ChatCompletionMessageParam
 } from "openai/resources/chat/completions"
+import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { fromApiFailure, fromTransport, type Origin } from "./internal/errors.js"
@@ -259,14 +260,30 @@ export const toParams = (
 // Response mapping
 // -----------------------------------------------------------------------------
 
-const toUsage = (usage: NonNullable<ChatCompletion["usage"]>): LanguageModel.Usage =>
-  new LanguageModel.Usage({
+const isCount = (n: unknown): boolean => typeof n === "number" && Number.isSafeInteger(n) && n >= 0
+const isOptionalString = (u: unknown): boolean => u === undefined || typeof u === "string"
+
+// The wire values are checked by hand and, when they hold what the schema asks
+// for, the instances are built without the validating constructors (~20-40 µs a
+// call); anything else goes through them, so bad data fails exactly as before.
+const toUsage = (usage: NonNullable<ChatCompletion["usage"]>): LanguageModel.Usage => {
+  const fields = {
     inputTokens: usage.prompt_tokens,
     outputTokens: usage.completion_tokens,
     cachedInputTokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
     cacheWriteTokens: (usage.prompt_tokens_details as { cache_write_tokens?: number } | undefined)?.cache_write_tokens ?? 0,
     reasoningTokens: usage.completion_tokens_details?.reasoning_tokens ?? 0
-  })
+  }
+  return isCount(fields.inputTokens) && isCount(fields.outputTokens) && isCount(fields.cachedInputTokens) &&
+      isCount(fields.cacheWriteTokens) && isCount(fields.reasoningTokens)
+    ? Construct.make(LanguageModel.Usage, fields)
+    : new LanguageModel.Usage(fields)
+}
+
+const toToolCall = (fields: { readonly id: string; readonly name: string; readonly arguments: string }) =>
+  typeof fields.id === "string" && typeof fields.name === "string" && typeof fields.arguments === "string"
+    ? Construct.make(LanguageModel.ToolCall, fields)
+    : new LanguageModel.ToolCall(fields)
 
 const contentFiltered = (origin: Origin) =>
   new LlmError.ContentFiltered({
@@ -294,22 +311,26 @@ export const fromCompletion = (
   if (completion.usage === undefined || completion.usage === null) return Either.left(missing(origin, "usage"))
   if (choice.finish_reason === "content_filter") return Either.left(contentFiltered(origin))
   const refusal = choice.message.refusal ?? undefined
+  const fields = {
+    id: completion.id,
+    text: choice.message.content ?? "",
+    toolCalls: (choice.message.tool_calls ?? []).flatMap((call) =>
+      call.type === "function"
+        ? [toToolCall({ id: call.id, name: call.function.name, arguments: call.function.arguments })]
+        : []
+    ),
+    finishReason: refusal !== undefined ? "refusal" as const : finishReasons[choice.finish_reason] ?? "other",
+    refusal,
+    usage: toUsage(completion.usage),
+    provider: origin.provider,
+    model: completion.model || origin.model,
+    latencyMillis
+  }
   return Either.right(
-    new LanguageModel.Response({
-      id: completion.id,
-      text: choice.message.content ?? "",
-      toolCalls: (choice.message.tool_calls ?? []).flatMap((call) =>
-        call.type === "function"
-          ? [new LanguageModel.ToolCall({ id: call.id, name: call.function.name, arguments: call.function.arguments })]
-          : []
-      ),
-      finishReason: refusal !== undefined ? "refusal" : finishReasons[choice.finish_reason] ?? "other",
-      refusal,
-      usage: toUsage(completion.usage),
-      provider: origin.provider,
-      model: completion.model || origin.model,
-      latencyMillis
-    })
+    isOptionalString(fields.id) && typeof fields.text === "string" && isOptionalString(fields.refusal) &&
+      typeof fields.model === "string" && typeof fields.provider === "string" && fields.latencyMillis >= 0
+      ? Construct.make(LanguageModel.Response, { ...fields, attempts: [] })
+      : new LanguageModel.Response(fields)
   )
 }
 
