@@ -1,29 +1,38 @@
 /**
  * Guard benchmark: detection rate, false-positive rate and scan latency of the
- * InjectionScanner on a labelled JSONL file (one object a line with `text` and
- * `label`: "injection" | "benign"; an optional `category`).
+ * InjectionScanner (rules plus the built-in linear model) on a labelled JSONL
+ * file (one object a line with `text` and `label`: "injection" | "benign"; an
+ * optional `category`).
  *
- *   npx tsx test/bench/guard.ts [--data FILE] [--out FILE] [--threshold N] [--misses] [--no-write]
+ *   npm run bench:guard -- [--data FILE] [--out FILE] [--threshold N] [--no-cv] [--misses] [--no-write]
  *
  * Default data: ../shared/data/injection/dev.jsonl. Writes docs/benchmarks/guard.json
- * (`{"cases","detectionRate","falsePositiveRate","p50Micros","p99Micros"}` plus
- * breakdowns) unless --no-write. Latency is measured per scan on 1 KB inputs built
- * from the file's own texts (each text repeated to 1024 characters).
+ * unless --no-write. Figures reported:
  *
- * Also reported: scores without `bipia_text:task_irrelevant:*` (plain requests
- * that are injections only inside third-party content), and on a fixed hold-out
- * fifth of the file (line index % 5 == 4) that rule development did not look at.
+ * - all / without `bipia_text:task_irrelevant:*` (plain requests that are
+ *   injections only inside third-party content), with the SHIPPED model. The
+ *   shipped model was trained on the file's permitted rows, so these are
+ *   in-sample: not an estimate of generalisation.
+ * - cross-validated: 5 folds by line index % 5; every item is scored by a model
+ *   retrained (test/bench/train-guard.ts, same settings and threshold as the
+ *   shipped one) without its fold. Fold 4 is the hold-out fifth: rule development
+ *   never looked at it either (the rules were hand-tuned on folds 0-3, which
+ *   flatters the cross-validated figure of those folds).
+ * - never trained on: items excluded from training for licence or consent
+ *   (Tensor Trust, self-instruct user_oriented), scored by the shipped model.
+ * - rules alone, for comparison.
+ *
+ * `detectionRate` / `falsePositiveRate` in the JSON are the hold-out figures
+ * (`estimate: "holdout"`): model and rules both unseen there. Latency is per scan
+ * on 1 KB inputs built from the file's own texts (each repeated to 1024
+ * characters).
  */
-import { readFileSync, writeFileSync, mkdirSync } from "node:fs"
+import { mkdirSync, writeFileSync } from "node:fs"
 import { dirname, resolve } from "node:path"
+import { cpus, loadavg } from "node:os"
 import * as InjectionScanner from "../../src/guard/InjectionScanner.js"
-
-interface Case {
-  readonly index: number
-  readonly text: string
-  readonly label: "injection" | "benign"
-  readonly category: string
-}
+import type { Item, Rates } from "./train-guard.js"
+import { crossValidate, defaultHyper, excludedBecause, flaggedAt, isTaskIrrelevant, loadBackground, loadItems, rates } from "./train-guard.js"
 
 const args = process.argv.slice(2)
 const arg = (name: string): string | undefined => {
@@ -34,129 +43,130 @@ const flag = (name: string): boolean => args.includes(name)
 
 const dataPath = resolve(arg("--data") ?? "../shared/data/injection/dev.jsonl")
 const outPath = resolve(arg("--out") ?? "docs/benchmarks/guard.json")
-const threshold = arg("--threshold") === undefined ? undefined : Number(arg("--threshold"))
+const threshold = Number(arg("--threshold") ?? InjectionScanner.defaultThreshold)
 
-const cases: Array<Case> = readFileSync(dataPath, "utf8")
-  .split("\n")
-  .filter((line) => line.trim().length > 0)
-  .map((line, index) => {
-    const row = JSON.parse(line) as { text?: unknown; label?: unknown; category?: unknown }
-    if (typeof row.text !== "string" || (row.label !== "injection" && row.label !== "benign")) {
-      throw new Error(`${dataPath}:${index + 1}: expected {"text": string, "label": "injection"|"benign"}`)
-    }
-    return { index, text: row.text, label: row.label, category: typeof row.category === "string" ? row.category : "" }
-  })
+const items = loadItems(dataPath)
+const scanner = InjectionScanner.compile({ threshold })
+const rulesOnly = InjectionScanner.compile({ threshold, model: false })
 
-const scanner = InjectionScanner.compile(threshold === undefined ? {} : { threshold })
+const results = items.map((item) => ({ item, result: scanner.scan(item.text), rules: rulesOnly.scan(item.text) }))
+const rate = (subset: ReadonlyArray<(typeof results)[number]>, by: "result" | "rules" = "result"): Rates =>
+  rates(subset.map((r) => ({ item: r.item, flagged: r[by].flagged })))
 
-interface Rates {
-  readonly cases: number
-  readonly injections: number
-  readonly benign: number
-  readonly detectionRate: number
-  readonly falsePositiveRate: number
-}
+const all = rate(results)
+const withoutTaskIrrelevant = rate(results.filter((r) => !isTaskIrrelevant(r.item)))
+const rulesAll = rate(results, "rules")
+const rulesHoldout = rate(results.filter((r) => r.item.index % 5 === 4), "rules")
+const neverTrained = rate(results.filter((r) => excludedBecause(r.item) !== undefined && !isTaskIrrelevant(r.item)))
 
-const results = cases.map((c) => ({ c, result: scanner.scan(c.text) }))
-
-const rates = (subset: ReadonlyArray<(typeof results)[number]>): Rates => {
-  const inj = subset.filter((r) => r.c.label === "injection")
-  const ben = subset.filter((r) => r.c.label === "benign")
-  const r4 = (n: number) => Math.round(n * 10000) / 10000
-  return {
-    cases: subset.length,
-    injections: inj.length,
-    benign: ben.length,
-    detectionRate: r4(inj.length === 0 ? 0 : inj.filter((r) => r.result.flagged).length / inj.length),
-    falsePositiveRate: r4(ben.length === 0 ? 0 : ben.filter((r) => r.result.flagged).length / ben.length)
+// --- cross-validation ---------------------------------------------------------------
+const modelThreshold = InjectionScanner.builtInWeights.threshold
+let cross: { all: Rates; withoutTaskIrrelevant: Rates; holdout: Rates; holdoutWithoutTaskIrrelevant: Rates } | undefined
+let cvMisses: Array<{ item: Item; score: number }> = []
+if (!flag("--no-cv")) {
+  const background = loadBackground(resolve("../shared/data/paraphrase/dev.jsonl"))
+  const cv = crossValidate(items, defaultHyper, background)
+  const decided = cv.map((s) => ({ item: s.item, flagged: flaggedAt(s.ruleScore, s.p, modelThreshold, threshold), score: Math.max(s.ruleScore, s.p / modelThreshold) }))
+  const hold = decided.filter((d) => d.item.index % 5 === 4)
+  cross = {
+    all: rates(decided),
+    withoutTaskIrrelevant: rates(decided.filter((d) => !isTaskIrrelevant(d.item))),
+    holdout: rates(hold),
+    holdoutWithoutTaskIrrelevant: rates(hold.filter((d) => !isTaskIrrelevant(d.item)))
   }
+  cvMisses = decided.filter((d) => (d.item.label === "injection") !== d.flagged)
 }
-
-const isTaskIrrelevant = (c: Case) => c.category.startsWith("bipia_text:task_irrelevant")
-const all = rates(results)
-const withoutTaskIrrelevant = rates(results.filter((r) => !isTaskIrrelevant(r.c)))
-const development = rates(results.filter((r) => r.c.index % 5 !== 4 && !isTaskIrrelevant(r.c)))
-const holdout = rates(results.filter((r) => r.c.index % 5 === 4 && !isTaskIrrelevant(r.c)))
 
 // --- latency on 1 KB inputs ---------------------------------------------------------
 // 400 texts spread evenly over the file (both labels), each repeated to 1 KB
-const stride = Math.max(1, Math.floor(cases.length / 400))
-const inputs = cases.filter((_, i) => i % stride === 0).slice(0, 400).map((c) => {
+const stride = Math.max(1, Math.floor(items.length / 400))
+const inputs = items.filter((_, i) => i % stride === 0).slice(0, 400).map((c) => {
   let text = c.text
   while (text.length < 1024) text += `\n${c.text}`
   return text.slice(0, 1024)
 })
-for (let i = 0; i < 3; i++) for (const input of inputs) scanner.scan(input)
-const samples: Array<number> = []
-// Each input's fastest of the ten rounds: on a shared machine (load from other
-// processes, GC pauses) the per-scan samples measure the machine as much as the
-// scanner; the per-input best is the steadier figure. Both are reported.
-const best = inputs.map(() => Number.POSITIVE_INFINITY)
-for (let round = 0; round < 10; round++) {
-  inputs.forEach((input, i) => {
-    const start = process.hrtime.bigint()
-    scanner.scan(input)
-    const micros = Number(process.hrtime.bigint() - start) / 1000
-    samples.push(micros)
-    if (micros < best[i]!) best[i] = micros
-  })
+const measure = (scan: (text: string) => unknown) => {
+  for (let i = 0; i < 3; i++) for (const input of inputs) scan(input)
+  const samples: Array<number> = []
+  // Each input's fastest of the ten rounds: on a shared machine (load from other
+  // processes, GC pauses) the per-scan samples measure the machine as much as the
+  // scanner; the per-input best is the steadier figure. Both are reported.
+  const best = inputs.map(() => Number.POSITIVE_INFINITY)
+  for (let round = 0; round < 10; round++) {
+    inputs.forEach((input, i) => {
+      const start = process.hrtime.bigint()
+      scan(input)
+      const micros = Number(process.hrtime.bigint() - start) / 1000
+      samples.push(micros)
+      if (micros < best[i]!) best[i] = micros
+    })
+  }
+  samples.sort((a, b) => a - b)
+  best.sort((a, b) => a - b)
+  const r1 = (n: number) => Math.round(n * 10) / 10
+  const pct = (p: number) => r1(samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!)
+  return { p50: pct(0.5), p99: pct(0.99), bestP50: r1(best[Math.floor(best.length / 2)]!), n: samples.length }
 }
-samples.sort((a, b) => a - b)
-best.sort((a, b) => a - b)
-const bestP50Micros = Math.round(best[Math.floor(best.length / 2)]! * 10) / 10
-const pct = (p: number) => Math.round(samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]! * 10) / 10
-const p50Micros = pct(0.5)
-const p99Micros = pct(0.99)
+const load = loadavg()[0]!
+const latencyRules = measure((t) => rulesOnly.scan(t))
+const latency = measure((t) => scanner.scan(t))
 
 // --- report -------------------------------------------------------------------------
 const pc = (n: number) => `${(n * 100).toFixed(1)}%`
 const line = (name: string, r: Rates) =>
   console.log(
-    `${name.padEnd(34)} cases ${String(r.cases).padStart(5)}  detection ${pc(r.detectionRate).padStart(6)} (${r.injections})  false positives ${pc(r.falsePositiveRate).padStart(5)} (${r.benign})`
+    `${name.padEnd(48)} cases ${String(r.cases).padStart(5)}  detection ${pc(r.detectionRate).padStart(6)} (${r.injections})  false positives ${pc(r.falsePositiveRate).padStart(5)} (${r.benign})`
   )
-console.log(`InjectionScanner on ${dataPath} (threshold ${scanner.threshold}, ${scanner.rules.length} rules)`)
-line("all", all)
-if (cases.some((c) => c.category !== "")) {
-  line("without bipia task_irrelevant", withoutTaskIrrelevant)
-  line("  development split (4/5)", development)
-  line("  hold-out split (1/5)", holdout)
+console.log(`InjectionScanner on ${dataPath} (threshold ${threshold}, ${scanner.rules.length} rules + linear model, model threshold ${modelThreshold})`)
+if (cross !== undefined) {
+  line("hold-out fold 4 (estimate; model and rules unseen)", cross.holdout)
+  line("  hold-out without task-irrelevant", cross.holdoutWithoutTaskIrrelevant)
+  line("cross-validated, 5 folds", cross.all)
+  line("  cross-validated without task-irrelevant", cross.withoutTaskIrrelevant)
 }
-console.log(`scan latency, 1 KB input: p50 ${p50Micros} µs  p99 ${p99Micros} µs  (${samples.length} scans)  best-of-10 per input p50 ${bestP50Micros} µs`)
+line("never trained on (Tensor Trust, user_oriented)", neverTrained)
+line("all, shipped model (in-sample)", all)
+line("  without task-irrelevant (in-sample)", withoutTaskIrrelevant)
+line("rules alone, all", rulesAll)
+line("rules alone, hold-out fold 4", rulesHoldout)
+console.log(`scan latency, 1 KB input, rules + model: p50 ${latency.p50} µs  p99 ${latency.p99} µs  best-of-10 per input p50 ${latency.bestP50} µs  (${latency.n} scans)`)
+console.log(`                         rules alone:  p50 ${latencyRules.p50} µs  p99 ${latencyRules.p99} µs  best-of-10 per input p50 ${latencyRules.bestP50} µs`)
+console.log(`load average ${load.toFixed(2)} on ${cpus().length} CPUs`)
 
-const byCategory = new Map<string, { n: number; hit: number }>()
-for (const { c, result } of results) {
-  const key = `${c.label}:${c.category.split(":").slice(0, 2).join(":")}`
-  const entry = byCategory.get(key) ?? { n: 0, hit: 0 }
-  entry.n++
-  if (result.flagged) entry.hit++
-  byCategory.set(key, entry)
-}
-if (flag("--categories") || flag("--misses")) {
-  for (const [key, { n, hit }] of [...byCategory].sort()) console.log(`  ${key.padEnd(48)} flagged ${hit}/${n}`)
-}
 if (flag("--misses")) {
-  const show = flag("--holdout") ? (c: Case) => c.index % 5 === 4 : (c: Case) => c.index % 5 !== 4
-  for (const { c, result } of results) {
-    if (!show(c) || isTaskIrrelevant(c)) continue
-    if ((c.label === "injection") !== result.flagged) {
-      console.log(`\n[${c.label === "injection" ? "MISS" : "FP"} #${c.index} ${c.category} score ${result.score}] ${result.findings.map((f) => `${f.rule}=${f.weight}`).join(" ")}`)
-      console.log(`  ${c.text.slice(0, 300).replace(/\n/g, " / ")}`)
-    }
+  const show = flag("--holdout") ? (c: Item) => c.index % 5 === 4 : () => true
+  for (const { item, score } of cvMisses) {
+    if (!show(item) || isTaskIrrelevant(item)) continue
+    console.log(`\n[${item.label === "injection" ? "MISS" : "FP"} #${item.index} ${item.category} cross-validated score ${score.toFixed(3)}]`)
+    console.log(`  ${item.text.slice(0, 300).replace(/\n/g, " / ")}`)
   }
 }
 
 if (!flag("--no-write")) {
+  const headline = cross?.holdout ?? all
   const report = {
     cases: all.cases,
-    detectionRate: all.detectionRate,
-    falsePositiveRate: all.falsePositiveRate,
-    p50Micros,
-    p99Micros,
-    bestOf10P50Micros: bestP50Micros,
+    detectionRate: headline.detectionRate,
+    falsePositiveRate: headline.falsePositiveRate,
+    estimate: cross === undefined ? "in-sample (run without --no-cv for the hold-out estimate)" : "holdout",
+    estimateNote: "detectionRate/falsePositiveRate: hold-out fifth (line index % 5 == 4), scored by a model trained without it; rules were never tuned on it",
+    p50Micros: latency.p50,
+    p99Micros: latency.p99,
+    bestOf10P50Micros: latency.bestP50,
+    rulesOnlyLatency: { p50Micros: latencyRules.p50, p99Micros: latencyRules.p99, bestOf10P50Micros: latencyRules.bestP50 },
+    loadAverage: Math.round(load * 100) / 100,
     data: dataPath.replace(resolve(".."), ".."),
-    threshold: scanner.threshold,
-    withoutTaskIrrelevant,
-    holdout
+    threshold,
+    modelThreshold,
+    holdout: cross?.holdout,
+    holdoutWithoutTaskIrrelevant: cross?.holdoutWithoutTaskIrrelevant,
+    crossValidated: cross?.all,
+    crossValidatedWithoutTaskIrrelevant: cross?.withoutTaskIrrelevant,
+    neverTrainedOn: neverTrained,
+    allInSample: all,
+    withoutTaskIrrelevantInSample: withoutTaskIrrelevant,
+    rulesAlone: rulesAll,
+    rulesAloneHoldout: rulesHoldout
   }
   mkdirSync(dirname(outPath), { recursive: true })
   writeFileSync(outPath, `${JSON.stringify(report, null, 2)}\n`)

@@ -207,12 +207,12 @@ const probability = (model: Trained, d: Encoded): number => {
 }
 
 /**
- * The scanner's decision at the default threshold 1: the rule score or
+ * The scanner's decision (default threshold 1): the rule score or
  * `p / modelThreshold`, whichever is higher (the rule score is already a model
  * input, so adding it again would count it twice).
  */
-export const flaggedAt = (ruleScore: number, p: number, modelThreshold: number): boolean =>
-  Math.max(ruleScore, p / modelThreshold) >= 1
+export const flaggedAt = (ruleScore: number, p: number, modelThreshold: number, threshold = 1): boolean =>
+  (ruleScore >= threshold ? ruleScore : Math.max(ruleScore, p / modelThreshold)) >= threshold
 
 export interface Scored {
   readonly item: Item
@@ -243,7 +243,7 @@ export const rates = (scored: ReadonlyArray<{ readonly item: Item; readonly flag
 }
 
 export const isTaskIrrelevant = (item: Item) => item.category.startsWith("bipia_text:task_irrelevant")
-const permitted = (item: Item) => excludedBecause(item) === undefined
+export const permitted = (item: Item) => excludedBecause(item) === undefined
 
 /**
  * 5-fold cross-validation with folds = index % 5: every item gets the
