@@ -276,26 +276,15 @@ const countMatches = (text: string, pattern: RegExp): number => {
   return count
 }
 
-/** A trie node: child character codes and nodes side by side (fan-out is small below the root). */
+/** A trie node while building: child character codes and nodes side by side (scans use {@link FlatTrie}). */
 interface TrieNode {
   readonly codes: Array<number>
   readonly kids: Array<TrieNode>
   ends: Array<number> | undefined
-  /** For nodes with many children: indexed by ASCII code (built by `index`). */
-  table: Array<TrieNode | undefined> | undefined
 }
-const newNode = (): TrieNode => ({ codes: [], kids: [], ends: undefined, table: undefined })
-/** Gives every node with more than one ASCII child a direct table (a linear search of the children was the hot spot of the walk). */
-const index = (node: TrieNode) => {
-  if (node.codes.length > 1 && node.codes.every((c) => c < 128)) {
-    const table = new Array<TrieNode | undefined>(128).fill(undefined)
-    node.codes.forEach((c, k) => (table[c] = node.kids[k]))
-    node.table = table
-  }
-  for (const kid of node.kids) index(kid)
-}
+const newNode = (): TrieNode => ({ codes: [], kids: [], ends: undefined })
+/** The child of `node` for code `c` (building only: scans walk the flattened form). */
 const child = (node: TrieNode, c: number): TrieNode | undefined => {
-  if (node.table !== undefined) return c < 128 ? node.table[c] : undefined
   const codes = node.codes
   for (let k = 0; k < codes.length; k++) if (codes[k] === c) return node.kids[k]
   return undefined
@@ -328,6 +317,83 @@ const insertTrigger = (root: TrieRoot, trigger: string, id: number) => {
   ;(node.ends ??= []).push(id)
 }
 /**
+ * The trie in typed arrays (node ids from 1; 0 = none): a node with two or more
+ * ASCII children has a 128-wide row of child ids, a node with one has its code
+ * and child side by side, non-ASCII children sit in a map keyed by
+ * `node * 0x110000 + code`. Plain array and property walks of the object trie
+ * were the largest share of a scan; these are monomorphic typed-array reads.
+ */
+interface FlatTrie {
+  readonly wordRoot: Int32Array
+  readonly symbolRoot: Int32Array
+  readonly symbolOther: Map<number, number>
+  readonly rowOf: Int32Array
+  readonly rows: Int32Array
+  readonly oneCode: Int32Array
+  readonly oneKid: Int32Array
+  readonly endsFrom: Int32Array
+  readonly endsTo: Int32Array
+  readonly endIds: Int32Array
+  readonly other: Map<number, number>
+}
+const flatten = (words: TrieRoot, symbols: TrieRoot): FlatTrie => {
+  const ids = new Map<TrieNode, number>()
+  const order: Array<TrieNode> = []
+  const visit = (node: TrieNode) => {
+    if (ids.has(node)) return
+    ids.set(node, order.length + 1)
+    order.push(node)
+    for (const kid of node.kids) visit(kid)
+  }
+  for (const root of [words, symbols]) {
+    for (const node of root.ascii) if (node !== undefined) visit(node)
+    for (const node of root.other.values()) visit(node)
+  }
+  const count = order.length + 1
+  const rowOf = new Int32Array(count).fill(-1)
+  const oneCode = new Int32Array(count).fill(-1)
+  const oneKid = new Int32Array(count)
+  const endsFrom = new Int32Array(count)
+  const endsTo = new Int32Array(count)
+  const endIds: Array<number> = []
+  const rowList: Array<number> = []
+  const other = new Map<number, number>()
+  order.forEach((node, k) => {
+    const id = k + 1
+    const ascii = node.codes.map((c, i) => [c, ids.get(node.kids[i]!)!] as const).filter(([c]) => c < 128)
+    for (const [c, i] of node.codes.map((c, i) => [c, ids.get(node.kids[i]!)!] as const)) if (c >= 128) other.set(id * 0x110000 + c, i)
+    if (ascii.length === 1) {
+      oneCode[id] = ascii[0]![0]
+      oneKid[id] = ascii[0]![1]
+    } else if (ascii.length > 1) {
+      rowOf[id] = rowList.length
+      const row = new Array<number>(128).fill(0)
+      for (const [c, i] of ascii) row[c] = i
+      rowList.push(...row)
+    }
+    endsFrom[id] = endIds.length
+    for (const e of node.ends ?? []) endIds.push(e)
+    endsTo[id] = endIds.length
+  })
+  const rootRow = (root: TrieRoot) => Int32Array.from(root.ascii, (node) => (node === undefined ? 0 : ids.get(node)!))
+  const symbolOther = new Map<number, number>()
+  for (const [c, node] of symbols.other) symbolOther.set(c, ids.get(node)!)
+  return {
+    wordRoot: rootRow(words),
+    symbolRoot: rootRow(symbols),
+    symbolOther,
+    rowOf,
+    rows: Int32Array.from(rowList),
+    oneCode,
+    oneKid,
+    endsFrom,
+    endsTo,
+    endIds: Int32Array.from(endIds),
+    other
+  }
+}
+
+/**
  * Marks in `present` every trigger that starts at a word start (word triggers) or
  * anywhere (symbol triggers), recording the offsets of start triggers. In the same
  * pass it tells whether the text may hold an encoded blob (a 16-character
@@ -336,15 +402,15 @@ const insertTrigger = (root: TrieRoot, trigger: string, id: number) => {
  */
 const walkTriggers = (
   text: string,
-  words: TrieRoot,
-  symbols: TrieRoot,
+  trie: FlatTrie,
   present: Uint8Array,
   record: Uint8Array,
   positions: Array<Array<number>>,
   touched: Array<number>
 ): boolean => {
   const n = text.length
-  const hasOther = symbols.other.size > 0
+  const { wordRoot, symbolRoot, symbolOther, rowOf, rows, oneCode, oneKid, endsFrom, endsTo, endIds, other } = trie
+  const hasOther = symbolOther.size > 0
   let prevWord = false
   let blobish = false
   let run = 0
@@ -353,10 +419,10 @@ const walkTriggers = (
   let tokens = 0
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i)
-    let node: TrieNode | undefined
+    let node: number
     if (c < 128) {
       const word = (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || (c >= 65 && c <= 90)
-      node = word ? (prevWord ? undefined : words.ascii[c]) : symbols.ascii[c]
+      node = word ? (prevWord ? 0 : wordRoot[c]!) : symbolRoot[c]!
       prevWord = word
       if (!blobish) {
         if (word || c === 43 || c === 47 || c === 61 || c === 45) {
@@ -383,27 +449,28 @@ const walkTriggers = (
         }
       }
     } else {
-      node = hasOther ? symbols.other.get(c) : undefined
+      node = hasOther ? (symbolOther.get(c) ?? 0) : 0
       prevWord = false
       run = 0
       tokenLength++
       tokenShort = false
     }
     let j = i + 1
-    while (node !== undefined) {
-      const ends = node.ends
-      if (ends !== undefined) {
-        for (let k = 0; k < ends.length; k++) {
-          const id = ends[k]!
-          if (present[id] === 0) {
-            present[id] = 1
-            touched.push(id)
-            if (record[id] === 1) positions[id] = [i]
-          } else if (record[id] === 1) positions[id]!.push(i)
-        }
+    while (node !== 0) {
+      for (let k = endsFrom[node]!, end = endsTo[node]!; k < end; k++) {
+        const id = endIds[k]!
+        if (present[id] === 0) {
+          present[id] = 1
+          touched.push(id)
+          if (record[id] === 1) positions[id] = [i]
+        } else if (record[id] === 1) positions[id]!.push(i)
       }
       if (j >= n) break
-      node = child(node, text.charCodeAt(j++))
+      const d = text.charCodeAt(j++)
+      if (d < 128) {
+        const row = rowOf[node]!
+        node = row >= 0 ? rows[row + d]! : oneCode[node] === d ? oneKid[node]! : 0
+      } else node = other.get(node * 0x110000 + d) ?? 0
     }
   }
   return blobish
@@ -463,10 +530,7 @@ export const compile = (options: Options = {}): Compiled => {
   const wordTrie = newRoot()
   const symbolTrie = newRoot()
   for (const [t, id] of triggerIds) insertTrigger(isWordCode(t.charCodeAt(0)) ? wordTrie : symbolTrie, t, id)
-  for (const root of [wordTrie, symbolTrie]) {
-    for (const node of root.ascii) if (node !== undefined) index(node)
-    for (const node of root.other.values()) index(node)
-  }
+  const flatTrie = flatten(wordTrie, symbolTrie)
   const present = new Uint8Array(triggerIds.size)
   /** Where each start trigger occurred in the last walk (only filled for start ids). */
   const positions: Array<Array<number>> = Array.from({ length: triggerIds.size }, () => [])
@@ -480,7 +544,7 @@ export const compile = (options: Options = {}): Compiled => {
     if (triggerIds.size === 0) return ruleGroups
     for (const id of touched) present[id] = 0
     touched.length = 0
-    blobish = walkTriggers(text, wordTrie, symbolTrie, present, record, positions, touched)
+    blobish = walkTriggers(text, flatTrie, present, record, positions, touched)
     const selected: Array<Selected> = []
     for (const entry of ruleGroups) {
       let ok = true
