@@ -339,6 +339,7 @@ const writeWhole = (res: ServerResponse, reply: Whole, extra?: Readonly<Record<s
 /** Waits until `res` can take more (or is gone: the fiber is interrupted then anyway). */
 const drained = (res: ServerResponse) =>
   Effect.async<void>((resume) => {
+    if (res.destroyed) return resume(Effect.void)
     const done = () => resume(Effect.void)
     res.once("drain", done)
     res.once("close", done)
@@ -350,9 +351,10 @@ const drained = (res: ServerResponse) =>
 
 const writeSse = (res: ServerResponse, sse: Sse): Effect.Effect<void> => {
   const write = (text: string): Effect.Effect<void> =>
-    text.length === 0 || res.write(text) ? Effect.void : drained(res)
+    text.length === 0 || res.destroyed || res.write(text) ? Effect.void : drained(res)
+  // Stops at the end of the events, or when the client is gone (its fiber is interrupted then too).
   const loop: Effect.Effect<void> = Effect.matchEffect(sse.pull, {
-    onSuccess: (text) => Effect.zipRight(write(text), loop),
+    onSuccess: (text) => Effect.zipRight(write(text), Effect.suspend(() => (res.destroyed ? Effect.void : loop))),
     onFailure: () => Effect.void
   })
   return Effect.suspend(() => {

@@ -90,7 +90,7 @@ const liveHeapMb = (child: Child): Promise<number> =>
     const timer = setTimeout(() => {
       out.off("data", onData)
       resolve(Number.NaN)
-    }, 10_000)
+    }, 30_000)
     out.on("data", onData)
     child.process.kill("SIGHUP")
   })
@@ -151,7 +151,9 @@ export const markdown = (r: Result): string =>
   [
     "| streams in flight | gateway RSS idle MB | RSS with the streams open MB | peak RSS MB | RSS per stream KB | live heap idle MB | live heap with the streams open MB | live heap per stream KB | seconds until all in flight | load |",
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    `| ${r.inFlight} | ${r.idleRssMb} | ${r.rssMbAtStreams} | ${r.peakRssMb} | ${r.perStreamKb} | ${r.idleHeapMb} | ${r.heapMbAtStreams} | ${r.heapPerStreamKb} | ${r.secondsToAllInFlight} | ${r.load} |`
+    `| ${r.inFlight} | ${r.idleRssMb} | ${r.rssMbAtStreams} | ${r.peakRssMb} | ${r.perStreamKb} | ${r.idleHeapMb} | ${
+      Number.isNaN(r.heapMbAtStreams) ? "no answer in 30 s (event loop saturated relaying the streams)" : r.heapMbAtStreams
+    } | ${Number.isNaN(r.heapPerStreamKb) ? "–" : r.heapPerStreamKb} | ${r.secondsToAllInFlight} | ${r.load} |`
   ].join("\n")
 
 if (import.meta.url === `file://${process.argv[1]}`) {
