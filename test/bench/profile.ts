@@ -45,7 +45,9 @@ const summarize = (file: string) => {
     const seen = new Set<string>()
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const f = byId.get(cur)!.callFrame
-      if (!f.url.includes("/work/main/src/") && !/validateSync|decodeUnknownSync|lazilyMergeDefaults|makeBy|runPromise/.test(f.functionName)) continue
+      // Library code: the sources under tsx, or an esbuild bundle of this script.
+      const ours = f.url.includes("/work/main/src/") || /\.(?:prof|bundle)[^/]*\.mjs$/.test(f.url)
+      if (!ours && !/validateSync|decodeUnknownSync|lazilyMergeDefaults|makeBy|runPromise|withSpan|timeout|fork/.test(f.functionName)) continue
       const key = `${f.functionName || "(anonymous)"} ${f.url.replace(/^.*\/work\/main\//, "").replace(/^.*\/node_modules\//, "")}:${f.lineNumber + 1}`
       if (!seen.has(key)) {
         seen.add(key)
