@@ -4,6 +4,16 @@
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx test/bench/profile.ts [calls] [--no-guards | --layers retry,budget]
  *   node --import tsx test/bench/profile.ts --summarize /tmp/prof/FILE.cpuprofile
  *
+ * Under tsx every library function shows as line 1 of its file; for readable
+ * names and lines, profile an esbuild bundle of this script instead (named
+ * `*.prof.mjs` so the summary counts it as library code; run it through a path
+ * other than its own, e.g. a symlink, or the imported benchmarks run their main):
+ *
+ *   node_modules/.bin/esbuild test/bench/profile.ts --bundle --platform=node --format=esm \
+ *     --packages=external --conditions=source --outfile=node_modules/.cache/stack.prof.mjs
+ *   ln -sf $PWD/node_modules/.cache/stack.prof.mjs /tmp/stack.prof.mjs
+ *   node --cpu-prof --cpu-prof-dir=/tmp/prof /tmp/stack.prof.mjs 10000 --layers retry,budget
+ *
  * `--summarize` prints the functions with the most self time and the source files
  * with the most inclusive-by-self time (what was profiled before and after each fix).
  */
