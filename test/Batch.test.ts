@@ -231,6 +231,27 @@ describe("Batch", () => {
       expect(yield* sim.journal).toEqual([])
     }))
 
+  it.scoped("two concurrent jobs reusing custom ids: each item's error names the model of its own job (OpenAI and Anthropic)", () =>
+    Effect.gen(function*() {
+      const sim = yield* BatchSimulator.make({ apiKey: KEY, batch: { pollsUntilDone: 1 } })
+      yield* sim.setItemHandler(() => ({ error: { status: 400, type: "invalid_request_error", code: "invalid_value", message: "bad" } }))
+      const check = (batch: Batch.Service, first: string, second: string) =>
+        Effect.gen(function*() {
+          // both jobs are submitted before either is read: the second submit must not change what the first reports
+          const jobA = yield* batch.submit([{ customId: "item-1", request: { ...request(1), model: first } }])
+          const jobB = yield* batch.submit([{ customId: "item-1", request: { ...request(2), model: second } }])
+          const { exit } = yield* drive(Effect.all([batch.wait(jobA, { schedule: Schedule.spaced("1 minute") }), batch.wait(jobB, { schedule: Schedule.spaced("1 minute") })]))
+          expect(Exit.isSuccess(exit)).toBe(true)
+          const modelOf = (job: Batch.Job) =>
+            Effect.map(Stream.runCollect(batch.results(job)), (results) =>
+              Chunk.toReadonlyArray(results).map((r) => r._tag === "Failed" ? `${r.error._tag}:${r.error.model}` : "ok"))
+          expect(yield* modelOf(jobA)).toEqual([`InvalidRequest:${first}`])
+          expect(yield* modelOf(jobB)).toEqual([`InvalidRequest:${second}`])
+        })
+      yield* check(yield* openAi(sim), "gpt-4.1-nano", "gpt-4.1")
+      yield* check(yield* anthropic(sim), "claude-haiku-4-5", "claude-sonnet-4-5")
+    }))
+
   it.scoped("a wrong API key is AuthenticationFailed from submit", () =>
     Effect.gen(function*() {
       const sim = yield* BatchSimulator.make({ apiKey: "sk-other" })

@@ -333,7 +333,8 @@ const fromAdapter = (adapter: Adapter, options: CommonOptions): Effect.Effect<Se
     const results = (job: Job): Stream.Stream<Result, LlmError.LlmError> =>
       Stream.suspend(() => {
         const pending = new Map(job.items.map((item, index) => [item.customId, { ...item, index }] as const))
-        const matched = adapter.results({ id: job.id, inputFileId: job.inputFileId }).pipe(
+        const models = new Map(job.items.map((item) => [item.customId, adapter.modelOf(item.request)] as const))
+        const matched = adapter.results({ id: job.id, inputFileId: job.inputFileId }, models).pipe(
           Stream.mapEffect((outcome) => {
             const item = pending.get(outcome.customId)
             if (item === undefined) {

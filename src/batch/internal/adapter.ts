@@ -43,8 +43,12 @@ export interface Adapter {
     metadata: Readonly<Record<string, string>> | undefined
   ) => Effect.Effect<Created, LlmError.LlmError>
   readonly retrieve: (job: Created) => Effect.Effect<Progress, LlmError.LlmError>
-  /** Outcomes in the provider's order; items without a line are the caller's to report. */
-  readonly results: (job: Created) => Stream.Stream<Outcome, LlmError.LlmError>
+  /**
+   * Outcomes in the provider's order; items without a line are the caller's to
+   * report. `models` maps this job's custom ids to the models they were sent to
+   * (errors name it): it belongs to the job, since ids repeat across jobs.
+   */
+  readonly results: (job: Created, models: ReadonlyMap<string, string>) => Stream.Stream<Outcome, LlmError.LlmError>
   readonly cancel: (job: Created) => Effect.Effect<void, LlmError.LlmError>
   /** Custom ids the API accepts. */
   readonly customIdPattern: RegExp

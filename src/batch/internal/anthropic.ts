@@ -28,7 +28,6 @@ export const make = (options: AnthropicOptions): Adapter => {
   const call = <A>(f: (signal: AbortSignal) => Promise<A>) =>
     Effect.tryPromise({ try: f, catch: (error) => mapError(error, origin) })
   const modelOf = (request: LanguageModel.Request) => request.model ?? options.model
-  const models = new Map<string, string>()
 
   const progressOf = (batch: Sdk.Messages.Batches.MessageBatch): Progress => {
     const c = batch.request_counts
@@ -41,7 +40,7 @@ export const make = (options: AnthropicOptions): Adapter => {
     }
   }
 
-  const outcomeOf = (line: Sdk.Messages.Batches.MessageBatchIndividualResponse): Outcome => {
+  const outcomeOf = (line: Sdk.Messages.Batches.MessageBatchIndividualResponse, models: ReadonlyMap<string, string>): Outcome => {
     const itemOrigin: Origin = { provider, model: models.get(line.custom_id) ?? options.model }
     const result = line.result
     switch (result.type) {
@@ -81,7 +80,6 @@ export const make = (options: AnthropicOptions): Adapter => {
         const requests: Array<{ custom_id: string; params: MessageCreateParamsNonStreaming }> = []
         for (const { customId, request } of items) {
           const model = modelOf(request)
-          models.set(customId, model)
           const { params } = yield* toParams(request, { provider, model }, "native", options.defaultMaxTokens)
           const { stream: _stream, ...body } = params
           requests.push({ custom_id: customId, params: body })
@@ -90,9 +88,9 @@ export const make = (options: AnthropicOptions): Adapter => {
         return { id: batch.id }
       }),
     retrieve: (job: Created) => Effect.map(call((signal) => client.messages.batches.retrieve(job.id, {}, { signal })), progressOf),
-    results: (job: Created) =>
+    results: (job: Created, models) =>
       Stream.unwrap(Effect.map(call((signal) => client.messages.batches.results(job.id, {}, { signal })), (decoder) =>
-        Stream.fromAsyncIterable(decoder, (error) => mapError(error, origin)).pipe(Stream.map(outcomeOf)))),
+        Stream.fromAsyncIterable(decoder, (error) => mapError(error, origin)).pipe(Stream.map((line) => outcomeOf(line, models))))),
     cancel: (job: Created) => Effect.asVoid(call((signal) => client.messages.batches.cancel(job.id, {}, { signal })))
   }
 }

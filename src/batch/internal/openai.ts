@@ -36,10 +36,7 @@ export const make = (options: OpenAiOptions): Adapter => {
   const call = <A>(f: (signal: AbortSignal) => Promise<A>) =>
     Effect.tryPromise({ try: f, catch: (error) => mapError(error, origin) })
   const modelOf = (request: LanguageModel.Request) => request.model ?? options.model
-  // custom ids and their models, for errors that name the model
-  const models = new Map<string, string>()
-
-  const outcomeOf = (line: Line): Outcome | undefined => {
+  const outcomeOf = (line: Line, models: ReadonlyMap<string, string>): Outcome | undefined => {
     if (typeof line.custom_id !== "string") return undefined
     const itemOrigin: Origin = { provider, model: models.get(line.custom_id) ?? options.model }
     if (line.response !== undefined && line.response !== null) {
@@ -74,7 +71,10 @@ export const make = (options: OpenAiOptions): Adapter => {
     }
   }
 
-  const fileLines = (fileId: string | null | undefined): Stream.Stream<Outcome, LlmError.LlmError> =>
+  const fileLines = (
+    fileId: string | null | undefined,
+    models: ReadonlyMap<string, string>
+  ): Stream.Stream<Outcome, LlmError.LlmError> =>
     fileId === undefined || fileId === null
       ? Stream.empty
       : Stream.unwrap(Effect.map(call((signal) => client.files.content(fileId, { signal })), (response) =>
@@ -89,7 +89,7 @@ export const make = (options: OpenAiOptions): Adapter => {
                 new LlmError.ProviderUnavailable({ ...origin, kind: "server", message: "A batch result line is not JSON" })
             })
           ),
-          Stream.filterMap((line) => Option.fromNullable(outcomeOf(line)))
+          Stream.filterMap((line) => Option.fromNullable(outcomeOf(line, models)))
         )))
 
   const progressOf = (batch: SdkBatch): Progress => {
@@ -119,7 +119,6 @@ export const make = (options: OpenAiOptions): Adapter => {
     customIdPattern: /^.{1,512}$/s,
     create: (items, metadata) =>
       Effect.gen(function*() {
-        for (const { customId, request } of items) models.set(customId, modelOf(request))
         const jsonl = items.map(({ customId, request }) =>
           JSON.stringify({
             custom_id: customId,
@@ -144,9 +143,9 @@ export const make = (options: OpenAiOptions): Adapter => {
         return { id: batch.id, inputFileId: file.id }
       }),
     retrieve: (job: Created) => Effect.map(call((signal) => client.batches.retrieve(job.id, { signal })), progressOf),
-    results: (job: Created) =>
+    results: (job: Created, models) =>
       Stream.unwrap(Effect.map(call((signal) => client.batches.retrieve(job.id, { signal })), (batch) =>
-        Stream.concat(fileLines(batch.output_file_id), fileLines(batch.error_file_id)))),
+        Stream.concat(fileLines(batch.output_file_id, models), fileLines(batch.error_file_id, models)))),
     cancel: (job: Created) => Effect.asVoid(call((signal) => client.batches.cancel(job.id, { signal })))
   }
 }
