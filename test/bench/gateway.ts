@@ -253,10 +253,13 @@ export const run = async (mode: Mode, options: { readonly fullStack?: boolean } 
   const upstream = `${sim.url}/v1`
   const children: Array<Child> = [sim.child]
   try {
-    const ours = await startGateway(upstream, "equivalent")
-    children.push(ours.child)
-    const portkey = await startPortkey()
-    children.push(portkey.child)
+    // Started together: each waits on its own process, and the smoke run is mostly startup.
+    const started = await Promise.allSettled([startGateway(upstream, "equivalent"), startPortkey()])
+    for (const r of started) if (r.status === "fulfilled") children.push(r.value.child)
+    const [ours, portkey] = started.map((r) => {
+      if (r.status === "rejected") throw r.reason
+      return r.value
+    }) as [Awaited<ReturnType<typeof startGateway>>, Awaited<ReturnType<typeof startPortkey>>]
     const pkHeaders = { "x-portkey-config": JSON.stringify(portkeyConfig(upstream)) }
     const ourHeaders = { authorization: "Bearer gw-bench-key" }
 
