@@ -148,6 +148,41 @@ describe("eval command (in-process)", () => {
     }), { timeout: 20_000 })
 })
 
+describe("eval command --batch (in-process, simulators)", () => {
+  it.live("--batch: the example suite passes with every call batched (exit 0); the report says so", () =>
+    Effect.gen(function*() {
+      const { code, out } = yield* run(example, "--simulator-handler", handler, "--no-cache", "--batch", "--json", tmp("batch.json"))
+      expect(code, out).toBe(0)
+      expect(out).toContain("Passed 14/14 (100.0%)")
+      expect(out).toMatch(/Model openai-mini: 7 call\(s\) submitted as batch job batch_sim\d+; polling until it ends/)
+      expect(out).toMatch(/\[14\/14\] ✓ .* \(batch (batch|msgbatch)_sim\d+\)/)
+      expect(out).toContain("Batch mode: 14 of 14 call(s) answered by provider batch jobs")
+      const report = yield* Eval.decodeReport(readFileSync(tmp("batch.json"), "utf8"))
+      expect(report.summary.batchedCalls).toBe(14)
+      expect(report.summary.batches!.map((t) => t.outcome)).toEqual(["batched", "batched"])
+    }), { timeout: 20_000 })
+
+  it.live("exit codes are unchanged: 1 for a failed assertion, 3 for a failed batch item or a bad --batch-min-calls", () =>
+    Effect.gen(function*() {
+      const failed = yield* run(failing, "--simulator-handler", handler, "--no-cache", "--quiet", "--batch")
+      expect(failed.code, failed.out).toBe(1)
+      expect(failed.out).toContain("✗ wrong-expectation / p1 / sim: equals: expected \"6\", got \"5\"")
+      expect(failed.out).toContain("Batch mode: 2 of 2 call(s)")
+
+      const under = yield* run(failing, "--simulator-handler", handler, "--no-cache", "--quiet", "--batch-min-calls", "5")
+      expect(under.code, under.out).toBe(1)
+      expect(under.out).toContain("sim: called live: 2 call(s) to make, under the batch minimum of 5")
+
+      const faulty = tmp("faulty-batch.simulator.ts")
+      writeFileSync(faulty, "export const handler = () => ({ fault: { kind: 'error', status: 401, message: 'bad key' } })\n")
+      const item = yield* run(failing, "--simulator-handler", faulty, "--no-cache", "--quiet", "--batch")
+      expect(item.code, item.out).toBe(3)
+      expect(item.out).toContain("error: AuthenticationFailed: bad key")
+
+      expect((yield* run(failing, "--simulator", "--batch-min-calls", "0", "--no-cache")).code).toBe(3)
+    }), { timeout: 20_000 })
+})
+
 describe("eval command (a real process)", () => {
   it("src/eval/bin.ts exits with code 2 when the pass rate is under --min-pass-rate", async () => {
     const child = spawn(process.execPath, [

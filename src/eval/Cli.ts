@@ -17,7 +17,14 @@
  * `--simulator` starts the `ProviderSimulator` on loopback and points every model
  * the suite describes (OpenAI, OpenAI-compatible, Anthropic) at it with a dummy
  * key; `--simulator-handler FILE` loads a module whose `handler` export scripts
- * the simulator's answers (its default answer quotes the prompt).
+ * the simulator's answers (its default answer quotes the prompt). With a batch
+ * flag it also starts the `BatchSimulator` (its jobs end at the first poll) and
+ * answers batch items with the same handler.
+ *
+ * `--batch` submits each batchable model's calls as one provider batch job (see
+ * `Eval.BatchOptions`); `--batch-min-calls N` does so only for a model with at
+ * least N calls left after the cache, and calls the others live. Batch mode is
+ * never on by default: a job may take up to 24 hours to answer.
  *
  * @since 0.1.0
  */
@@ -27,6 +34,7 @@ import { pathToFileURL } from "node:url"
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Option, Redacted, Schema } from "effect"
 import * as CacheStore from "../cache/CacheStore.js"
+import * as BatchSimulator from "../testing/BatchSimulator.js"
 import * as ProviderSimulator from "../testing/ProviderSimulator.js"
 import * as Eval from "./Eval.js"
 import * as Report from "./Report.js"
@@ -75,6 +83,13 @@ const options = {
     Options.optional,
     Options.withDescription("A module exporting `handler` that scripts the simulator's answers (implies --simulator)")
   ),
+  batch: Options.boolean("batch").pipe(
+    Options.withDescription("Submit each model's calls as one provider batch job (half price; answers may take up to 24 h)")
+  ),
+  batchMinCalls: Options.integer("batch-min-calls").pipe(
+    Options.optional,
+    Options.withDescription("Batch a model only when it has at least N calls left after the cache (implies --batch)")
+  ),
   quiet: Options.boolean("quiet").pipe(Options.withDescription("No progress lines"))
 }
 
@@ -97,6 +112,8 @@ export interface EvalArgs {
   readonly noCache: boolean
   readonly simulator: boolean
   readonly simulatorHandler: Option.Option<string>
+  readonly batch: boolean
+  readonly batchMinCalls: Option.Option<number>
   readonly quiet: boolean
 }
 
@@ -135,6 +152,10 @@ export const runEval = (args: EvalArgs): Effect.Effect<Eval.Report, EvalExit> =>
     if (Option.isSome(args.minPassRate) && !(args.minPassRate.value >= 0 && args.minPassRate.value <= 1)) {
       return yield* configFailure(`--min-pass-rate must be between 0 and 1, got ${args.minPassRate.value}`)
     }
+    if (Option.isSome(args.batchMinCalls) && args.batchMinCalls.value < 1) {
+      return yield* configFailure(`--batch-min-calls must be at least 1, got ${args.batchMinCalls.value}`)
+    }
+    const batch = args.batch || Option.isSome(args.batchMinCalls)
     const loaded = yield* Eval.loadFile(args.suite)
     const baseline = Option.isSome(args.baseline)
       ? Option.some(yield* Effect.flatMap(
@@ -149,13 +170,20 @@ export const runEval = (args: EvalArgs): Effect.Effect<Eval.Report, EvalExit> =>
     let providerOverride: Eval.ProviderOverride | undefined
     if (args.simulator || Option.isSome(args.simulatorHandler)) {
       const simulator = yield* ProviderSimulator.make()
-      if (Option.isSome(args.simulatorHandler)) yield* simulator.setHandler(yield* loadHandler(args.simulatorHandler.value))
+      const handler = Option.isSome(args.simulatorHandler) ? yield* loadHandler(args.simulatorHandler.value) : undefined
+      if (handler !== undefined) yield* simulator.setHandler(handler)
       providerOverride = {
         openaiBaseURL: simulator.openaiBaseURL,
         anthropicBaseURL: simulator.anthropicBaseURL,
         apiKey: Redacted.make("simulator-key")
       }
       if (!args.quiet) yield* Console.error(`Models run against the provider simulator at ${simulator.url}`)
+      if (batch) {
+        const batches = yield* BatchSimulator.make({ batch: { pollsUntilDone: 1 } })
+        if (handler !== undefined) yield* batches.setItemHandler(BatchSimulator.fromProviderHandler(handler))
+        providerOverride = { ...providerOverride, batchOpenaiBaseURL: batches.openaiBaseURL, batchAnthropicBaseURL: batches.anthropicBaseURL }
+        if (!args.quiet) yield* Console.error(`Batch jobs run against the batch simulator at ${batches.url}`)
+      }
     }
 
     const cachePath = NodePath.resolve(args.cache)
@@ -170,10 +198,14 @@ export const runEval = (args: EvalArgs): Effect.Effect<Eval.Report, EvalExit> =>
       concurrency: Option.getOrUndefined(args.concurrency),
       cache: args.noCache ? false : { store: CacheStore.layerSqlite({ filename: cachePath, storeId: "eval" }) },
       providerOverride,
+      batch: batch ? { minCalls: Option.getOrUndefined(args.batchMinCalls) } : undefined,
+      onBatchSubmitted: args.quiet ? undefined : ({ calls, job, model }) =>
+        Console.error(`Model ${model}: ${calls} call(s) submitted as batch job ${job}; polling until it ends`),
       onProgress: args.quiet ? undefined : ({ cell, done, total }) =>
         Console.error(
           `[${String(done).padStart(String(total).length)}/${total}] ${cell.status === "pass" ? "✓" : cell.status === "fail" ? "✗" : "!"} ` +
-            `${Eval.cellKey(cell)} ${Math.round(cell.latencyMillis)}ms${cell.runs.every((r) => r.cached) ? " (cached)" : ""}`
+            `${Eval.cellKey(cell)} ${Math.round(cell.latencyMillis)}ms${cell.runs.every((r) => r.cached) ? " (cached)" : ""}` +
+            `${cell.runs.some((r) => r.batch !== undefined) ? ` (batch ${cell.runs.find((r) => r.batch !== undefined)!.batch!.job})` : ""}`
         )
     })
     const comparison = Option.map(baseline, (b) => Eval.compare(report, b))

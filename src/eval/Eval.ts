@@ -26,20 +26,26 @@ import * as NodePath from "node:path"
 import { pathToFileURL } from "node:url"
 import {
   Cause,
+  Chunk,
   Clock,
   Config,
   Context,
   Effect,
+  Either,
   Exit,
+  FiberRef,
   Layer,
   Option,
   ParseResult,
   Redacted,
   Ref,
+  Schedule,
   Schema,
-  Scope
+  Scope,
+  Stream
 } from "effect"
 import * as YAML from "yaml"
+import * as Batch from "../batch/Batch.js"
 import * as ResponseCache from "../cache/ResponseCache.js"
 import * as CacheStore from "../cache/CacheStore.js"
 import * as Pricing from "../cost/Pricing.js"
@@ -358,7 +364,39 @@ export class RunResult extends Schema.Class<RunResult>("effect-llm/eval/RunResul
   servedBy: Schema.optional(Schema.String),
   /** The provider error, when the call failed. */
   error: Schema.optional(Schema.String),
-  assertions: Schema.Array(Assertions.AssertionResult)
+  assertions: Schema.Array(Assertions.AssertionResult),
+  /** Set when the answer came from a provider batch job: the job and the item's custom id. */
+  batch: Schema.optional(Schema.Struct({ job: Schema.String, customId: Schema.String }))
+}) {}
+
+/**
+ * What batch mode did with one model of the suite: `batched` (its calls went out
+ * as one provider job), `failed` (the job failed as a whole: every call in it is
+ * an error carrying the job's error), `cached` (every call was answered from the
+ * response cache, so no job was needed), or `online` (batch mode was on but the
+ * model was called live: `note` says why).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class BatchTarget extends Schema.Class<BatchTarget>("effect-llm/eval/BatchTarget")({
+  model: Schema.String,
+  outcome: Schema.Literal("batched", "failed", "online", "cached"),
+  note: Schema.optional(Schema.String),
+  /** The provider's job id (absent when the submission itself failed). */
+  job: Schema.optional(Schema.String),
+  /** The provider's last status word (`completed`, `ended`, ...). */
+  state: Schema.optional(Schema.String),
+  /** Calls submitted in the job. */
+  calls: Schema.Number,
+  /** Calls of the job that came back as errors. */
+  failedCalls: Schema.Number,
+  /** What the job's answers cost, at the batch price. */
+  costUsd: Schema.Number,
+  /** The share of the live price charged, when the runner built the batch client. */
+  discount: Schema.optional(Schema.Number),
+  /** From submission to the last result read. */
+  durationMillis: Schema.Number
 }) {}
 
 /**
@@ -416,7 +454,11 @@ export class Summary extends Schema.Class<Summary>("effect-llm/eval/Summary")({
   costUsd: Schema.Number,
   /** Whether some call's cost was unknown (so `costUsd` is a lower bound). */
   costIncomplete: Schema.Boolean,
-  durationMillis: Schema.Number
+  durationMillis: Schema.Number,
+  /** Calls answered by a provider batch job (absent when batch mode was off). */
+  batchedCalls: Schema.optional(Schema.Number),
+  /** What batch mode did, per model (absent when it was off). */
+  batches: Schema.optional(Schema.Array(BatchTarget))
 }) {}
 
 /**
@@ -502,7 +544,45 @@ export interface Progress {
 export interface ProviderOverride {
   readonly openaiBaseURL?: string | undefined
   readonly anthropicBaseURL?: string | undefined
+  /** Batch jobs of OpenAI models go here (default `openaiBaseURL`). */
+  readonly batchOpenaiBaseURL?: string | undefined
+  /** Batch jobs of Anthropic models go here (default `anthropicBaseURL`). */
+  readonly batchAnthropicBaseURL?: string | undefined
   readonly apiKey?: Redacted.Redacted<string> | undefined
+}
+
+/**
+ * Batch mode: a model's calls are submitted as one provider batch job (half the
+ * price, answers within minutes to 24 hours) instead of called one by one.
+ *
+ * Which models: those the suite describes with `provider: openai` or
+ * `anthropic` (the client is built from the same key and `baseURL`), and any
+ * model named in `clients`. OpenAI-compatible servers and models given as layers
+ * without a client are called live (the report's `summary.batches` says so).
+ * Cases with a `latency` ceiling are always called live: a batch answer's latency
+ * is the job's. Judge (`llmRubric`) and embedding calls are made live, after the
+ * answers arrive.
+ *
+ * The response cache still applies: cached answers are served from it and only
+ * the misses are submitted; batch answers are stored in it for reruns.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BatchOptions {
+  /**
+   * Submit a model's calls as a job only when at least this many of them are
+   * left after the cache (default 1: always); with fewer, they are made live.
+   */
+  readonly minCalls?: number | undefined
+  /** When to poll the job (default `Batch.defaultSchedule`: 30 s, then 2 min, up to 25 h). */
+  readonly schedule?: Schedule.Schedule<unknown, Batch.Status> | undefined
+  /** The share of the live price batch answers cost (default `Batch.DEFAULT_DISCOUNT`, 0.5). */
+  readonly discount?: number | undefined
+  /** Batch clients by model name, for models the suite does not describe itself. */
+  readonly clients?: Readonly<Record<string, Batch.Service>> | undefined
+  /** Attached to every job (OpenAI `metadata`). */
+  readonly metadata?: Readonly<Record<string, string>> | undefined
 }
 
 /**
@@ -532,6 +612,10 @@ export interface RunOptions {
   readonly onProgress?: ((progress: Progress) => Effect.Effect<void>) | undefined
   /** Provider models described in the suite go here instead. */
   readonly providerOverride?: ProviderOverride | undefined
+  /** Batch mode (default off); `true` is `{}`: every model that can be batched is. */
+  readonly batch?: boolean | BatchOptions | undefined
+  /** Called when a batch job has been submitted (it may take hours to answer). */
+  readonly onBatchSubmitted?: ((job: { readonly model: string; readonly job: string; readonly calls: number }) => Effect.Effect<void>) | undefined
 }
 
 /**
@@ -545,15 +629,7 @@ export const providerLayer = (
   spec: ProviderModel,
   override: ProviderOverride = {}
 ): Layer.Layer<LanguageModel.LanguageModel, EvalConfigError> => {
-  const keyEnv = spec.apiKeyEnv ?? (spec.provider === "anthropic" ? "ANTHROPIC_API_KEY" : spec.provider === "openai" ? "OPENAI_API_KEY" : undefined)
-  const key: Effect.Effect<Option.Option<Redacted.Redacted<string>>, EvalConfigError> = override.apiKey !== undefined
-    ? Effect.succeed(Option.some(override.apiKey))
-    : keyEnv === undefined
-    ? Effect.succeed(Option.none())
-    : Config.redacted(keyEnv).pipe(
-      spec.provider === "openai-compatible" ? Config.option : (c) => Config.map(c, Option.some),
-      Effect.mapError(() => new EvalConfigError({ message: `Model ${spec.name}: set the environment variable ${keyEnv}` }))
-    )
+  const key = apiKeyOf(spec, override)
   return Layer.effect(
     LanguageModel.LanguageModel,
     Effect.flatMap(key, (apiKey) => {
@@ -578,6 +654,52 @@ export const providerLayer = (
       }
     })
   )
+}
+
+/** The key of a provider model: the override's, else `apiKeyEnv` (optional for compatible servers). */
+const apiKeyOf = (
+  spec: ProviderModel,
+  override: ProviderOverride
+): Effect.Effect<Option.Option<Redacted.Redacted<string>>, EvalConfigError> => {
+  const keyEnv = spec.apiKeyEnv ?? (spec.provider === "anthropic" ? "ANTHROPIC_API_KEY" : spec.provider === "openai" ? "OPENAI_API_KEY" : undefined)
+  return override.apiKey !== undefined
+    ? Effect.succeed(Option.some(override.apiKey))
+    : keyEnv === undefined
+    ? Effect.succeed(Option.none())
+    : Config.redacted(keyEnv).pipe(
+      spec.provider === "openai-compatible" ? Config.option : (c) => Config.map(c, Option.some),
+      Effect.mapError(() => new EvalConfigError({ message: `Model ${spec.name}: set the environment variable ${keyEnv}` }))
+    )
+}
+
+/**
+ * The batch client of a model, or why it has none: a client given by name, else
+ * one built for an OpenAI or Anthropic model the suite describes (same key, same
+ * `baseURL` or the batch override, priced with the run's `Pricing`).
+ */
+const batchClientFor = (
+  spec: ModelSpec,
+  options: RunOptions,
+  batch: BatchOptions,
+  pricing: Pricing.Service
+): Effect.Effect<Either.Either<Batch.Service, string>, EvalConfigError> => {
+  const name = modelName(spec)
+  const given = batch.clients?.[name]
+  if (given !== undefined) return Effect.succeed(Either.right(given))
+  if (options.models?.[name] !== undefined) {
+    return Effect.succeed(Either.left("given to the runner as a layer or service without a batch client (BatchOptions.clients)"))
+  }
+  if (typeof spec === "string") return Effect.succeed(Either.left("no batch client given for it (BatchOptions.clients)"))
+  if (spec.provider === "openai-compatible") return Effect.succeed(Either.left("OpenAI-compatible servers have no batch API here"))
+  const override = options.providerOverride ?? {}
+  return Effect.flatMap(apiKeyOf(spec, override), (key) => {
+    if (Option.isNone(key)) return Effect.fail(new EvalConfigError({ message: `Model ${spec.name}: no API key` }))
+    const common = { apiKey: key.value, model: spec.model, provider: spec.name, discount: batch.discount }
+    const client = spec.provider === "anthropic"
+      ? Batch.makeAnthropic({ ...common, baseURL: override.batchAnthropicBaseURL ?? override.anthropicBaseURL ?? spec.baseURL })
+      : Batch.makeOpenAi({ ...common, baseURL: override.batchOpenaiBaseURL ?? override.openaiBaseURL ?? spec.baseURL })
+    return Effect.map(Effect.provideService(client, Pricing.Pricing, pricing), Either.right)
+  })
 }
 
 const isService = (u: Layer.Layer<LanguageModel.LanguageModel, unknown> | LanguageModel.Service): u is LanguageModel.Service =>
@@ -640,7 +762,13 @@ interface Unit {
   readonly model: string
 }
 
-const requestFor = (suite: Suite, unit: Unit, iteration: number, repeat: number, bypass: boolean) => {
+const requestFor = (
+  suite: Suite,
+  unit: Unit,
+  iteration: number,
+  repeat: number,
+  cache: LanguageModel.Request["cache"]
+) => {
   const vars = unit.case.vars
   const messages: Array<LanguageModel.Message> = []
   if (unit.prompt.system !== undefined) {
@@ -653,7 +781,7 @@ const requestFor = (suite: Suite, unit: Unit, iteration: number, repeat: number,
     temperature: suite.request?.temperature,
     seed: suite.request?.seed,
     metadata: repeat > 1 ? new LanguageModel.Metadata({ tags: { evalRepeat: String(iteration) } }) : undefined,
-    cache: bypass ? { bypass: true } : undefined
+    cache
   })
 }
 
@@ -667,10 +795,54 @@ const answerCost = (response: LanguageModel.Response, pricing: Pricing.Service):
 const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0)
 const mean = (values: ReadonlyArray<number>) => values.length === 0 ? 0 : sum(values) / values.length
 
+/** One model answer (or failure) before its assertions run. */
+interface Answer {
+  readonly exit: Exit.Exit<LanguageModel.Response, unknown>
+  readonly latencyMillis: number
+  readonly batch?: { readonly job: string; readonly customId: string } | undefined
+}
+
+/**
+ * How the model of a batched target answers a call. The runner wraps such a
+ * model so the response cache in front of it can be asked without calling it
+ * (`probe`: a miss fails with the run's marker error, which the cache never
+ * stores) and can be handed a batch answer to store (`replay`).
+ */
+type CallMode =
+  | { readonly _tag: "live" }
+  | { readonly _tag: "probe"; readonly miss: LlmError.LlmError }
+  | { readonly _tag: "replay"; readonly response: LanguageModel.Response }
+
+const callMode = FiberRef.unsafeMake<CallMode>({ _tag: "live" })
+
+const switchable = (real: LanguageModel.Service): LanguageModel.Service => ({
+  models: real.models,
+  generate: (request) =>
+    Effect.flatMap(FiberRef.get(callMode), (mode) =>
+      mode._tag === "live"
+        ? real.generate(request)
+        : mode._tag === "probe"
+        ? Effect.fail(mode.miss)
+        : Effect.succeed(mode.response)),
+  stream: real.stream
+})
+
+/** A custom id both batch APIs accept (Anthropic: `[a-zA-Z0-9_-]{1,64}`), unique by its number. */
+const customIdOf = (n: number, caseId: string) => `${n}_${caseId.replace(/[^a-zA-Z0-9_-]/g, "-")}`.slice(0, 64)
+
+const errorText = (error: unknown) => LlmError.isLlmError(error) ? `${error._tag}: ${error.message}` : messageOf(error)
+
 /**
  * Runs a suite: every case × prompt × model, with bounded concurrency, through
  * the response cache. Provider failures are recorded in the report (status
  * `error`), not raised; the effect fails only when the suite cannot start.
+ *
+ * With `batch` (see {@link BatchOptions}) the calls of each model that can be
+ * batched are first looked up in the cache, the misses submitted as one provider
+ * job polled on the schedule, and the answers matched back to their cases by
+ * custom id: a failed item is that case's error (with the provider's message),
+ * a job that fails as a whole makes every call in it an error. Neither fails the
+ * run.
  *
  * @since 0.1.0
  * @category running
@@ -681,6 +853,12 @@ export const run = (suite: Suite, options: RunOptions = {}): Effect.Effect<Repor
     const startedAtMillis = yield* Clock.currentTimeMillis
     const pricing = options.pricing ?? Pricing.make()
     const embeddings = yield* resolveEmbeddings(suite, options)
+    const concurrency = Math.max(1, options.concurrency ?? suite.concurrency ?? 4)
+    const batchOptions: BatchOptions | undefined = options.batch === undefined || options.batch === false
+      ? undefined
+      : options.batch === true
+      ? {}
+      : options.batch
 
     const cacheOptions = options.cache === false ? undefined : options.cache ?? {}
     const store = cacheOptions === undefined
@@ -700,10 +878,32 @@ export const run = (suite: Suite, options: RunOptions = {}): Effect.Effect<Repor
           ttl: cacheOptions.ttl ?? "30 days"
         })(service).pipe(Effect.provide(store))
 
+    // batch clients first: a model that can be batched gets a switchable service under its cache
+    const batchClients = new Map<string, Batch.Service>()
+    const targets: Array<BatchTarget> = []
+    if (batchOptions !== undefined) {
+      for (const spec of suite.models) {
+        const client = yield* batchClientFor(spec, options, batchOptions, pricing)
+        if (Either.isRight(client)) batchClients.set(modelName(spec), client.right)
+        else {
+          targets.push(new BatchTarget({
+            model: modelName(spec),
+            outcome: "online",
+            note: client.left,
+            calls: 0,
+            failedCalls: 0,
+            costUsd: 0,
+            durationMillis: 0
+          }))
+        }
+      }
+    }
+
     const services = new Map<string, LanguageModel.Service>()
     for (const spec of suite.models) {
       const name = modelName(spec)
-      services.set(name, yield* Effect.flatMap(resolveModel(spec, options, scope), (s) => cached(s, `eval:${name}`)))
+      const real = yield* resolveModel(spec, options, scope)
+      services.set(name, yield* cached(batchClients.has(name) ? switchable(real) : real, `eval:${name}`))
     }
     const judgeSource = options.judge
     const judge = judgeSource !== undefined
@@ -722,18 +922,21 @@ export const run = (suite: Suite, options: RunOptions = {}): Effect.Effect<Repor
       }
     }
     const done = yield* Ref.make(0)
+    const repeatOf = (unit: Unit) => unit.case.repeat ?? suite.defaults?.repeat ?? 1
+    const hasLatencyCeiling = (unit: Unit) => assertionsOf(suite, unit.case).some((a) => a.type === "latency")
 
-    const runOnce = (unit: Unit, iteration: number, repeat: number): Effect.Effect<RunResult> =>
+    const callLive = (unit: Unit, iteration: number, repeat: number): Effect.Effect<Answer> =>
       Effect.gen(function*() {
-        const assertions = assertionsOf(suite, unit.case)
-        const bypass = assertions.some((a) => a.type === "latency")
-        const request = requestFor(suite, unit, iteration, repeat, bypass)
-        const service = services.get(unit.model)!
+        const request = requestFor(suite, unit, iteration, repeat, hasLatencyCeiling(unit) ? { bypass: true } : undefined)
         const start = yield* Clock.currentTimeMillis
-        const exit = yield* Effect.exit(service.generate(request))
-        const latencyMillis = (yield* Clock.currentTimeMillis) - start
+        const exit = yield* Effect.exit(services.get(unit.model)!.generate(request))
+        return { exit, latencyMillis: (yield* Clock.currentTimeMillis) - start }
+      })
+
+    const check = (unit: Unit, iteration: number, answer: Answer): Effect.Effect<RunResult> =>
+      Effect.gen(function*() {
+        const { exit, latencyMillis } = answer
         if (Exit.isFailure(exit)) {
-          const error = Cause.squash(exit.cause)
           return new RunResult({
             iteration,
             output: "",
@@ -743,15 +946,16 @@ export const run = (suite: Suite, options: RunOptions = {}): Effect.Effect<Repor
             tokens: { input: 0, output: 0 },
             costUsd: undefined,
             cached: false,
-            error: LlmError.isLlmError(error) ? `${error._tag}: ${error.message}` : messageOf(error),
-            assertions: []
+            error: errorText(Cause.squash(exit.cause)),
+            assertions: [],
+            batch: answer.batch
           })
         }
         const response = exit.value
         const hit = response.cache !== undefined
         const cost = answerCost(response, pricing)
         const results = yield* Effect.forEach(
-          assertions,
+          assertionsOf(suite, unit.case),
           (assertion) =>
             Assertions.evaluate(assertion, {
               output: response.text,
@@ -774,16 +978,14 @@ export const run = (suite: Suite, options: RunOptions = {}): Effect.Effect<Repor
           cached: hit,
           servedBy: `${response.provider}/${response.model}`,
           error: results.find((r) => r.error !== undefined)?.error,
-          assertions: results
+          assertions: results,
+          batch: answer.batch
         })
       })
 
-    const runUnit = (unit: Unit): Effect.Effect<CellResult> =>
+    const cellOf = (unit: Unit, runs: ReadonlyArray<RunResult>): Effect.Effect<CellResult> =>
       Effect.gen(function*() {
-        const repeat = unit.case.repeat ?? suite.defaults?.repeat ?? 1
         const required = unit.case.passRate ?? suite.defaults?.passRate ?? 1
-        const runs: Array<RunResult> = []
-        for (let i = 1; i <= repeat; i++) runs.push(yield* runOnce(unit, i, repeat))
         const passRate = runs.filter((r) => r.pass).length / runs.length
         const status: Status = runs.some((r) => r.error !== undefined)
           ? "error"
@@ -811,9 +1013,193 @@ export const run = (suite: Suite, options: RunOptions = {}): Effect.Effect<Repor
         return cell
       })
 
-    const cells = yield* Effect.forEach(units, runUnit, {
-      concurrency: Math.max(1, options.concurrency ?? suite.concurrency ?? 4)
-    })
+    const runUnit = (unit: Unit): Effect.Effect<CellResult> =>
+      Effect.gen(function*() {
+        const repeat = repeatOf(unit)
+        const runs: Array<RunResult> = []
+        for (let i = 1; i <= repeat; i++) runs.push(yield* check(unit, i, yield* callLive(unit, i, repeat)))
+        return yield* cellOf(unit, runs)
+      })
+
+    // --- batch mode: plan each batched model's calls against the cache -------------
+    interface Call {
+      readonly unit: Unit
+      readonly iteration: number
+      readonly request: LanguageModel.Request
+    }
+    interface Plan {
+      readonly model: string
+      readonly client: Batch.Service
+      readonly units: ReadonlyArray<Unit>
+      readonly calls: ReadonlyArray<Call>
+      /** Answers known before the job: cache hits. */
+      readonly answers: Array<Answer | undefined>
+    }
+    const plans: Array<Plan> = []
+    const live = new Set<Unit>(units)
+    for (const [model, client] of batchClients) {
+      const batchable = units.filter((u) => u.model === model && !hasLatencyCeiling(u))
+      const calls: Array<Call> = []
+      for (const unit of batchable) {
+        const repeat = repeatOf(unit)
+        for (let i = 1; i <= repeat; i++) calls.push({ unit, iteration: i, request: requestFor(suite, unit, i, repeat, undefined) })
+      }
+      const answers = new Array<Answer | undefined>(calls.length)
+      if (store !== undefined) {
+        const miss = new LlmError.ProviderUnavailable({ kind: "server", message: "eval batch probe: not in the cache" })
+        const service = services.get(model)!
+        yield* Effect.forEach(calls, (call, i) =>
+          Effect.gen(function*() {
+            const start = yield* Clock.currentTimeMillis
+            const exit = yield* Effect.exit(Effect.locally(service.generate(call.request), callMode, { _tag: "probe", miss }))
+            const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+            if (Option.isSome(failure) && failure.value === miss) return
+            answers[i] = { exit, latencyMillis: (yield* Clock.currentTimeMillis) - start }
+          }), { concurrency, discard: true })
+      }
+      let misses = 0
+      for (let i = 0; i < calls.length; i++) if (answers[i] === undefined) misses++
+      const minCalls = batchOptions?.minCalls ?? 1
+      if (misses > 0 && misses < minCalls) {
+        targets.push(new BatchTarget({
+          model,
+          outcome: "online",
+          note: `${misses} call(s) to make, under the batch minimum of ${minCalls}`,
+          calls: 0,
+          failedCalls: 0,
+          costUsd: 0,
+          durationMillis: 0
+        }))
+        continue
+      }
+      for (const unit of batchable) live.delete(unit)
+      plans.push({ model, client, units: batchable, calls, answers })
+    }
+
+    // the discount is known for the clients the runner built
+    const discountOf = (model: string) =>
+      batchOptions?.clients?.[model] === undefined ? batchOptions?.discount ?? Batch.DEFAULT_DISCOUNT : undefined
+
+    /** Submits a plan's misses as one job, polls it, matches the answers, stores them in the cache. */
+    const runPlan = (plan: Plan): Effect.Effect<ReadonlyArray<readonly [Unit, CellResult]>> =>
+      Effect.gen(function*() {
+        const pending = plan.calls.flatMap((call, i) => plan.answers[i] === undefined ? [{ call, i }] : [])
+        if (pending.length === 0 && plan.calls.length > 0) {
+          targets.push(new BatchTarget({
+            model: plan.model,
+            outcome: "cached",
+            note: "every call was answered from the response cache: no job",
+            calls: 0,
+            failedCalls: 0,
+            costUsd: 0,
+            durationMillis: 0
+          }))
+        }
+        if (pending.length > 0) {
+          const items = pending.map(({ call }, n) => ({ customId: customIdOf(n, call.unit.case.id), request: call.request }))
+          const byId = new Map(items.map((item, n) => [item.customId, pending[n]!] as const))
+          const start = yield* Clock.currentTimeMillis
+          const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - start)
+          const failAll = (error: unknown, job: string | undefined, state: string | undefined) =>
+            Effect.gen(function*() {
+              const latencyMillis = yield* elapsed
+              for (const { customId } of items) {
+                const { i } = byId.get(customId)!
+                plan.answers[i] = { exit: Exit.fail(error), latencyMillis, batch: job === undefined ? undefined : { job, customId } }
+              }
+              targets.push(new BatchTarget({
+                model: plan.model,
+                outcome: "failed",
+                note: errorText(error),
+                job,
+                state,
+                calls: items.length,
+                failedCalls: items.length,
+                costUsd: 0,
+                discount: discountOf(plan.model),
+                durationMillis: latencyMillis
+              }))
+            })
+          const submitted = yield* Effect.either(plan.client.submit(items, { metadata: batchOptions?.metadata }))
+          if (Either.isLeft(submitted)) yield* failAll(submitted.left, undefined, undefined)
+          else {
+            const job = submitted.right
+            if (options.onBatchSubmitted !== undefined) {
+              yield* options.onBatchSubmitted({ model: plan.model, job: job.id, calls: items.length })
+            }
+            const outcome = yield* Effect.either(Effect.gen(function*() {
+              const status = yield* plan.client.wait(job, { schedule: batchOptions?.schedule })
+              const results = yield* Stream.runCollect(plan.client.results(job))
+              return { status, results: Chunk.toReadonlyArray(results) }
+            })).pipe(
+              // a run stopped while its job is pending asks the provider to cancel the job
+              Effect.onInterrupt(() => Effect.ignore(plan.client.cancel(job)))
+            )
+            if (Either.isLeft(outcome)) yield* failAll(outcome.left, job.id, undefined)
+            else {
+              const latencyMillis = yield* elapsed
+              let costUsd = 0
+              let failedCalls = 0
+              for (const result of outcome.right.results) {
+                const entry = byId.get(result.customId)
+                if (entry === undefined) continue
+                const batch = { job: job.id, customId: result.customId }
+                if (result._tag === "Succeeded") {
+                  costUsd += result.response.cost?.usd ?? 0
+                  plan.answers[entry.i] = { exit: Exit.succeed(result.response), latencyMillis, batch }
+                } else {
+                  failedCalls++
+                  plan.answers[entry.i] = { exit: Exit.fail(result.error), latencyMillis, batch }
+                }
+              }
+              // into the cache, one at a time (a refresh writes without reading; one at a
+              // time so identical requests do not share a flight and each keeps its answer)
+              if (store !== undefined) {
+                const service = services.get(plan.model)!
+                yield* Effect.forEach(outcome.right.results, (result) => {
+                  const entry = byId.get(result.customId)
+                  if (result._tag !== "Succeeded" || entry === undefined) return Effect.void
+                  const { call } = entry
+                  const refresh = requestFor(suite, call.unit, call.iteration, repeatOf(call.unit), { refresh: true })
+                  return Effect.ignore(Effect.locally(service.generate(refresh), callMode, { _tag: "replay", response: result.response }))
+                }, { discard: true })
+              }
+              targets.push(new BatchTarget({
+                model: plan.model,
+                outcome: "batched",
+                job: job.id,
+                state: outcome.right.status.state,
+                calls: items.length,
+                failedCalls,
+                costUsd,
+                discount: discountOf(plan.model),
+                durationMillis: latencyMillis
+              }))
+            }
+          }
+        }
+        const callsOf = new Map<Unit, Array<number>>()
+        plan.calls.forEach((call, i) => {
+          const list = callsOf.get(call.unit) ?? []
+          list.push(i)
+          callsOf.set(call.unit, list)
+        })
+        return yield* Effect.forEach(plan.units, (unit) =>
+          Effect.gen(function*() {
+            const runs: Array<RunResult> = []
+            for (const i of callsOf.get(unit) ?? []) runs.push(yield* check(unit, plan.calls[i]!.iteration, plan.answers[i]!))
+            return [unit, yield* cellOf(unit, runs)] as const
+          }), { concurrency })
+      })
+
+    const liveUnits = units.filter((u) => live.has(u))
+    const [liveCells, batchCells] = yield* Effect.all([
+      Effect.forEach(liveUnits, (unit) => Effect.map(runUnit(unit), (cell) => [unit, cell] as const), { concurrency }),
+      Effect.forEach(plans, runPlan, { concurrency: "unbounded" })
+    ], { concurrency: "unbounded" })
+    const cellByUnit = new Map<Unit, CellResult>([...liveCells, ...batchCells.flat()])
+    const cells = units.map((u) => cellByUnit.get(u)!)
+
     const finishedAt = yield* Clock.currentTimeMillis
     const allRuns = cells.flatMap((c) => c.runs)
     const passed = cells.filter((c) => c.status === "pass").length
@@ -835,7 +1221,11 @@ export const run = (suite: Suite, options: RunOptions = {}): Effect.Effect<Repor
         tokens: { input: sum(allRuns.map((r) => r.tokens.input)), output: sum(allRuns.map((r) => r.tokens.output)) },
         costUsd: sum(allRuns.map((r) => r.costUsd ?? 0)),
         costIncomplete: allRuns.some((r) => r.costUsd === undefined),
-        durationMillis: finishedAt - startedAtMillis
+        durationMillis: finishedAt - startedAtMillis,
+        batchedCalls: batchOptions === undefined ? undefined : allRuns.filter((r) => r.batch !== undefined).length,
+        batches: batchOptions === undefined
+          ? undefined
+          : suite.models.flatMap((spec) => targets.filter((t) => t.model === modelName(spec)))
       }),
       cells
     })

@@ -71,7 +71,7 @@ export const consoleTable = (report: Eval.Report, comparison?: Eval.Comparison):
       const cell = cellAt(report, caseId, promptId, model)
       if (cell === undefined) return "-"
       const reps = cell.runs.length > 1 ? ` ${cell.runs.filter((r) => r.pass).length}/${cell.runs.length}` : ""
-      return `${symbol(cell.status)} ${cell.score.toFixed(2)}${reps} ${ms(cell.latencyMillis)}`
+      return `${symbol(cell.status)} ${cell.score.toFixed(2)}${reps} ${ms(cell.latencyMillis)}${batched(cell) ? " [b]" : ""}`
     })
   ])
   const widths = header.map((h, i) => Math.max(width(h), ...body.map((r) => width(r[i]!))))
@@ -88,6 +88,10 @@ export const consoleTable = (report: Eval.Report, comparison?: Eval.Comparison):
     `calls ${s.calls} (${s.cachedCalls} from cache) · tokens ${s.tokens.input} in / ${s.tokens.output} out · ` +
     `cost ${usd(s.costUsd)}${s.costIncomplete ? " (some costs unknown)" : ""} · ${ms(s.durationMillis)}`
   ]
+  if (s.batches !== undefined) {
+    out.push("", `Batch mode: ${s.batchedCalls ?? 0} of ${s.calls} call(s) answered by provider batch jobs ([b] in the table)`)
+    for (const target of s.batches) out.push(`  ${batchLine(target)}`)
+  }
   const failing = report.cells.filter((c) => c.status !== "pass")
   if (failing.length > 0) {
     out.push("", "Failures:")
@@ -104,6 +108,39 @@ export const consoleTable = (report: Eval.Report, comparison?: Eval.Comparison):
     for (const r of comparison.improvements) out.push(`  ↑ ${r.key}: ${r.before.status} → ${r.after.status}`)
   }
   return out.join("\n")
+}
+
+/** Whether some run of the cell was answered by a batch job. */
+const batched = (cell: Eval.CellResult) => cell.runs.some((r) => r.batch !== undefined)
+
+const duration = (millis: number) => {
+  const total = Math.round(millis / 1000)
+  const h = Math.floor(total / 3600)
+  const m = Math.floor((total % 3600) / 60)
+  const sec = total % 60
+  return h > 0 ? `${h}h${String(m).padStart(2, "0")}m` : m > 0 ? `${m}m${String(sec).padStart(2, "0")}s` : `${sec}s`
+}
+
+/**
+ * What batch mode did with one model, in one line.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const batchLine = (target: Eval.BatchTarget): string => {
+  const price = target.discount !== undefined ? ` at ${Math.round(target.discount * 100)}% of the live price` : ""
+  switch (target.outcome) {
+    case "batched":
+      return `${target.model}: job ${target.job} (${target.state}), ${target.calls} call(s), ${target.failedCalls} failed, ` +
+        `${usd(target.costUsd)}${price}, ${duration(target.durationMillis)}`
+    case "failed":
+      return `${target.model}: ${target.job !== undefined ? `job ${target.job}` : "the job"} failed after ${duration(target.durationMillis)}; ` +
+        `its ${target.calls} call(s) are errors: ${target.note ?? "no reason given"}`
+    case "cached":
+      return `${target.model}: no job, ${target.note ?? "every call was cached"}`
+    case "online":
+      return `${target.model}: called live: ${target.note ?? "not batched"}`
+  }
 }
 
 // -----------------------------------------------------------------------------
@@ -160,6 +197,23 @@ export const junit = (report: Eval.Report): string => {
         `failures="${cells.filter((c) => c.status === "fail").length}" errors="${cells.filter((c) => c.status === "error").length}" ` +
         `skipped="0" time="${seconds(time)}" timestamp="${escapeXml(report.startedAt.replace(/\.\d+Z$/, ""))}">`
     )
+    const target = s.batches?.find((t) => t.model === model)
+    if (target !== undefined) {
+      const property = (name: string, value: string | number | undefined) =>
+        value === undefined ? [] : [`      <property name="${escapeXml(name)}" value="${escapeXml(String(value))}"/>`]
+      lines.push(
+        `    <properties>`,
+        ...property("batch.outcome", target.outcome),
+        ...property("batch.job", target.job),
+        ...property("batch.state", target.state),
+        ...property("batch.calls", target.calls),
+        ...property("batch.failedCalls", target.failedCalls),
+        ...property("batch.costUsd", target.costUsd),
+        ...property("batch.discount", target.discount),
+        ...property("batch.note", target.note),
+        `    </properties>`
+      )
+    }
     for (const cell of cells) {
       const name = report.prompts.length > 1 ? `${cell.caseId} [${cell.promptId}]` : cell.caseId
       lines.push(
@@ -183,7 +237,8 @@ export const junit = (report: Eval.Report): string => {
 const detailOf = (cell: Eval.CellResult): string =>
   cell.runs.map((run) =>
     [
-      `run ${run.iteration}: ${run.pass ? "pass" : "fail"} (score ${run.score.toFixed(2)}, ${ms(run.latencyMillis)})`,
+      `run ${run.iteration}: ${run.pass ? "pass" : "fail"} (score ${run.score.toFixed(2)}, ${ms(run.latencyMillis)})` +
+      (run.batch !== undefined ? ` [batch job ${run.batch.job}, item ${run.batch.customId}]` : ""),
       ...(run.error !== undefined ? [`  error: ${run.error}`] : []),
       ...run.assertions.map((a) => `  ${a.pass ? "✓" : "✗"} ${a.description ?? a.type}: ${a.error ?? a.reason}`)
     ].join("\n")
@@ -287,6 +342,7 @@ ul.asserts { margin: 4px 0; padding-left: 18px; font-size: 12px; }
 ul.asserts li.ok { color: var(--pass); } ul.asserts li.ko { color: var(--fail); }
 ins { background: #aceebb; text-decoration: none; } del { background: #ffcecb; }
 .changes li { margin: 2px 0; }
+.batched { font-weight: 600; color: #8250df; } ul.batches li.failed { color: var(--fail); }
 `
 
 const statusLabel = { pass: "PASS", fail: "FAIL", error: "ERROR" } as const
@@ -317,6 +373,7 @@ const cellHtml = (cell: Eval.CellResult, comparison: Eval.Comparison | undefined
       : ""
     return `${cell.runs.length > 1 ? `<div class="meta">run ${run.iteration}: ${run.pass ? "pass" : "fail"}</div>` : ""}` +
       `<pre class="output">${escapeHtml(run.output)}</pre>` +
+      (run.batch !== undefined ? `<div class="meta">batch job ${escapeHtml(run.batch.job)}, item ${escapeHtml(run.batch.customId)}</div>` : "") +
       (run.error !== undefined ? `<div class="meta">error: ${escapeHtml(run.error)}</div>` : "") +
       diff +
       `<ul class="asserts">${run.assertions.map(assertionItem).join("")}</ul>`
@@ -326,7 +383,8 @@ const cellHtml = (cell: Eval.CellResult, comparison: Eval.Comparison | undefined
   return `<td class="cell ${cell.status}" data-key="${escapeHtml(key)}" data-status="${cell.status}">` +
     `<span class="badge ${cell.status}">${statusLabel[cell.status]}</span>${change} ` +
     `<span class="score">${cell.score.toFixed(2)}</span>` +
-    `<div class="meta">${ms(cell.latencyMillis)} · ${tokens} · ${cost}${cell.runs.some((r) => r.cached) ? " · cached" : ""}${reps}</div>` +
+    `<div class="meta">${ms(cell.latencyMillis)} · ${tokens} · ${cost}${cell.runs.some((r) => r.cached) ? " · cached" : ""}` +
+    `${batched(cell) ? ` · <span class="batched">batched</span>` : ""}${reps}</div>` +
     (cell.status !== "pass" ? `<div class="meta">${escapeHtml(failureReason(cell))}</div>` : "") +
     `<details${cell.status !== "pass" || change !== "" ? " open" : ""}><summary>output and assertions</summary>${runs}</details></td>`
 }
@@ -364,8 +422,9 @@ export const html = (report: Eval.Report, comparison?: Eval.Comparison): string 
 <h1>Eval: ${escapeHtml(report.suite)}</h1>
 <p class="sub">${report.description !== undefined ? `${escapeHtml(report.description)} · ` : ""}started ${escapeHtml(report.startedAt)}</p>
 <div class="summary">
-${stat("pass rate", percent(s.passRate))}${stat("passed", `${s.passed}/${s.cells}`)}${stat("failed", String(s.failed))}${stat("errors", String(s.errors))}${stat("calls", `${s.calls} (${s.cachedCalls} cached)`)}${stat("tokens", `${s.tokens.input} in / ${s.tokens.output} out`)}${stat("cost", usd(s.costUsd) + (s.costIncomplete ? "+" : ""))}${stat("duration", ms(s.durationMillis))}
+${stat("pass rate", percent(s.passRate))}${stat("passed", `${s.passed}/${s.cells}`)}${stat("failed", String(s.failed))}${stat("errors", String(s.errors))}${stat("calls", `${s.calls} (${s.cachedCalls} cached)`)}${stat("tokens", `${s.tokens.input} in / ${s.tokens.output} out`)}${stat("cost", usd(s.costUsd) + (s.costIncomplete ? "+" : ""))}${stat("duration", ms(s.durationMillis))}${s.batches !== undefined ? stat("batched calls", `${s.batchedCalls ?? 0}/${s.calls}`) : ""}
 </div>
+${s.batches === undefined ? "" : `<h2>Batch mode</h2><ul class="batches">${s.batches.map((t) => `<li class="${t.outcome}">${escapeHtml(batchLine(t))}</li>`).join("")}</ul>`}
 <div class="bar" title="pass rate"><span style="width:${(s.passRate * 100).toFixed(1)}%"></span></div>
 ${changes}
 <table class="matrix" id="matrix">

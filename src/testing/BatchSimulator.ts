@@ -26,6 +26,7 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { Context, Effect, Layer } from "effect"
 import type { Scope } from "effect/Scope"
+import type * as ProviderSimulator from "./ProviderSimulator.js"
 
 /**
  * Which batch API.
@@ -195,6 +196,54 @@ const promptText = (body: Wire): string =>
   [textOf(body?.system), ...(Array.isArray(body?.messages) ? body.messages.map((m: Wire) => textOf(m?.content)) : [])].join("\n")
 
 const seconds = (ms: number) => Math.floor(ms / 1000)
+
+/** Anthropic's error type for a status (its batch results carry the type only). */
+const anthropicType = (status: number): string =>
+  status === 400
+    ? "invalid_request_error"
+    : status === 401
+    ? "authentication_error"
+    : status === 402
+    ? "billing_error"
+    : status === 403
+    ? "permission_error"
+    : status === 404
+    ? "not_found_error"
+    : status === 429
+    ? "rate_limit_error"
+    : status === 529
+    ? "overloaded_error"
+    : "api_error"
+
+/**
+ * An item handler that answers each request of a batch as a `ProviderSimulator`
+ * handler answers the same request made live, so one script serves a suite run
+ * online and batched: its text, usage and model are kept; a fault of kind
+ * `error` becomes that item's API error; the streaming faults (`drop`, `hang`,
+ * `midStreamError`) have no batch form and become a 500 `api_error`. The handler
+ * sees the item's body as the call's body (`stream: false`, no headers, `id` the
+ * item's position).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromProviderHandler =
+  (handler: ProviderSimulator.Handler) => (item: Item): ItemBehavior | undefined => {
+    const behavior = handler({ id: item.index, route: item.provider, body: item.body, headers: {}, stream: false })
+    if (behavior === undefined) return undefined
+    const fault = behavior.fault
+    const error: ItemBehavior["error"] = fault === undefined
+      ? undefined
+      : fault.kind === "error"
+      ? { status: fault.status, type: fault.type, code: fault.code, message: fault.message }
+      : { status: 500, type: "api_error", message: `Simulated ${fault.kind} (no batch form)` }
+    return {
+      ...(behavior.text !== undefined ? { text: behavior.text } : {}),
+      ...(behavior.usage !== undefined ? { usage: behavior.usage } : {}),
+      ...(behavior.model !== undefined ? { model: behavior.model } : {}),
+      ...(error !== undefined ? { error } : {})
+    }
+  }
 
 /**
  * Starts a batch simulator on loopback; it stops when the scope closes.
@@ -498,7 +547,7 @@ const create = (options: Options) => {
             custom_id: customId,
             result: {
               type: "errored",
-              error: { type: "error", error: { type: behavior.error.type ?? "api_error", message: behavior.error.message ?? `Simulated error ${behavior.error.status}` }, request_id: requestId }
+              error: { type: "error", error: { type: behavior.error.type ?? anthropicType(behavior.error.status), message: behavior.error.message ?? `Simulated error ${behavior.error.status}` }, request_id: requestId }
             }
           })
         } else {
