@@ -206,6 +206,44 @@ describe("Report", () => {
       expect(escape.children.find((c) => c.name === "system-out")!.text).toBe(tricky.replace("\u0001", ""))
     }))
 
+  it.effect("a batched report's JUnit keeps the schema: batch facts as <properties> of the model's <testsuite>", () =>
+    Effect.gen(function*() {
+      const report = yield* sampleReport
+      const batched = new Eval.Report({
+        ...report,
+        cells: report.cells.map((cell) =>
+          cell.model === "good"
+            ? new Eval.CellResult({ ...cell, runs: cell.runs.map((r) => new Eval.RunResult({ ...r, batch: { job: "batch_1", customId: `0_${cell.caseId}` } })) })
+            : cell
+        ),
+        summary: new Eval.Summary({
+          ...report.summary,
+          batchedCalls: 3,
+          batches: [
+            new Eval.BatchTarget({ model: "good", outcome: "batched", job: "batch_1", state: "completed", calls: 3, failedCalls: 0, costUsd: 0.0001, discount: 0.5, durationMillis: 60_000 }),
+            new Eval.BatchTarget({ model: "bad", outcome: "online", note: "a <note> & more", calls: 0, failedCalls: 0, costUsd: 0, durationMillis: 0 })
+          ]
+        })
+      })
+      const root = parseXml(Report.junit(batched))
+      expect(validateJUnit(root)).toEqual([])
+      const [good, bad] = root.children
+      expect(good!.children[0]!.name).toBe("properties")
+      const props = (suite: XmlElement) =>
+        Object.fromEntries(suite.children[0]!.children.map((p) => [p.attributes["name"], p.attributes["value"]]))
+      expect(props(good!)).toEqual({
+        "batch.outcome": "batched",
+        "batch.job": "batch_1",
+        "batch.state": "completed",
+        "batch.calls": "3",
+        "batch.failedCalls": "0",
+        "batch.costUsd": "0.0001",
+        "batch.discount": "0.5"
+      })
+      expect(props(bad!)).toMatchObject({ "batch.outcome": "online", "batch.note": "a <note> & more" })
+      expect(good!.children.filter((c) => c.name === "testcase")).toHaveLength(3)
+    }))
+
   it("the validator and parser catch broken JUnit (so the test above can fail)", () => {
     expect(() => parseXml("<testsuites><testsuite></testsuites>")).toThrow()
     expect(() => parseXml("<a>1 < 2</a>")).toThrow()

@@ -19,6 +19,14 @@
  * first time and replay the same N answers after. A case with a latency
  * ceiling always calls the model: a cached answer says nothing about latency.
  *
+ * Batch mode (`RunOptions.batch`, off by default: a job may take a day): each
+ * model's uncached calls are submitted as one provider batch job (`Batch`) at
+ * the batch discount, polled on a Schedule and matched back by custom id; see
+ * {@link BatchOptions}. The cache is asked without calling the model by running
+ * its inner service in a "probe" mode whose miss is a marker error (the cache
+ * never stores errors), and batch answers are written back through the same
+ * cache, so no cache internals are copied here.
+ *
  * @since 0.1.0
  */
 import { readFile } from "node:fs/promises"
