@@ -23,7 +23,22 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Either, Layer, Option, Schedule, ScheduleDecision, ScheduleIntervals, Stream } from "effect"
+import {
+  Chunk,
+  Clock,
+  Duration,
+  Effect,
+  Either,
+  ExecutionStrategy,
+  Exit,
+  Layer,
+  Option,
+  Schedule,
+  ScheduleDecision,
+  ScheduleIntervals,
+  Scope,
+  Stream
+} from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as Attempts from "./internal/attempts.js"
@@ -182,34 +197,86 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
         }
       })
 
+    // One pull loop per stream (no tap/map/catchAll/timeout stages): each stage is
+    // a channel executor per stream and an effect per element, and
+    // `Stream.timeoutFail` races two forked fibers per pull. Semantics kept: the
+    // timeout bounds each pull of an attempt, a stream without `Finish` fails as
+    // stream-interrupted, retries happen only before the first event, and the
+    // `Finish` carries the failed attempts before it.
     const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
-      Stream.unwrap(Effect.gen(function*() {
+      Stream.unwrapScoped(Effect.map(Effect.scope, (outer) => {
         const target = Attempts.targetOf(inner, request)
-        const retry = yield* policy(options)
         const failures: Array<LanguageModel.Attempt> = []
-        const attemptFrom = (attempt: number): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
-          Stream.unwrap(Effect.map(Clock.currentTimeMillis, (started) => {
-            let emitted = false
-            return Attempts.requireFinish(inner.stream(request), target).pipe(
-              Stream.timeoutFail(() => timeoutError(target, timeout), timeout),
-              Stream.tap(() => Effect.sync(() => void (emitted = true))),
-              (events) =>
-                Attempts.mapFinish(events, (finish) =>
-                  Effect.map(Attempts.since(started), (d) => Attempts.finishWithAttempts(finish, failures, d))),
-              Stream.catchAll((error) =>
-                emitted
-                  ? Stream.fail(error)
-                  : Stream.unwrap(Effect.gen(function*() {
-                    failures.push(Attempts.failure(error, target, yield* Attempts.since(started)))
-                    const delay = yield* retry.next(error, attempt)
-                    if (Option.isNone(delay)) return Stream.fail(error)
-                    yield* Effect.sleep(delay.value)
-                    return attemptFrom(attempt + 1)
-                  }))
-              )
-            )
-          }))
-        return attemptFrom(1)
+        const onTimeout = () => Option.some<LlmError.LlmError>(timeoutError(target, timeout))
+        let retry: Policy | undefined
+        let first: number | undefined
+        let attempt = 0
+        let started = 0
+        let emitted = false
+        let finished = false
+        let scope: Scope.CloseableScope | undefined
+        let pull: Effect.Effect<Chunk.Chunk<LanguageModel.StreamEvent>, Option.Option<LlmError.LlmError>> | undefined
+
+        const open = Effect.gen(function*() {
+          attempt++
+          started = yield* Clock.currentTimeMillis
+          first ??= started
+          finished = false
+          scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
+          const upstream = yield* Scope.extend(Stream.toPull(inner.stream(request)), scope)
+          pull = Timeout.timeoutFail(upstream, timeout, onTimeout)
+        })
+
+        const retryOrFail = (error: LlmError.LlmError) =>
+          Effect.gen(function*() {
+            failures.push(Attempts.failure(error, target, yield* Attempts.since(started)))
+            const closing = scope
+            pull = undefined
+            scope = undefined
+            if (closing !== undefined) yield* Scope.close(closing, Exit.void)
+            retry ??= policyFrom(options, first ?? started)
+            const delay = yield* retry.next(error, attempt)
+            if (Option.isNone(delay)) return yield* Effect.fail(Option.some(error))
+            yield* Effect.sleep(delay.value)
+            return yield* next
+          })
+
+        const withRoute = (chunk: Chunk.Chunk<LanguageModel.StreamEvent>) =>
+          Effect.map(Attempts.since(started), (duration) =>
+            Chunk.map(chunk, (event) =>
+              event._tag === "Finish" ? Attempts.finishWithAttempts(event, failures, duration) : event))
+
+        const onChunk = (
+          chunk: Chunk.Chunk<LanguageModel.StreamEvent>
+        ): Effect.Effect<Chunk.Chunk<LanguageModel.StreamEvent>, Option.Option<LlmError.LlmError>> => {
+          if (chunk.length === 0) return Effect.succeed(chunk)
+          emitted = true
+          if (!Chunk.some(chunk, (event) => event._tag === "Finish")) return Effect.succeed(chunk)
+          finished = true
+          return withRoute(chunk)
+        }
+
+        const onFailure = (
+          option: Option.Option<LlmError.LlmError>
+        ): Effect.Effect<Chunk.Chunk<LanguageModel.StreamEvent>, Option.Option<LlmError.LlmError>> => {
+          if (Option.isNone(option) && finished) return Effect.fail(option)
+          const error = Option.isSome(option) ? option.value : new LlmError.ProviderUnavailable({
+            provider: target.provider,
+            model: target.model,
+            kind: "stream-interrupted",
+            message: "The stream ended without finishing"
+          })
+          return emitted ? Effect.fail(Option.some(error)) : retryOrFail(error)
+        }
+
+        const next: Effect.Effect<Chunk.Chunk<LanguageModel.StreamEvent>, Option.Option<LlmError.LlmError>> = Effect
+          .suspend(() =>
+            pull === undefined
+              ? Effect.zipRight(open, next)
+              : Effect.matchEffect(pull, { onFailure, onSuccess: onChunk })
+          )
+
+        return Stream.repeatEffectChunkOption(next)
       }))
 
     return { models: inner.models, generate, stream }
