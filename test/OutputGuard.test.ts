@@ -43,6 +43,29 @@ describe("canary", () => {
       expect(OutputGuard.canaryInstruction(a)).toContain(a)
     }))
 
+  it.effect("makeCanary uses every alphabet character at every position (no fixed or short part)", () =>
+    Effect.gen(function*() {
+      const seen = Array.from({ length: 16 }, () => new Set<string>())
+      for (let i = 0; i < 2000; i++) {
+        const token = yield* OutputGuard.makeCanary
+        expect(token).toMatch(/^cnry-[a-z0-9]{16}$/)
+        ;[...token.slice(5)].forEach((c, j) => seen[j]!.add(c))
+      }
+      for (const position of seen) expect(position.size).toBe(36)
+    }))
+
+  it("a secret checked again (its normalised forms remembered) gives the same verdicts", () => {
+    const other = "cnry-aaaa1111bbbb2222"
+    for (let round = 0; round < 3; round++) {
+      expect(rejected(OutputGuard.checkText("C N R Y - K 3 X 9 Q 2 M 7 Z 1 W 8 V 4 T 6", {}, { canary }))).toBe("canary-leak")
+      expect(rejected(OutputGuard.checkText("6t4v8w1z7m2q9x3k-yrnc", {}, { canary }))).toBe("canary-leak")
+      expect(rejected(OutputGuard.checkText("fine", {}, { canary }))).toBe("passed")
+      expect(rejected(OutputGuard.checkText(`CNRY-AAAA1111BBBB2222`, { protectedStrings: ["tram=32"] }, { canary: other }))).toBe("canary-leak")
+      expect(rejected(OutputGuard.checkText("t r a m 3 2", { protectedStrings: ["tram=32"] }, { canary: other }))).toBe("protected-string")
+      expect(rejected(OutputGuard.checkText(`hex: ${Buffer.from("tram=32").toString("hex")}`, { protectedStrings: ["x", "tram=32"] }, { canary }))).toBe("protected-string")
+    }
+  })
+
   it("protected strings (an access code) are detected like the canary", () => {
     expect(rejected(OutputGuard.checkText("The code is t r a m = 3 2", { protectedStrings: ["tram=32"] }))).toBe("protected-string")
   })

@@ -23,6 +23,17 @@ describe("Spotlight", () => {
       expect(a.id).not.toBe(b.id)
     }))
 
+  it.effect("every hex digit occurs at every position of the id", () =>
+    Effect.gen(function*() {
+      const seen = Array.from({ length: 16 }, () => new Set<string>())
+      for (let i = 0; i < 1000; i++) {
+        const id = yield* Spotlight.randomId
+        expect(id).toMatch(/^[0-9a-f]{16}$/)
+        ;[...id].forEach((c, j) => seen[j]!.add(c))
+      }
+      for (const position of seen) expect(position.size).toBe(16)
+    }))
+
   it.effect("the same seed gives the same id (randomness comes from Effect's Random)", () =>
     Effect.gen(function*() {
       const a = yield* seeded(Spotlight.wrap("x"))

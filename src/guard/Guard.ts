@@ -28,6 +28,7 @@
  */
 import { Effect, Either, Layer, Option, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
+import * as Construct from "../internal/construct.js"
 import * as LlmError from "../LlmError.js"
 import * as InjectionScanner from "./InjectionScanner.js"
 import * as OutputGuard from "./OutputGuard.js"
@@ -137,24 +138,26 @@ interface Prepared {
   readonly context: OutputGuard.Context
 }
 
-const prepare = (request: LanguageModel.Request, options: OutputOptions): Effect.Effect<Prepared> =>
-  Effect.gen(function*() {
-    let next = request
-    const spotlight = options.spotlight ?? { roles: ["tool"] as const }
-    if (spotlight !== false) next = yield* Spotlight.apply(next, spotlight)
-    let canary: string | undefined
-    if (options.canary ?? true) {
-      canary = yield* OutputGuard.makeCanary
-      next = withMessages(next, Spotlight.withSystem(next.messages, OutputGuard.canaryInstruction(canary)))
-    }
-    return { request: next, context: { request: next, canary } }
+const prepare = (request: LanguageModel.Request, options: OutputOptions): Effect.Effect<Prepared> => {
+  const spotlight = options.spotlight ?? { roles: ["tool"] as const }
+  const canary = options.canary ?? true
+  // No untrusted message to wrap (the usual case): skip Spotlight's per-message walk.
+  const roles = spotlight === false ? undefined : new Set<string>(spotlight.roles ?? ["tool"])
+  const spotlit = roles === undefined || !request.messages.some((m) => roles.has(m.role))
+    ? Effect.succeed(request)
+    : Spotlight.apply(request, spotlight as Spotlight.Options & { readonly roles?: ReadonlyArray<"user" | "tool"> })
+  if (!canary) return Effect.map(spotlit, (next) => ({ request: next, context: { request: next, canary: undefined } }))
+  return Effect.zipWith(spotlit, OutputGuard.makeCanary, (spotlighted, token) => {
+    const next = withMessages(spotlighted, Spotlight.withSystem(spotlighted.messages, OutputGuard.canaryInstruction(token)))
+    return { request: next, context: { request: next, canary: token } }
   })
+}
 
 const withMessages = (request: LanguageModel.Request, messages: ReadonlyArray<LanguageModel.Message>): LanguageModel.Request => {
   const [first, ...rest] = messages
-  // `, true` skips re-validating values built from already-validated ones: Schema class
-  // constructors re-derive their parser on every call (10-230 µs; docs/benchmarks.md).
-  return first === undefined ? request : new LanguageModel.Request({ ...request, messages: [first, ...rest] }, true)
+  // Built without the Schema constructor (src/internal/construct.ts): every part is
+  // already valid, and the constructor costs microseconds per call.
+  return first === undefined ? request : Construct.make(LanguageModel.Request, { ...request, messages: [first, ...rest] })
 }
 
 /**
@@ -203,10 +206,12 @@ export const makeOutput = (options: OutputOptions = {}) =>
           const release = (text: string): Either.Either<ReadonlyArray<LanguageModel.StreamEvent>, LlmError.OutputRejected> =>
             text.length === 0
               ? Either.right([])
-              : Either.map(OutputGuard.checkText(text, options, {}), (safe) => safe.length === 0 ? [] : [new LanguageModel.TextDelta({ text: safe }, true)])
+              : Either.map(OutputGuard.checkText(text, options, {}), (safe) => safe.length === 0 ? [] : [Construct.make(LanguageModel.TextDelta, { _tag: "TextDelta", text: safe })])
 
+          const leakOptions: OutputGuard.Options = { protectedStrings: options.protectedStrings, secrets: "off", pii: "off" }
+          const leakContext: OutputGuard.Context = { canary: context.canary }
           const leakCheck = (window: string): Either.Either<void, LlmError.OutputRejected> =>
-            Either.map(OutputGuard.checkText(window, { protectedStrings: options.protectedStrings, secrets: "off", pii: "off" }, { canary: context.canary }), () => undefined)
+            Either.map(OutputGuard.checkText(window, leakOptions, leakContext), () => undefined)
 
           const onEvent = (event: LanguageModel.StreamEvent): Effect.Effect<ReadonlyArray<LanguageModel.StreamEvent>, LlmError.OutputRejected> => {
             switch (event._tag) {

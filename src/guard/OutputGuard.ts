@@ -22,6 +22,7 @@
  * @since 0.1.0
  */
 import { Effect, Either, ParseResult, Random, Schema } from "effect"
+import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { findBlobs } from "./internal/decode.js"
@@ -78,6 +79,17 @@ export interface Detection {
 // -----------------------------------------------------------------------------
 
 const ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+/** Four characters' worth of choices (36^4). */
+const QUAD = 36 ** 4
+
+const base36x4 = (n: number): string => {
+  let out = ""
+  for (let i = 0; i < 4; i++) {
+    out += ALPHABET[n % 36]!
+    n = Math.floor(n / 36)
+  }
+  return out
+}
 
 /**
  * A fresh canary token (`cnry-` and 16 random characters from Effect's `Random`).
@@ -85,9 +97,11 @@ const ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
  * @since 0.1.0
  * @category canary
  */
-export const makeCanary: Effect.Effect<string> = Effect.map(
-  Effect.forEach(Array.from({ length: 16 }), () => Random.nextIntBetween(0, ALPHABET.length)),
-  (ix) => `cnry-${ix.map((i) => ALPHABET[i]).join("")}`
+export const makeCanary: Effect.Effect<string> = Effect.zipWith(
+  Effect.zipWith(Random.nextIntBetween(0, QUAD), Random.nextIntBetween(0, QUAD), (a, b) => base36x4(a) + base36x4(b)),
+  Effect.zipWith(Random.nextIntBetween(0, QUAD), Random.nextIntBetween(0, QUAD), (a, b) => base36x4(a) + base36x4(b)),
+  // Four uniform draws of four characters each (four effects instead of sixteen).
+  (high, low) => `cnry-${high}${low}`
 )
 
 /**
@@ -110,23 +124,52 @@ const squashRaw = (text: string): string => text.normalize("NFKC").toLowerCase()
  * @since 0.1.0
  * @category canary
  */
-export const leaks = (text: string, secret: string): boolean => {
-  if (text.includes(secret)) return true
-  const needles = [...new Set([squash(secret), squashRaw(secret)])].filter((n) => n.length > 0)
-  if (needles.length === 0) return false
-  const hay = [squash(text), squashRaw(text)]
-  for (const needle of needles) {
-    const reversed = [...needle].reverse().join("")
+export const leaks = (text: string, secret: string): boolean => leaksAny(text, [secret]) !== undefined
+
+interface Needles {
+  readonly secret: string
+  readonly forward: ReadonlyArray<string>
+  /** Reversed needles of 6+ characters. */
+  readonly reversed: ReadonlyArray<string>
+}
+
+/**
+ * The normalised forms of a secret, remembered: a stream checks the same canary on
+ * every chunk, and protected strings are the same on every call. The memo holds at
+ * most 1024 secrets and starts over when full.
+ */
+let needleMemo = new Map<string, Needles>()
+const needlesOf = (secret: string): Needles => {
+  const known = needleMemo.get(secret)
+  if (known !== undefined) return known
+  const forward = [...new Set([squash(secret), squashRaw(secret)])].filter((n) => n.length > 0)
+  const reversed = forward.filter((n) => n.length >= 6).map((n) => [...n].reverse().join(""))
+  const needles: Needles = { secret, forward, reversed }
+  if (needleMemo.size >= 1024) needleMemo = new Map()
+  needleMemo.set(secret, needles)
+  return needles
+}
+
+/**
+ * The first of `secrets` that `text` leaks (see {@link leaks}), normalising and
+ * decoding the text at most once for all of them.
+ */
+const leaksAny = (text: string, secrets: ReadonlyArray<string>): string | undefined => {
+  let hay: ReadonlyArray<string> | undefined
+  let decoded: ReadonlyArray<ReadonlyArray<string>> | undefined
+  for (const secret of secrets) {
+    if (text.includes(secret)) return secret
+    const { forward, reversed } = needlesOf(secret)
+    if (forward.length === 0) continue
+    hay ??= [squash(text), squashRaw(text)]
     for (const h of hay) {
-      if (h.includes(needle)) return true
-      if (needle.length >= 6 && h.includes(reversed)) return true
+      for (const needle of forward) if (h.includes(needle)) return secret
+      for (const needle of reversed) if (h.includes(needle)) return secret
     }
+    decoded ??= findBlobs(text, { prose: false }).map((blob) => [squash(blob.decoded), squashRaw(blob.decoded)])
+    if (forward.some((n) => decoded!.some((d) => d.some((x) => x.includes(n))))) return secret
   }
-  for (const blob of findBlobs(text, { prose: false })) {
-    const decoded = [squash(blob.decoded), squashRaw(blob.decoded)]
-    if (needles.some((n) => decoded.some((d) => d.includes(n)))) return true
-  }
-  return false
+  return undefined
 }
 
 // -----------------------------------------------------------------------------
@@ -356,13 +399,13 @@ export const checkText = (
   options: Options = {},
   context: Context = {}
 ): Either.Either<string, LlmError.OutputRejected> => {
-  if (context.canary !== undefined && leaks(text, context.canary)) {
+  const secrets = context.canary === undefined ? options.protectedStrings ?? [] : [context.canary, ...(options.protectedStrings ?? [])]
+  const leaked = secrets.length === 0 ? undefined : leaksAny(text, secrets)
+  if (leaked !== undefined && leaked === context.canary) {
     return Either.left(reject("canary-leak", [finding("canary.leak", "leak")], "The answer leaked the system prompt's canary token"))
   }
-  for (const secret of options.protectedStrings ?? []) {
-    if (leaks(text, secret)) {
-      return Either.left(reject("protected-string", [finding("protected.leak", "leak")], "The answer contains a protected string"))
-    }
+  if (leaked !== undefined) {
+    return Either.left(reject("protected-string", [finding("protected.leak", "leak")], "The answer contains a protected string"))
   }
   const detections = detect(text, options)
   const rejected = detections.filter((d) => d.action === "reject")
@@ -460,13 +503,15 @@ export const check = (
   response: LanguageModel.Response,
   options: Options = {},
   context: Context = {}
-): Effect.Effect<LanguageModel.Response, LlmError.OutputRejected> =>
-  Effect.gen(function*() {
-    const text = yield* checkText(response.text, options, context)
-    yield* checkToolCalls(response.toolCalls, options, context)
-    yield* checkSchema(text, options, context)
-    if (text === response.text) return response
-    // `, true` skips re-validating values built from already-validated ones: Schema class
-    // constructors re-derive their parser on every call (10-230 µs; docs/benchmarks.md).
-    return new LanguageModel.Response({ ...response, text }, true)
-  })
+): Effect.Effect<LanguageModel.Response, LlmError.OutputRejected> => {
+  // Plain `Either`s: one effect per call, not a generator.
+  const text = checkText(response.text, options, context)
+  if (Either.isLeft(text)) return Effect.fail(text.left)
+  const tools = checkToolCalls(response.toolCalls, options, context)
+  if (Either.isLeft(tools)) return Effect.fail(tools.left)
+  const schema = checkSchema(text.right, options, context)
+  if (Either.isLeft(schema)) return Effect.fail(schema.left)
+  if (text.right === response.text) return Effect.succeed(response)
+  // Built without the Schema constructor (src/internal/construct.ts): only the text changed.
+  return Effect.succeed(Construct.make(LanguageModel.Response, { ...response, text: text.right }))
+}

@@ -21,6 +21,7 @@
  * @since 0.1.0
  */
 import { Effect, Random } from "effect"
+import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import { normalize } from "./internal/normalize.js"
 
@@ -77,10 +78,21 @@ const HEX = "0123456789abcdef"
  * @since 0.1.0
  * @category constructors
  */
-export const randomId: Effect.Effect<string> = Effect.map(
-  Effect.forEach(Array.from({ length: 16 }), () => Random.nextIntBetween(0, 16)),
-  (digits) => digits.map((d) => HEX[d]).join("")
+export const randomId: Effect.Effect<string> = Effect.zipWith(
+  Random.nextIntBetween(0, 0x10000 * 0x10000),
+  Random.nextIntBetween(0, 0x10000 * 0x10000),
+  // Two uniform 32-bit draws, 8 hex digits each (two effects instead of sixteen).
+  (high, low) => hex8(high) + hex8(low)
 )
+
+const hex8 = (n: number): string => {
+  let out = ""
+  for (let i = 0; i < 8; i++) {
+    out = HEX[n % 16]! + out
+    n = Math.floor(n / 16)
+  }
+  return out
+}
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")
 
@@ -219,8 +231,9 @@ export const withSystem = (
   text: string
 ): ReadonlyArray<LanguageModel.Message> => {
   const index = messages.findIndex((m) => m.role === "system")
-  if (index < 0) return [new LanguageModel.SystemMessage({ role: "system", content: text }, true), ...messages]
+  // Built without the Schema constructor (src/internal/construct.ts): the parts are valid.
+  if (index < 0) return [Construct.make(LanguageModel.SystemMessage, { role: "system", content: text }), ...messages]
   return messages.map((m, i) =>
-    i === index ? new LanguageModel.SystemMessage({ role: "system", content: `${m.content}\n\n${text}` }, true) : m
+    i === index ? Construct.make(LanguageModel.SystemMessage, { role: "system", content: `${m.content}\n\n${text}` }) : m
   )
 }
