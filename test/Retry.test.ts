@@ -256,5 +256,71 @@ describe("Retry", () => {
         yield* Fiber.interrupt(fiber)
         expect(model.interrupted()).toBe(1)
       }))
+
+    // Streams with the live clock take the one-worker idle timeout (timeout.ts timeoutPull).
+    const finishEvent = new LanguageModel.Finish({
+      reason: "stop",
+      usage: new LanguageModel.Usage({ inputTokens: 1, outputTokens: 1 }),
+      provider: "test",
+      model: "m"
+    })
+    const streamingModel = (first: Stream.Stream<LanguageModel.StreamEvent>) => {
+      let calls = 0
+      let closed = 0
+      const inner: LanguageModel.Service = {
+        models: [{ provider: "test", model: "m" }],
+        generate: () => Effect.die("unused"),
+        stream: () =>
+          Stream.suspend(() => {
+            calls++
+            return (calls === 1 ? first : Stream.make(new LanguageModel.TextDelta({ text: "fast" }), finishEvent)).pipe(
+              Stream.ensuring(Effect.sync(() => closed++))
+            )
+          })
+      }
+      return { inner, calls: () => calls, closed: () => closed }
+    }
+
+    it.live("a stream silent past attemptTimeout before its first event is interrupted and retried", () =>
+      Effect.gen(function*() {
+        const model = streamingModel(Stream.never)
+        const retry = yield* Retry.make({ attemptTimeout: "30 millis", baseDelay: "1 millis", jitter: false })(model.inner)
+        const events = yield* Effect.flatMap(decoded, (r) => Stream.runCollect(retry.stream(r)))
+        const list = [...events]
+        expect(list.map((e) => e._tag)).toEqual(["TextDelta", "Finish"])
+        expect(model.calls()).toBe(2)
+        expect(model.closed()).toBe(2)
+        const finish = list[1] as LanguageModel.Finish
+        expect(finish.attempts.map((a) => a.outcome)).toEqual(["failure", "success"])
+        expect(finish.attempts[0]!.message).toContain("No answer within")
+      }))
+
+    it.live("a stream silent past attemptTimeout after its first event fails with the timeout", () =>
+      Effect.gen(function*() {
+        const model = streamingModel(Stream.concat(Stream.make(new LanguageModel.TextDelta({ text: "a" })), Stream.never))
+        const retry = yield* Retry.make({ attemptTimeout: "30 millis", baseDelay: "1 millis" })(model.inner)
+        const error = yield* Effect.flip(Effect.flatMap(decoded, (r) => Stream.runDrain(retry.stream(r))))
+        expect(error._tag).toBe("ProviderUnavailable")
+        expect(error.message).toContain("No answer within")
+        expect(model.calls()).toBe(1)
+        expect(model.closed()).toBe(1)
+      }))
+
+    it.live("slow chunks each within attemptTimeout pass, and interrupting the caller stops the stream", () =>
+      Effect.gen(function*() {
+        const slow = Stream.make(new LanguageModel.TextDelta({ text: "a" }), new LanguageModel.TextDelta({ text: "b" }), finishEvent)
+          .pipe(Stream.tap(() => Effect.sleep("15 millis")))
+        const model = streamingModel(slow)
+        const retry = yield* Retry.make({ attemptTimeout: "40 millis" })(model.inner)
+        const events = yield* Effect.flatMap(decoded, (r) => Stream.runCollect(retry.stream(r)))
+        expect(events.length).toBe(3)
+        expect(model.calls()).toBe(1)
+        const hanging = streamingModel(Stream.never)
+        const retry2 = yield* Retry.make({ attemptTimeout: "1 minute" })(hanging.inner)
+        const fiber = yield* Effect.fork(Effect.flatMap(decoded, (r) => Stream.runDrain(retry2.stream(r))))
+        yield* Effect.sleep("10 millis")
+        yield* Fiber.interrupt(fiber)
+        expect(hanging.closed()).toBe(1)
+      }))
   })
 })

@@ -301,9 +301,9 @@ export const makeWithRegistry = (
             opened.set(index, scope)
             const target = Attempts.targetOf(member.service, request)
             return yield* Effect.gen(function*() {
-              const pull = yield* Scope.extend(
-                Stream.toPull(Attempts.requireFinish(member.service.stream(request), target)),
-                scope
+              const pull = Attempts.requireFinishPull(
+                yield* Scope.extend(Stream.toPull(member.service.stream(request)), scope),
+                target
               )
               const first: Effect.Effect<Chunk.Chunk<LanguageModel.StreamEvent>, LlmError.LlmError> = pull.pipe(
                 Effect.catchAll(Option.match({
@@ -328,11 +328,19 @@ export const makeWithRegistry = (
           })
         const { after, before, value } = yield* runChain(request, open)
         winner = value.index
-        return Stream.concat(Stream.fromChunk(value.chunk), Stream.repeatEffectChunkOption(value.pull)).pipe(
-          (events) =>
-            Attempts.mapFinish(events, (finish) =>
-              Effect.map(Attempts.since(started), (d) => Attempts.finishWithAttempts(finish, before, d, after)))
-        )
+        // One stage: the first chunk, then the winner's pull, `Finish` given the route.
+        const route = (chunk: Chunk.Chunk<LanguageModel.StreamEvent>) =>
+          Chunk.some(chunk, (event) => event._tag === "Finish")
+            ? Effect.map(Attempts.since(started), (d) =>
+              Attempts.mapFinishChunk(chunk, (finish) => Attempts.finishWithAttempts(finish, before, d, after)))
+            : Effect.succeed(chunk)
+        let pending: Chunk.Chunk<LanguageModel.StreamEvent> | undefined = value.chunk
+        return Stream.repeatEffectChunkOption(Effect.suspend(() => {
+          const chunk = pending
+          if (chunk === undefined) return Effect.flatMap(value.pull, route)
+          pending = undefined
+          return route(chunk)
+        }))
       }))
 
     const registry = {

@@ -223,8 +223,10 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
           first ??= started
           finished = false
           scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
-          const upstream = yield* Scope.extend(Stream.toPull(inner.stream(request)), scope)
-          pull = Timeout.timeoutFail(upstream, timeout, onTimeout)
+          pull = yield* Scope.extend(
+            Effect.flatMap(Stream.toPull(inner.stream(request)), (upstream) => Timeout.timeoutPull(upstream, timeout, onTimeout)),
+            scope
+          )
         })
 
         const retryOrFail = (error: LlmError.LlmError) =>

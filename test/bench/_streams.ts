@@ -45,7 +45,7 @@ const streamingModel = (provider: string): LanguageModel.Service => {
     ...base,
     stream: (request) =>
       Stream.unwrap(Effect.map(base.generate(request), (response) => {
-        const deltas = Array.from({ length: EVENTS }, (_, i) => Construct.make(LanguageModel.TextDelta, { text: `t${i} ` }))
+        const deltas = Array.from({ length: EVENTS }, (_, i) => Construct.make(LanguageModel.TextDelta, { _tag: "TextDelta", text: `t${i} ` }))
         return Stream.fromChunks(...[...deltas, LanguageModel.finishOf(response)].map((event) => Chunk.of(event)))
       }))
   }

@@ -6,7 +6,7 @@
  * gets one `success` attempt for itself; earlier attempts (failed retries, failed
  * or skipped fallback members) are put in front.
  */
-import { Clock, Effect, Stream } from "effect"
+import { Chunk, Clock, Effect, Option, Stream } from "effect"
 import * as Construct from "../../internal/construct.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
@@ -126,6 +126,45 @@ export const requireFinish = <E, R>(
       ))
     )
   })
+
+/** The error of a stream that ended without `Finish`. */
+export const streamInterrupted = (target: Target): LlmError.ProviderUnavailable =>
+  new ProviderUnavailable({
+    provider: target.provider,
+    model: target.model,
+    kind: "stream-interrupted",
+    message: "The stream ended without finishing"
+  })
+
+const isFinish = (event: LanguageModel.StreamEvent): event is LanguageModel.Finish => event._tag === "Finish"
+
+/**
+ * `requireFinish` on a pull (`Stream.toPull`): the end of a stream that sent no
+ * `Finish` fails with `streamInterrupted`. No stream stage, no effect per event.
+ */
+export const requireFinishPull = <E>(
+  pull: Effect.Effect<Chunk.Chunk<LanguageModel.StreamEvent>, Option.Option<E>>,
+  target: Target
+): Effect.Effect<Chunk.Chunk<LanguageModel.StreamEvent>, Option.Option<E | LlmError.ProviderUnavailable>> => {
+  let finished = false
+  return Effect.matchEffect(pull, {
+    onFailure: (option) =>
+      Option.isNone(option) && !finished
+        ? Effect.fail(Option.some<E | LlmError.ProviderUnavailable>(streamInterrupted(target)))
+        : Effect.fail(option),
+    onSuccess: (chunk) => {
+      if (!finished && Chunk.some(chunk, isFinish)) finished = true
+      return Effect.succeed(chunk)
+    }
+  })
+}
+
+/** The chunk with its `Finish` events rewritten by `f` (the chunk itself when it has none). */
+export const mapFinishChunk = (
+  chunk: Chunk.Chunk<LanguageModel.StreamEvent>,
+  f: (finish: LanguageModel.Finish) => LanguageModel.Finish
+): Chunk.Chunk<LanguageModel.StreamEvent> =>
+  Chunk.some(chunk, isFinish) ? Chunk.map(chunk, (event) => isFinish(event) ? f(event) : event) : chunk
 
 /** Milliseconds since `started` on the Effect clock (TestClock in tests). */
 export const since = (started: number): Effect.Effect<number> =>

@@ -13,7 +13,7 @@
  * clock's): any other clock — `TestClock` in tests, a user's — gets
  * `Effect.timeoutFail` itself, so virtual time still drives timeouts.
  */
-import { Clock, Duration, Effect, Fiber } from "effect"
+import { Clock, Duration, Effect, type Exit, Fiber, type Scope } from "effect"
 
 const liveSleep = Clock.make().sleep
 /** Longer timers than this overflow `setTimeout`: treated as no timeout, as Effect's clock does. */
@@ -54,4 +54,81 @@ export const timeoutFail = <A, E, E2, R>(
         })).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))
       )
     )
+  })
+
+/**
+ * A pull with an idle timeout for a whole stream attempt: `pull`, each call
+ * failing with `onTimeout()` when it takes longer than `duration`.
+ *
+ * Per-pull `timeoutFail` forks a fiber and arms a timer for every chunk (~100 µs
+ * a chunk here). With the live clock this forks ONE fiber per attempt (in the
+ * current scope) that runs `pull` on demand; each call hands it a request and
+ * waits for the answer with a plain timer. On timeout the fiber is interrupted
+ * (awaited, as `timeoutFail` does) and later calls fail with the same error.
+ * Other clocks (`TestClock`) get per-pull `timeoutFail`, so virtual time drives it.
+ */
+export const timeoutPull = <A, E, E2>(
+  pull: Effect.Effect<A, E>,
+  duration: Duration.Duration,
+  onTimeout: () => E2
+): Effect.Effect<Effect.Effect<A, E | E2>, never, Scope.Scope> =>
+  Effect.clockWith((clock) => {
+    const millis = Duration.toMillis(duration)
+    if (clock.sleep !== liveSleep) return Effect.succeed(timeoutFail(pull, duration, onTimeout))
+    if (!(millis <= MAX_TIMER_MILLIS)) return Effect.succeed(pull)
+    // The worker waits for `demand`, runs one pull, hands its exit to `taker`.
+    let demand: ((effect: Effect.Effect<void>) => void) | undefined
+    let taker: ((effect: Effect.Effect<A, E | E2>) => void) | undefined
+    let requested = false
+    const waitDemand = Effect.async<void>((resume) => {
+      if (requested) {
+        requested = false
+        resume(Effect.void)
+        return
+      }
+      demand = resume
+      return Effect.sync(() => {
+        demand = undefined
+      })
+    })
+    const deliver = (exit: Exit.Exit<A, E>) =>
+      Effect.sync(() => {
+        const take = taker
+        taker = undefined
+        take?.(exit)
+      })
+    const worker: Effect.Effect<never> = Effect.forever(
+      Effect.zipRight(waitDemand, Effect.flatMap(Effect.exit(pull), deliver))
+    )
+    return Effect.map(Effect.forkScoped(Effect.interruptible(worker)), (fiber) => {
+      let failed: Effect.Effect<never, E2> | undefined
+      return Effect.suspend(() => {
+        if (failed !== undefined) return failed
+        return Effect.async<A, E | E2>((resume) => {
+          const take = (effect: Effect.Effect<A, E | E2>) => {
+            clearTimeout(timer)
+            resume(effect)
+          }
+          const timer = setTimeout(() => {
+            if (taker !== take) return
+            taker = undefined
+            const failure = Effect.fail(onTimeout())
+            failed = failure
+            resume(Effect.zipRight(Fiber.interrupt(fiber), failure))
+          }, millis)
+          taker = take
+          const wake = demand
+          if (wake !== undefined) {
+            demand = undefined
+            wake(Effect.void)
+          } else {
+            requested = true
+          }
+          return Effect.sync(() => {
+            clearTimeout(timer)
+            taker = undefined
+          })
+        })
+      })
+    })
   })
