@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { AssistantMessage, Request, SystemMessage, Tool, ToolCall, ToolMessage, UserMessage } from "../src/LanguageModel.js"
 import * as Tokens from "../src/cost/Tokens.js"
+import * as OutputGuard from "../src/guard/OutputGuard.js"
 
 const hello = new Request({ messages: [new UserMessage({ role: "user", content: "Hello" })] })
 
@@ -82,5 +83,42 @@ describe("Tokens", () => {
       })
       const custom = yield* Tokens.estimate(hello, "claude-sonnet-4-5", { approximationFactor: 2 })
       expect(custom.inputTokens).toBe(16)
+    }))
+
+  it.effect("counting a text sentence by sentence (memoised parts) is exactly the tokenizer's count of the whole", () =>
+    Effect.gen(function*() {
+      const o200k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/o200k_base"))
+      const cl100k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/cl100k_base"))
+      const raw = { o200k_base: o200k.countTokens, cl100k_base: cl100k.countTokens } as const
+      const pieces = [
+        "Hello", "world", "The", "I'm", "it's", "HTML", "Ünïcödé", "日本語", "Ελληνικά", "naïve", "e.g", "x", "A",
+        "cnry-k3x9q2m7z1w8v4t6", "<|endoftext|>", "42", "3.14", "1234567", ":)", "...", "—", "`code`", "a/b", "'quote'"
+      ]
+      const glue = [" ", ". ", "! ", "? ", ": ", "; ", ".  ", ".\n", ".\n\n", ", ", ".\t", "... ", ": 1", ". 2", ".) ", " . ", ":/ ", "; ", "?!  "]
+      let seed = 7
+      const next = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n
+      const texts: Array<string> = []
+      for (let i = 0; i < 400; i++) {
+        let text = ""
+        for (let j = 0, n = 1 + next(30); j < n; j++) text += pieces[next(pieces.length)]! + glue[next(glue.length)]!
+        texts.push(text)
+      }
+      for (let i = 0; i < 50; i++) {
+        const canary = yield* OutputGuard.makeCanary
+        texts.push(`You are a helpful assistant. Answer briefly.\n\n${OutputGuard.canaryInstruction(canary)}`)
+      }
+      texts.push("Fin. ".repeat(400)) // longer than the memo's texts: its parts are remembered
+      let split = 0
+      for (const encoding of ["o200k_base", "cl100k_base"] as const) {
+        const tokens = yield* Tokens.counter(encoding)
+        for (const text of texts) {
+          const whole = raw[encoding](text, { disallowedSpecial: new Set() })
+          if (/[.!?:;] \p{L}/u.test(text)) split++
+          // twice: the second count comes from the memo
+          expect(tokens(text), JSON.stringify(text)).toBe(whole)
+          expect(tokens(text), JSON.stringify(text)).toBe(whole)
+        }
+      }
+      expect(split).toBeGreaterThan(500) // most texts were counted in parts
     }))
 })
