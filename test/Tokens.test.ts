@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Random } from "effect"
 import { AssistantMessage, Request, SystemMessage, Tool, ToolCall, ToolMessage, UserMessage } from "../src/LanguageModel.js"
 import * as Tokens from "../src/cost/Tokens.js"
 import * as OutputGuard from "../src/guard/OutputGuard.js"
@@ -103,10 +103,6 @@ describe("Tokens", () => {
         for (let j = 0, n = 1 + next(30); j < n; j++) text += pieces[next(pieces.length)]! + glue[next(glue.length)]!
         texts.push(text)
       }
-      for (let i = 0; i < 50; i++) {
-        const canary = yield* OutputGuard.makeCanary
-        texts.push(`You are a helpful assistant. Answer briefly.\n\n${OutputGuard.canaryInstruction(canary)}`)
-      }
       texts.push("Fin. ".repeat(400)) // longer than the memo's texts: its parts are remembered
       let split = 0
       for (const encoding of ["o200k_base", "cl100k_base"] as const) {
@@ -120,5 +116,30 @@ describe("Tokens", () => {
         }
       }
       expect(split).toBeGreaterThan(500) // most texts were counted in parts
+    }))
+
+  it.effect("an output-guard canary is counted as an upper bound: never under, at most a few tokens over", () =>
+    Effect.gen(function*() {
+      const o200k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/o200k_base"))
+      const cl100k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/cl100k_base"))
+      const raw = { o200k_base: o200k.countTokens, cl100k_base: cl100k.countTokens } as const
+      const over: Array<number> = []
+      for (const encoding of ["o200k_base", "cl100k_base"] as const) {
+        const tokens = yield* Tokens.counter(encoding)
+        for (let i = 0; i < 300; i++) {
+          const canary = yield* Effect.withRandom(OutputGuard.makeCanary, Random.make(`tokens-${i}`))
+          const text = `You are a helpful assistant. Answer briefly.\n\n${OutputGuard.canaryInstruction(canary)}`
+          const exact = raw[encoding](text, { disallowedSpecial: new Set() })
+          const counted = tokens(text)
+          expect(counted, text).toBeGreaterThanOrEqual(exact)
+          over.push(counted - exact)
+        }
+        // all-digit and all-letter canaries: the extremes of the pre-tokenizer's split
+        for (const tail of ["0000000000000000", "9999999999999999", "zzzzzzzzzzzzzzzz", "a1b2c3d4e5f6g7h8"]) {
+          const text = `Be brief.\n\n${OutputGuard.canaryInstruction(`cnry-${tail}`)}`
+          expect(tokens(text), text).toBeGreaterThanOrEqual(raw[encoding](text, { disallowedSpecial: new Set() }))
+        }
+      }
+      expect(Math.max(...over)).toBeLessThanOrEqual(12)
     }))
 })

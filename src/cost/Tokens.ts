@@ -20,6 +20,11 @@
  * reservations at or above the real count, not a measured ratio. Use Anthropic's
  * token-counting endpoint where an exact figure matters.
  *
+ * One exception to exact counts, on the safe side: the output guard's per-request
+ * canary (`cnry-` and 16 random characters) is counted as an upper bound, a few
+ * tokens above its real count, instead of running BPE on a new random string on
+ * every request.
+ *
  * The encodings are loaded on first use (each is a large table; loading takes a few
  * hundred milliseconds), so importing this module costs nothing.
  *
@@ -133,11 +138,24 @@ const MEMO_MAX_ENTRIES = 1024
 const SENTENCE_END = /(?<=[.!?:;])(?= \p{L})/u
 
 /**
+ * The sentence part holding an output-guard canary (`cnry-` and 16 random letters
+ * and digits, see guard/OutputGuard.ts). It is new on every request, and BPE on an
+ * unseen random string is the slow case (~30 µs here), so it is not counted but
+ * bounded: ` cnry` is one pre-token (its letter run stops at the `-`), and each of
+ * the 18 ASCII characters after it is at most one token (every byte is a token), so
+ * `tokens(" cnry") + 18` never under-counts. It over-counts by a few tokens (the
+ * test measures how many), never under.
+ */
+const CANARY_PART = /^ cnry-[a-z0-9]{16}\.$/
+const CANARY_TAIL = 18
+
+/**
  * Wraps a BPE count with a small memo. Counting is ~2-10 µs per short text; a
  * request counts its roles and usually a system prompt the previous call had too,
  * and a budget counts once per candidate model. The memo holds at most
  * `MEMO_MAX_ENTRIES` texts of at most `MEMO_MAX_LENGTH` characters (~2 MB) and is
- * emptied when full. Counts are exact either way.
+ * emptied when full. Counts are exact either way, but for one documented upper bound:
+ * an output-guard canary sentence (see `CANARY_PART`) counts a few tokens high.
  *
  * A text of several sentences is counted sentence by sentence, each remembered, and
  * the whole is not: a system prompt that differs per request only in one sentence
@@ -162,7 +180,7 @@ const memoized = (count: Counter): Counter => {
     const parts = text.split(SENTENCE_END)
     if (parts.length === 1) return one(text)
     let total = 0
-    for (const part of parts) total += one(part)
+    for (const part of parts) total += CANARY_PART.test(part) ? one(" cnry") + CANARY_TAIL : one(part)
     return total
   }
 }
