@@ -42,6 +42,7 @@ import { FetchHttpClient } from "@effect/platform"
 import type * as OtelApi from "@opentelemetry/api"
 import {
   Cause,
+  Chunk,
   Clock,
   Context,
   Duration,
@@ -767,29 +768,46 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
             span.end(endNanos, spanExit)
           })
         )
-        const onEvent = (event: LanguageModel.StreamEvent) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.sync(() => {
-              switch (event._tag) {
-                case "TextDelta":
-                  if (options.recordOutputs === true && text.length <= maxContent) text += event.text
-                  firstTokenMillis ??= now
-                  break
-                case "ToolCallDelta":
-                  firstTokenMillis ??= now
-                  break
-                case "Finish":
-                  finishEvent = event
-                  break
-              }
-            }))
-        return inner.stream(request).pipe(
-          Stream.map(redactEvent),
-          Stream.mapErrorCause(redactFailure),
-          Stream.tap(onEvent),
-          Stream.tapErrorCause((cause) => Effect.sync(() => void (failure = cause))),
-          Stream.provideService(Tracer.ParentSpan, span)
-        )
+        // One stage over the inner pull (no map/mapErrorCause/tap/tapErrorCause
+        // stages): events redacted and observed per chunk, the clock read only
+        // until the first token.
+        const observe = (chunk: Chunk.Chunk<LanguageModel.StreamEvent>, now: number | undefined) => {
+          for (const event of chunk) {
+            switch (event._tag) {
+              case "TextDelta":
+                if (options.recordOutputs === true && text.length <= maxContent) text += event.text
+                firstTokenMillis ??= now
+                break
+              case "ToolCallDelta":
+                firstTokenMillis ??= now
+                break
+              case "Finish":
+                finishEvent = event
+                break
+            }
+          }
+          return Chunk.map(chunk, redactEvent)
+        }
+        const onFailure = (
+          cause: Cause.Cause<Option.Option<LlmError.LlmError>>
+        ): Effect.Effect<never, Option.Option<LlmError.LlmError>> =>
+          Option.match(Cause.flipCauseOption(cause), {
+            onNone: () => Effect.fail(Option.none()),
+            onSome: (errors) => {
+              const redacted = redactFailure(errors)
+              failure = redacted
+              return Effect.failCause(Cause.map(redacted, Option.some))
+            }
+          })
+        const upstream = yield* Effect.provideService(Stream.toPull(inner.stream(request)), Tracer.ParentSpan, span)
+        const pull = Effect.matchCauseEffect(upstream, {
+          onFailure,
+          onSuccess: (chunk) =>
+            firstTokenMillis === undefined
+              ? Effect.map(Clock.currentTimeMillis, (now) => observe(chunk, now))
+              : Effect.sync(() => observe(chunk, undefined))
+        })
+        return Stream.repeatEffectChunkOption(Effect.provideService(pull, Tracer.ParentSpan, span))
       }))
 
     return { models: inner.models, generate, stream } satisfies LanguageModel.Service
