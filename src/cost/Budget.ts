@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, DateTime, Deferred, Duration, Effect, Exit, Layer, Option, Ref, Schema, Stream } from "effect"
+import { Chunk, Clock, Context, DateTime, Deferred, Duration, Effect, Exit, Layer, Option, Ref, Schema, Stream } from "effect"
 import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
@@ -537,31 +537,29 @@ export const makeWithReport = (options: Options) =>
           Effect.gen(function*() {
             const p = yield* plan(request)
             yield* acquire(p, restore)
-            const seen = yield* Ref.make<{ events: number; finish?: LanguageModel.Finish; cost?: LanguageModel.Cost }>({
-              events: 0
+            // Plain state read by the finalizer, events counted and Finish priced per
+            // chunk (`mapChunks`: no effect per event).
+            const seen: { events: number; finish?: LanguageModel.Finish; cost?: LanguageModel.Cost } = { events: 0 }
+            yield* Effect.addFinalizer(() => {
+              if (seen.finish !== undefined && seen.cost !== undefined) {
+                const served = { provider: seen.finish.provider, model: seen.finish.model }
+                return settleWith(p, served, seen.cost.estimated ? p.amount : toNanoCeil(seen.cost.usd))
+              }
+              // Nothing arrived: nothing was generated, release. Events but no final
+              // usage: the bill is unknown, charge the reserved worst case.
+              return seen.events === 0 ? release(p) : settleWith(p, undefined, p.amount)
             })
-            yield* Effect.addFinalizer(() =>
-              Effect.flatMap(Ref.get(seen), (state) => {
-                if (state.finish !== undefined && state.cost !== undefined) {
-                  const served = { provider: state.finish.provider, model: state.finish.model }
-                  return settleWith(p, served, state.cost.estimated ? p.amount : toNanoCeil(state.cost.usd))
-                }
-                // Nothing arrived: nothing was generated, release. Events but no final
-                // usage: the bill is unknown, charge the reserved worst case.
-                return state.events === 0 ? release(p) : settleWith(p, undefined, p.amount)
-              })
-            )
             return inner.stream(request).pipe(
-              Stream.mapEffect((event) => {
-                if (event._tag !== "Finish") {
-                  return Effect.as(Ref.update(seen, (s) => ({ ...s, events: s.events + 1 })), event)
-                }
-                const cost = actualCost(p, { provider: event.provider, model: event.model }, event.usage)
-                const finish = Construct.make(LanguageModel.Finish, { ...event, cost })
-                return Effect.as(
-                  Ref.update(seen, (s) => ({ events: s.events + 1, finish, cost })),
-                  finish as LanguageModel.StreamEvent
-                )
+              Stream.mapChunks((chunk) => {
+                seen.events += chunk.length
+                return Chunk.map(chunk, (event): LanguageModel.StreamEvent => {
+                  if (event._tag !== "Finish") return event
+                  const cost = actualCost(p, { provider: event.provider, model: event.model }, event.usage)
+                  const finish = Construct.make(LanguageModel.Finish, { ...event, cost })
+                  seen.finish = finish
+                  seen.cost = cost
+                  return finish
+                })
               })
             )
           })

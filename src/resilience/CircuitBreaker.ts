@@ -19,6 +19,7 @@ import { Clock, Context, Duration, Effect, Layer, Ref, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as Metrics from "../telemetry/Metrics.js"
 import * as LlmError from "../LlmError.js"
+import * as Attempts from "./internal/attempts.js"
 
 /**
  * @since 0.1.0
@@ -230,10 +231,12 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
         const settle = (effect: Effect.Effect<void>) =>
           Effect.flatMap(Ref.getAndSet(settled, true), (done) => done ? Effect.void : effect)
         yield* Effect.addFinalizer(() => settle(onAbandon(admission)))
-        return stream.pipe(
-          Stream.tap((event) => event._tag === "Finish" ? Effect.zipRight(settle(onSuccess(admission)), publish) : Effect.void),
-          Stream.tapError((error) => Effect.zipRight(settle(onFailure(admission, error)), publish))
-        )
+        const pull = yield* Stream.toPull(stream)
+        return Stream.repeatEffectChunkOption(Attempts.observePull(
+          pull,
+          () => Effect.zipRight(settle(onSuccess(admission)), publish),
+          (error) => Effect.zipRight(settle(onFailure(admission, error)), publish)
+        ))
       }))
 
     return {

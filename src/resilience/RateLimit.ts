@@ -373,11 +373,13 @@ export const makeWith = (store: Store, options: Options = {}) =>
       Effect.tap(
         admit(request, target),
         ({ key }) => options.maxConcurrency === undefined ? Effect.void : enter(key, target)
-      ).pipe(Effect.map(({ charged, key }) =>
-        inner.stream(request).pipe(
-          Stream.tap((event) => event._tag === "Finish" ? settle(key, charged, event.usage) : Effect.void),
-          Stream.tapError((error) => observe(key, error))
-        )
+      ).pipe(Effect.flatMap(({ charged, key }) =>
+        Effect.map(Stream.toPull(inner.stream(request)), (pull) =>
+          Stream.repeatEffectChunkOption(Attempts.observePull(
+            pull,
+            (finish) => settle(key, charged, finish.usage),
+            (error) => observe(key, error)
+          )))
       ))
     )
   }

@@ -166,6 +166,24 @@ export const mapFinishChunk = (
 ): Chunk.Chunk<LanguageModel.StreamEvent> =>
   Chunk.some(chunk, isFinish) ? Chunk.map(chunk, (event) => isFinish(event) ? f(event) : event) : chunk
 
+/**
+ * What `Stream.tap` on `Finish` plus `Stream.tapError` do, on a pull: one stage
+ * (`Stream.repeatEffectChunkOption` over it) instead of two, no effect per event.
+ */
+export const observePull = <E, R>(
+  pull: Effect.Effect<Chunk.Chunk<LanguageModel.StreamEvent>, Option.Option<E>, R>,
+  onFinish: (finish: LanguageModel.Finish) => Effect.Effect<void, never, R>,
+  onError: (error: E) => Effect.Effect<void, never, R>
+): Effect.Effect<Chunk.Chunk<LanguageModel.StreamEvent>, Option.Option<E>, R> =>
+  Effect.matchEffect(pull, {
+    onFailure: (option): Effect.Effect<never, Option.Option<E>, R> =>
+      Option.isSome(option) ? Effect.zipRight(onError(option.value), Effect.fail(option)) : Effect.fail(option),
+    onSuccess: (chunk): Effect.Effect<Chunk.Chunk<LanguageModel.StreamEvent>, never, R> =>
+      Chunk.some(chunk, isFinish)
+        ? Effect.as(Effect.forEach(Chunk.filter(chunk, isFinish), onFinish, { discard: true }), chunk)
+        : Effect.succeed(chunk)
+  })
+
 /** Milliseconds since `started` on the Effect clock (TestClock in tests). */
 export const since = (started: number): Effect.Effect<number> =>
   Effect.map(Clock.currentTimeMillis, (now) => now - started)
