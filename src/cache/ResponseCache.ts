@@ -318,7 +318,11 @@ export const make = (options: Options = {}) =>
               })
             })
             return inner.stream(request).pipe(
-              Stream.tap((event) => Effect.sync(() => recorded.push(event))),
+              // Recorded per chunk (no effect per event).
+              Stream.mapChunks((chunk) => {
+                for (const event of chunk) recorded.push(event)
+                return chunk
+              }),
               Stream.concat(Stream.execute(complete)),
               Stream.onError((cause) => settle(flight, cause)),
               Stream.ensuring(release(plan, flight))
