@@ -81,7 +81,9 @@ const measure = (layers: ReadonlyArray<LayerName>) =>
   runtime.runPromise(Effect.scoped(Effect.gen(function*() {
     const s = yield* build(layers)
     const count = yield* Stream.runCount(s.stream(nextRequest()))
-    if (count !== EVENTS + 1) return yield* Effect.die(new Error(`expected ${EVENTS + 1} events, got ${count}`))
+    // The output guard may re-cut text deltas (it holds back a tail that could start a secret).
+    const guarded = layers.includes("guardOutput")
+    if (guarded ? count < 2 : count !== EVENTS + 1) return yield* Effect.die(new Error(`expected ${EVENTS + 1} events, got ${count}`))
     for (let i = 0; i < 200; i++) yield* Stream.runDrain(s.stream(nextRequest()))
     let best = Infinity
     for (let round = 0; round < rounds; round++) {
