@@ -66,7 +66,7 @@ const main = async () => {
   const started = Date.now()
   const loadStart = load1()
   const host = { ...machine(), freeG: sh("free", ["-g"]), nprocCmd: sh("nproc", []), uptimeStart: sh("uptime", []) }
-  const command = `node --import tsx test/bench/run.ts ${args.join(" ")}`.trim()
+  const command = `npm run bench -- ${args.join(" ")}`.trim()
   const log = (text: string) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s load ${load1()}] ${text}`)
 
   log(`mode ${mode}`)
@@ -198,7 +198,7 @@ const markdown = (r: {
   out.push(`- \`nproc\`: ${r.machine.nprocCmd} (${r.machine.cpu}); \`free -g\`:`, "", "```", r.machine.freeG, "```", "")
   out.push(`- Node ${r.machine.node}, ${r.machine.platform}`)
   out.push(`- load average at start: ${r.machine.uptimeStart.replace(/^.*load average: /, "")}; at end: ${r.uptimeEnd.replace(/^.*load average: /, "")}`)
-  out.push(`- the machine was shared with other engineers' test runs: every figure carries the 1-minute load when it was taken`)
+  out.push(`- every figure carries the 1-minute load average when it was taken (the machine may be shared)`)
   out.push(`- command: \`${r.command}\` (${r.durationSeconds} s)`, "")
   out.push("| figure | goal | measured |", "|---|---|---|")
   out.push(`| full stack / raw SDK, p50 (0 ms simulator) | ≤ 1.05 | ${n(r.stackVsRawP50Ratio)} |`)
