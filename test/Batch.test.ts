@@ -1,10 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, Stream, TestClock } from "effect"
+import { Chunk, Effect, Exit, Layer, Redacted, Schedule, Stream } from "effect"
 import * as Batch from "../src/batch/Batch.js"
 import * as Pricing from "../src/cost/Pricing.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as BatchSimulator from "../src/testing/BatchSimulator.js"
+import { driveTestClock } from "./drive-test-clock.js"
 
 const KEY = "sk-batch-test"
 const MODEL = "gpt-4.1-mini"
@@ -22,26 +23,6 @@ const echo = (item: BatchSimulator.Item): string => {
   return `answer to ${text}`
 }
 
-/**
- * Runs `effect` in a fork and advances the TestClock to each pending sleep while
- * the HTTP calls run for real; returns the exit and the total simulated time.
- * (The short real wait only lets socket I/O complete; no timing depends on it.)
- */
-const drive = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(effect)
-    const start = yield* TestClock.currentTimeMillis
-    while (true) {
-      const done = yield* Fiber.poll(fiber)
-      if (Option.isSome(done)) return { exit: done.value, elapsed: (yield* TestClock.currentTimeMillis) - start }
-      const sleeps = Chunk.toReadonlyArray(yield* TestClock.sleeps())
-      if (sleeps.length > 0) {
-        yield* TestClock.adjust(Math.min(...sleeps) - (yield* TestClock.currentTimeMillis))
-      } else {
-        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 2)))
-      }
-    }
-  })
 
 const openAi = (sim: BatchSimulator.Simulator) =>
   Batch.makeOpenAi({ apiKey: Redacted.make(KEY), baseURL: sim.openaiBaseURL, model: MODEL }).pipe(
@@ -68,7 +49,7 @@ describe("Batch", () => {
       })
       const batch = yield* openAi(sim)
       const requests = Array.from({ length: 500 }, (_, i) => request(i))
-      const { elapsed, exit } = yield* drive(Stream.runCollect(batch.run(requests, { schedule: Schedule.spaced("1 minute") })))
+      const { elapsed, exit } = yield* driveTestClock(Stream.runCollect(batch.run(requests, { schedule: Schedule.spaced("1 minute") })))
       const results = Chunk.toReadonlyArray(yield* exit)
 
       // polled 4 times, 1 simulated minute apart; nothing else slept
@@ -125,7 +106,7 @@ describe("Batch", () => {
         { customId: "b", request: { ...request(2), model: "gpt-4.1-nano", responseFormat: { type: "json" } } }
       ], { metadata: { suite: "x" } })
       expect(job.items.map((i) => i.customId)).toEqual(["a", "b"])
-      const { exit } = yield* drive(batch.wait(job, { schedule: Schedule.spaced("10 seconds") }))
+      const { exit } = yield* driveTestClock(batch.wait(job, { schedule: Schedule.spaced("10 seconds") }))
       expect(Exit.isSuccess(exit)).toBe(true)
       expect(seen.map((s) => s.customId)).toEqual(["a", "b"])
       expect(seen[0]!.body).toMatchObject({ model: MODEL, max_completion_tokens: 20, messages: [{ role: "system" }, { role: "user", content: "ticket #1" }] })
@@ -148,7 +129,7 @@ describe("Batch", () => {
       )
       const batch = yield* anthropic(sim)
       const requests = Array.from({ length: 60 }, (_, i) => ({ customId: `ticket_${i}`, request: request(i) }))
-      const { elapsed, exit } = yield* drive(Stream.runCollect(batch.run(requests, { schedule: Schedule.spaced("30 seconds") })))
+      const { elapsed, exit } = yield* driveTestClock(Stream.runCollect(batch.run(requests, { schedule: Schedule.spaced("30 seconds") })))
       const results = Chunk.toReadonlyArray(yield* exit)
       expect(elapsed).toBe(2 * 30_000)
       expect(results).toHaveLength(60)
@@ -179,7 +160,7 @@ describe("Batch", () => {
       const sim = yield* BatchSimulator.make({ apiKey: KEY })
       yield* sim.enqueueBatch("openai", { fail: { code: "invalid_json_line", message: "This line is not parseable", line: 3 } })
       const batch = yield* openAi(sim)
-      const { exit } = yield* drive(Stream.runCollect(batch.run([request(1), request(2)], { schedule: Schedule.spaced("1 minute") })))
+      const { exit } = yield* driveTestClock(Stream.runCollect(batch.run([request(1), request(2)], { schedule: Schedule.spaced("1 minute") })))
       expect(Exit.isFailure(exit)).toBe(true)
       const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
       expect(error).toBeInstanceOf(LlmError.InvalidRequest)
@@ -192,12 +173,12 @@ describe("Batch", () => {
       const sim = yield* BatchSimulator.make({ apiKey: KEY, batch: { pollsUntilDone: 5 } })
       const batch = yield* openAi(sim)
       const job = yield* batch.submit([request(1)])
-      const first = yield* drive(batch.wait(job, { schedule: Schedule.spaced("1 minute").pipe(Schedule.intersect(Schedule.recurs(2))) }))
+      const first = yield* driveTestClock(batch.wait(job, { schedule: Schedule.spaced("1 minute").pipe(Schedule.intersect(Schedule.recurs(2))) }))
       const error = Exit.isFailure(first.exit) && first.exit.cause._tag === "Fail" ? first.exit.cause.error : undefined
       expect(error?._tag === "ProviderUnavailable" && error.kind).toBe("timeout")
       expect(error!.message).toContain(job.id)
       expect(first.elapsed).toBe(2 * 60_000)
-      const later = yield* drive(batch.wait(job, { schedule: Schedule.spaced("1 minute") }))
+      const later = yield* driveTestClock(batch.wait(job, { schedule: Schedule.spaced("1 minute") }))
       expect(Exit.isSuccess(later.exit)).toBe(true)
       const results = yield* Stream.runCollect(batch.results(job))
       expect(Chunk.toReadonlyArray(results).map((r) => r._tag)).toEqual(["Succeeded"])
@@ -209,7 +190,7 @@ describe("Batch", () => {
       const batch = yield* openAi(sim)
       const job = yield* batch.submit([request(1), request(2), request(3)])
       yield* batch.cancel(job)
-      const { exit } = yield* drive(batch.wait(job, { schedule: Schedule.spaced("1 minute") }))
+      const { exit } = yield* driveTestClock(batch.wait(job, { schedule: Schedule.spaced("1 minute") }))
       expect(Exit.isSuccess(exit) && exit.value.state).toBe("cancelled")
       const results = Chunk.toReadonlyArray(yield* Stream.runCollect(batch.results(job)))
       expect(results.map((r) => [r.customId, r._tag])).toEqual([["req-0", "Failed"], ["req-1", "Failed"], ["req-2", "Failed"]])
@@ -240,7 +221,7 @@ describe("Batch", () => {
           // both jobs are submitted before either is read: the second submit must not change what the first reports
           const jobA = yield* batch.submit([{ customId: "item-1", request: { ...request(1), model: first } }])
           const jobB = yield* batch.submit([{ customId: "item-1", request: { ...request(2), model: second } }])
-          const { exit } = yield* drive(Effect.all([batch.wait(jobA, { schedule: Schedule.spaced("1 minute") }), batch.wait(jobB, { schedule: Schedule.spaced("1 minute") })]))
+          const { exit } = yield* driveTestClock(Effect.all([batch.wait(jobA, { schedule: Schedule.spaced("1 minute") }), batch.wait(jobB, { schedule: Schedule.spaced("1 minute") })]))
           expect(Exit.isSuccess(exit)).toBe(true)
           const modelOf = (job: Batch.Job) =>
             Effect.map(Stream.runCollect(batch.results(job)), (results) =>
@@ -268,7 +249,7 @@ describe("Batch", () => {
       const layer = Batch.layerOpenAi({ apiKey: Redacted.make(KEY), baseURL: sim.openaiBaseURL, model: MODEL }).pipe(
         Layer.provide(Pricing.layer())
       )
-      const { exit } = yield* drive(Stream.runCollect(Batch.run([request(1)])).pipe(Effect.provide(layer)))
+      const { exit } = yield* driveTestClock(Stream.runCollect(Batch.run([request(1)])).pipe(Effect.provide(layer)))
       expect(Exit.isSuccess(exit) && Chunk.toReadonlyArray(exit.value).map((r) => r._tag)).toEqual(["Succeeded"])
     }))
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, TestClock } from "effect"
+import { Effect, Exit, Fiber, Layer, Redacted, Schedule } from "effect"
 import * as Batch from "../src/batch/Batch.js"
 import * as CacheStore from "../src/cache/CacheStore.js"
 import * as Pricing from "../src/cost/Pricing.js"
@@ -10,27 +10,8 @@ import * as BatchSimulator from "../src/testing/BatchSimulator.js"
 import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
 import * as ScriptedModel from "../src/testing/ScriptedModel.js"
 import { makeHandler } from "../evals/example.simulator.js"
+import { driveTestClock } from "./drive-test-clock.js"
 
-/**
- * Runs `effect` in a fork and advances the TestClock to each pending sleep while
- * the HTTP calls run for real; returns the exit and the simulated time it took.
- * (The short real wait only lets socket I/O complete; no timing depends on it.)
- */
-const drive = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(effect)
-    const start = yield* TestClock.currentTimeMillis
-    while (true) {
-      const done = yield* Fiber.poll(fiber)
-      if (Option.isSome(done)) return { exit: done.value, elapsed: (yield* TestClock.currentTimeMillis) - start }
-      const sleeps = Chunk.toReadonlyArray(yield* TestClock.sleeps())
-      if (sleeps.length > 0) {
-        yield* TestClock.adjust(Math.min(...sleeps) - (yield* TestClock.currentTimeMillis))
-      } else {
-        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 2)))
-      }
-    }
-  })
 
 const KEY = "sk-eval-batch"
 
@@ -75,7 +56,7 @@ describe("Eval batch mode", () => {
       expect(online.summary.batches).toBeUndefined()
 
       const submitted: Array<string> = []
-      const { elapsed, exit } = yield* drive(Eval.run(suite, {
+      const { elapsed, exit } = yield* driveTestClock(Eval.run(suite, {
         providerOverride,
         cache: false,
         batch: { schedule: everyMinute },
@@ -120,7 +101,7 @@ describe("Eval batch mode", () => {
       }
       const { providerOverride } = yield* simulators(handler)
       const suite = yield* example
-      const { exit } = yield* drive(Eval.run(suite, { providerOverride, cache: false, batch: { schedule: everyMinute } }))
+      const { exit } = yield* driveTestClock(Eval.run(suite, { providerOverride, cache: false, batch: { schedule: everyMinute } }))
       const report = yield* exit
       const cell = (key: string) => report.cells.find((c) => Eval.cellKey(c) === key)!
       const multiply = cell("arithmetic-multiply / task / openai-mini")
@@ -145,7 +126,7 @@ describe("Eval batch mode", () => {
       const { batches, providerOverride } = yield* simulators()
       yield* batches.enqueueBatch("openai", { fail: { code: "invalid_json_line", message: "This line is not parseable", line: 2 } })
       const suite = yield* example
-      const { exit } = yield* drive(Eval.run(suite, { providerOverride, cache: false, batch: { schedule: everyMinute } }))
+      const { exit } = yield* driveTestClock(Eval.run(suite, { providerOverride, cache: false, batch: { schedule: everyMinute } }))
       const report = yield* exit
       const openai = report.cells.filter((c) => c.model === "openai-mini")
       expect(openai.map((c) => c.status)).toEqual(Array(7).fill("error"))
@@ -162,8 +143,8 @@ describe("Eval batch mode", () => {
       const { providerOverride } = yield* simulators(fixedUsage, { pollsUntilDone: 1 })
       const suite = yield* example
       const online = yield* Eval.run(suite, { providerOverride, cache: false })
-      const half = yield* drive(Eval.run(suite, { providerOverride, cache: false, batch: true })).pipe(Effect.flatMap((r) => r.exit))
-      const forty = yield* drive(Eval.run(suite, { providerOverride, cache: false, batch: { discount: 0.4 } })).pipe(Effect.flatMap((r) => r.exit))
+      const half = yield* driveTestClock(Eval.run(suite, { providerOverride, cache: false, batch: true })).pipe(Effect.flatMap((r) => r.exit))
+      const forty = yield* driveTestClock(Eval.run(suite, { providerOverride, cache: false, batch: { discount: 0.4 } })).pipe(Effect.flatMap((r) => r.exit))
       // 1000 in / 100 out at gpt-4o-mini's and claude-haiku-4-5's list prices
       const live = (model: string) => Pricing.costOf(Pricing.defaults[model]!, new LanguageModel.Usage({ inputTokens: 1000, outputTokens: 100 }))
       for (const [i, cell] of online.cells.entries()) {
@@ -184,11 +165,11 @@ describe("Eval batch mode", () => {
       const { batches, live, providerOverride } = yield* simulators(makeHandler(), { pollsUntilDone: 1 })
       const suite = yield* example
       const store = Layer.succeedContext(yield* Layer.build(CacheStore.layerMemory()))
-      const first = yield* drive(Eval.run(suite, { providerOverride, cache: { store }, batch: true })).pipe(Effect.flatMap((r) => r.exit))
+      const first = yield* driveTestClock(Eval.run(suite, { providerOverride, cache: { store }, batch: true })).pipe(Effect.flatMap((r) => r.exit))
       expect(first.summary).toMatchObject({ passed: 14, batchedCalls: 14, cachedCalls: 0 })
       expect((yield* batches.batches).length).toBe(2)
 
-      const second = yield* drive(Eval.run(suite, { providerOverride, cache: { store }, batch: true })).pipe(Effect.flatMap((r) => r.exit))
+      const second = yield* driveTestClock(Eval.run(suite, { providerOverride, cache: { store }, batch: true })).pipe(Effect.flatMap((r) => r.exit))
       expect((yield* batches.batches).length).toBe(2)
       expect(second.summary).toMatchObject({ passed: 14, batchedCalls: 0, cachedCalls: 14, costUsd: 0 })
       expect(second.summary.batches!.map((t) => t.outcome)).toEqual(["cached", "cached"])
@@ -228,7 +209,7 @@ describe("Eval batch mode", () => {
           { id: "fast", vars: { a: 1, b: 4 }, assertions: [{ type: "latency", maxMillis: 1000 }] }
         ]
       })
-      const { exit } = yield* drive(Eval.run(suite, {
+      const { exit } = yield* driveTestClock(Eval.run(suite, {
         models: { scripted: scripted.service, other: other.service },
         batch: { clients: { scripted: client }, schedule: everyMinute }
       }))

@@ -7,27 +7,18 @@
  */
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { nextRequest } from "./inprocess.js"
+import { bestCpuMicrosPerRun } from "./lib.js"
 import { buildInProcess, fullStack, inProcessDeps, type LayerName, layerNames, silentLogger, withoutGuards } from "./stacks.js"
 
 const runtime = ManagedRuntime.make(Layer.mergeAll(silentLogger, inProcessDeps))
 const N = Number(process.argv[2] ?? 3000)
 const only = process.argv.slice(3)
 const rounds = 5
-const cpu = () => {
-  const u = process.cpuUsage()
-  return u.user + u.system
-}
 const measure = (layers: ReadonlyArray<LayerName>) =>
   runtime.runPromise(Effect.scoped(Effect.gen(function*() {
     const s = yield* buildInProcess(layers)
     for (let i = 0; i < 500; i++) yield* s.generate(nextRequest())
-    let best = Infinity
-    for (let round = 0; round < rounds; round++) {
-      const t = cpu()
-      for (let i = 0; i < N; i++) yield* s.generate(nextRequest())
-      best = Math.min(best, (cpu() - t) / N)
-    }
-    return best
+    return yield* bestCpuMicrosPerRun(Effect.suspend(() => s.generate(nextRequest())), N, rounds)
   })))
 const sets: Array<[string, ReadonlyArray<LayerName>]> = [
   ["bare", []],

@@ -8,6 +8,7 @@
  * `BENCH_TOOLS` (default /tmp/benchtools), where
  * `npm install autocannon tinybench @portkey-ai/gateway` puts them.
  */
+import { Effect } from "effect"
 import { spawn, type ChildProcess } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { createRequire } from "node:module"
@@ -233,3 +234,24 @@ export const sampleRss = (pid: number, everyMs = 50) => {
     }
   }
 }
+
+/** CPU time of this process so far (user + system, all threads), µs. */
+export const cpuMicros = (): number => {
+  const u = process.cpuUsage()
+  return u.user + u.system
+}
+
+/**
+ * CPU µs per run of `once` (re-evaluated each time: wrap it in `Effect.suspend`), the
+ * best of `rounds` rounds of `n` sequential runs: steadier than wall time on a shared machine.
+ */
+export const bestCpuMicrosPerRun = <A, E, R>(once: Effect.Effect<A, E, R>, n: number, rounds = 5) =>
+  Effect.gen(function*() {
+    let best = Number.POSITIVE_INFINITY
+    for (let round = 0; round < rounds; round++) {
+      const started = cpuMicros()
+      for (let i = 0; i < n; i++) yield* once
+      best = Math.min(best, (cpuMicros() - started) / n)
+    }
+    return best
+  })

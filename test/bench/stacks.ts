@@ -134,14 +134,18 @@ export const inProcessDeps = Layer.mergeAll(
 
 /**
  * Builds the stack holding `layers` (in canonical order whatever the order given)
- * over zero-latency models: the primary, and a backup behind the fallback.
+ * over zero-latency models (`model`, {@link zeroModel} by default): the primary, and
+ * a backup behind the fallback.
  */
-export const buildInProcess = (layers: ReadonlyArray<LayerName>) =>
+export const buildInProcess = (
+  layers: ReadonlyArray<LayerName>,
+  model: (provider: string) => LanguageModel.Service = zeroModel
+) =>
   Effect.gen(function*() {
     const has = (name: LayerName) => layers.includes(name)
     const member = (provider: string) =>
       Effect.gen(function*() {
-        let service = zeroModel(provider)
+        let service = model(provider)
         if (has("retry")) service = yield* Retry.make(retryOptions)(service)
         if (has("rateLimit")) service = yield* RateLimit.make(rateLimitOptions)(service)
         return service
