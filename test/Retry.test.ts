@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Layer, Stream, TestClock } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Layer, Stream, TestClock } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as Retry from "../src/resilience/Retry.js"
+import * as Timeout from "../src/resilience/internal/timeout.js"
 import * as ScriptedModel from "../src/testing/ScriptedModel.js"
 
 const request: LanguageModel.RequestInput = { messages: [{ role: "user", content: "hello" }] }
@@ -323,4 +324,29 @@ describe("Retry", () => {
         expect(hanging.closed()).toBe(1)
       }))
   })
+})
+
+describe("Retry: a stream pull abandoned by its caller (live clock)", () => {
+  it.live("an interrupted pull ends the stream: no chunk is lost or handed to a later call", () =>
+    Effect.gen(function*() {
+      let next = 0
+      let pulls = 0
+      const upstream = Effect.suspend(() => {
+        pulls++
+        return Effect.map(Effect.sleep(pulls === 1 ? "50 millis" : "1 millis"), () => next++)
+      })
+      const results = yield* Effect.scoped(Effect.gen(function*() {
+        const pull = yield* Timeout.timeoutPull(upstream, Duration.seconds(5), () => "timeout" as const)
+        const first = yield* Effect.fork(pull)
+        yield* Effect.sleep("10 millis")
+        yield* Fiber.interrupt(first)
+        const later = yield* Effect.exit(pull)
+        yield* Effect.sleep("60 millis")
+        return { later, pullsAfter: pulls }
+      }))
+      expect(Exit.isInterrupted(results.later)).toBe(true)
+      // the upstream pull in flight was interrupted, and no further pull was started
+      expect(results.pullsAfter).toBe(1)
+      expect(next).toBe(0)
+    }))
 })

@@ -13,7 +13,7 @@
  * clock's): any other clock — `TestClock` in tests, a user's — gets
  * `Effect.timeoutFail` itself, so virtual time still drives timeouts.
  */
-import { Clock, Duration, Effect, type Exit, Fiber, type Scope } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, FiberId, type Scope } from "effect"
 
 const liveSleep = Clock.make().sleep
 /** Longer timers than this overflow `setTimeout`: treated as no timeout, as Effect's clock does. */
@@ -97,8 +97,10 @@ export const timeoutPull = <A, E, E2>(
         taker = undefined
         take?.(exit)
       })
-    const worker: Effect.Effect<never> = Effect.forever(
-      Effect.zipRight(waitDemand, Effect.flatMap(Effect.exit(pull), deliver))
+    // A worker stopped from outside (its scope closed) must not leave a caller waiting.
+    const worker: Effect.Effect<never> = Effect.onInterrupt(
+      Effect.forever(Effect.zipRight(waitDemand, Effect.flatMap(Effect.exit(pull), deliver))),
+      () => deliver(Exit.interrupt(FiberId.none))
     )
     return Effect.map(Effect.forkScoped(Effect.interruptible(worker)), (fiber) => {
       let failed: Effect.Effect<never, E2> | undefined
@@ -124,9 +126,14 @@ export const timeoutPull = <A, E, E2>(
           } else {
             requested = true
           }
-          return Effect.sync(() => {
+          // A caller that stops waiting abandons the pull in flight: its result could
+          // only be dropped or handed to the wrong call, so the upstream pull is
+          // interrupted and the stream ends here (later calls are interrupted too).
+          return Effect.suspend(() => {
             clearTimeout(timer)
             taker = undefined
+            failed = Effect.interrupt
+            return Fiber.interrupt(fiber)
           })
         })
       })
