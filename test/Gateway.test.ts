@@ -385,6 +385,53 @@ describe("Gateway as an HttpApp and its wire decoding", () => {
       expect(request.messages.map((m) => m.role)).toEqual(["system", "assistant", "user"])
     }))
 
+  it.effect("a common body's Request (built without the Schema decoder) is the one the Schema gives; out-of-range values still fail", () =>
+    Effect.gen(function*() {
+      const encode = Schema.encodeSync(LanguageModel.Request)
+      // What the Schema path makes of the same body: every optional field named, decoded by the Schema.
+      const viaSchema = (raw: Record<string, unknown>, tenant: string) =>
+        Effect.map(Wire.toRequest({ ...raw, tools: [] }, { tenant }), ({ request }) => ({ ...encode(request), tools: undefined }))
+      const bodies: ReadonlyArray<Record<string, unknown>> = [
+        { model: "m", messages: [{ role: "user", content: "hi" }] },
+        {
+          model: "m",
+          messages: [{ role: "developer", content: "d" }, { role: "assistant", content: null }, { role: "user", content: "u" }],
+          max_tokens: 10,
+          temperature: 2,
+          top_p: 0.5,
+          stop: "s",
+          seed: -3,
+          user: "u-1"
+        },
+        { model: "m", messages: [{ role: "system", content: "" }, { role: "user", content: "q" }], max_completion_tokens: 7, max_tokens: 9, stop: ["a", "b"], user: "" },
+        { model: "m", messages: [{ role: "user", content: "a" }, { role: "assistant", content: "b" }, { role: "tool", tool_call_id: "c", content: "r" }] }
+      ]
+      for (const raw of bodies) {
+        const { request } = yield* Wire.toRequest(raw, { tenant: "acme" })
+        const expected = yield* viaSchema(raw, "acme")
+        expect({ ...encode(request), tools: undefined }).toEqual(expected)
+        expect(request).toBeInstanceOf(LanguageModel.Request)
+        expect(request.metadata).toBeInstanceOf(LanguageModel.Metadata)
+        expect(request.metadata?.tenant).toBe("acme")
+      }
+      const outOfRange: ReadonlyArray<Record<string, unknown>> = [
+        { max_tokens: 0 },
+        { max_tokens: 1.5 },
+        { temperature: 2.5 },
+        { temperature: -1 },
+        { top_p: 1.1 },
+        { seed: 0.5 },
+        { stop: [""] },
+        { stop: "" }
+      ]
+      for (const extra of outOfRange) {
+        const error = yield* Effect.flip(Wire.toRequest({ model: "m", messages: [{ role: "user", content: "x" }], ...extra }, { tenant: "t" }))
+        expect(error._tag).toBe("InvalidRequest")
+      }
+      // An empty tenant is not a valid Metadata: the Schema path says so.
+      expect((yield* Effect.flip(Wire.toRequest(bodies[0], { tenant: "" })))._tag).toBe("InvalidRequest")
+    }))
+
   it.scoped("a W3C traceparent header parents the stack's spans; unknown routes are 404", () =>
     Effect.gen(function*() {
       const traced: LanguageModel.Service = {

@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import { Duration, Effect, Option, ParseResult, Schema } from "effect"
+import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 
@@ -228,6 +229,43 @@ const toInput = (
 }
 
 /**
+ * The `Request` of a common body without the Schema decoder. `toInput` always
+ * sets `metadata` and names every optional field (most as `undefined`), which
+ * `LanguageModel.decodeRequest`'s own hand-checked path does not take: every
+ * gateway request went through the Schema decoder (~54 KB allocated and tens of
+ * µs a request, the largest single allocation of a gateway call). Here the input
+ * without metadata and without absent fields goes through `decodeRequest` (its
+ * checks, its fast path), and the metadata (a non-empty tenant and user, what the
+ * Schema asks) is attached after. Anything else returns undefined: the Schema
+ * path decides and reports.
+ */
+const simpleRequest = (
+  body: ChatCompletionBody,
+  context: { readonly tenant: string; readonly model?: string | undefined }
+): LanguageModel.Request | undefined => {
+  if (context.tenant.length === 0 || (body.user !== undefined && body.user !== null && typeof body.user !== "string")) return undefined
+  const input = toInput(body, context)
+  if (input instanceof LlmError.InvalidRequest) return undefined
+  const plain: Record<string, unknown> = {}
+  for (const key in input) {
+    const value = (input as unknown as Record<string, unknown>)[key]
+    if (value !== undefined && key !== "metadata") plain[key] = value
+  }
+  // A text-only assistant turn as `{ role, content }`, the shape the hand-checked path takes.
+  plain["messages"] = input.messages.map((m) =>
+    m.role === "assistant" && (m.toolCalls === undefined || m.toolCalls.length === 0) ? { role: m.role, content: m.content } : m
+  )
+  let decoded: LanguageModel.Request | undefined
+  // decodeRequest's hand-checked path answers synchronously; anything else is left to the Schema path.
+  const exit = Effect.runSyncExit(LanguageModel.decodeRequest(plain as unknown as LanguageModel.RequestInput))
+  if (exit._tag === "Success") decoded = exit.value
+  if (decoded === undefined) return undefined
+  const user = body.user ? body.user : undefined
+  const metadata = Construct.make(LanguageModel.Metadata, user === undefined ? { tenant: context.tenant } : { tenant: context.tenant, user })
+  return Construct.make(LanguageModel.Request, { ...decoded, metadata })
+}
+
+/**
  * Decodes a client's body into the body and a validated `Request` carrying the
  * tenant (and the client's `user`) in its metadata.
  *
@@ -245,6 +283,10 @@ export const toRequest = (
       : Effect.map(LanguageModel.decodeRequest(input), (request) => ({ body, request }))
   }
   const simple = simpleBody(raw)
+  if (simple !== undefined) {
+    const request = simpleRequest(simple, context)
+    if (request !== undefined) return Effect.succeed({ body: simple, request })
+  }
   return simple !== undefined
     ? fromBody(simple)
     : decodeBody(raw).pipe(

@@ -48,21 +48,38 @@ const server = Gateway.layer({ keys: [{ key: Redacted.make("gw-bench-key"), tena
 // `--profile FILE`: SIGUSR2 starts the CPU profiler (after start-up and warm-up),
 // SIGINT/SIGTERM write FILE (a .cpuprofile) and exit. Exiting through
 // process.exit also lets `node --cpu-prof` write its own profile.
+// `--alloc-profile FILE`: the same for allocations (a .heapprofile of every sampled
+// allocation, collected or not: what each request allocates, not what it retains).
 const profileFile = arg("--profile")
+const allocFile = arg("--alloc-profile")
 let stopProfile: () => Promise<void> = () => Promise.resolve()
-if (profileFile !== undefined) {
+if (profileFile !== undefined || allocFile !== undefined) {
   const { Session } = await import("node:inspector/promises")
   const { writeFileSync } = await import("node:fs")
   const session = new Session()
   session.connect()
   process.on("SIGUSR2", () => {
-    void session.post("Profiler.enable").then(() => session.post("Profiler.start")).then(() => console.log("PROFILING"))
+    const started = profileFile !== undefined
+      ? session.post("Profiler.enable").then(() => session.post("Profiler.start"))
+      : session.post("HeapProfiler.enable").then(() =>
+        session.post("HeapProfiler.startSampling", {
+          samplingInterval: 4096,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true
+        })
+      )
+    void started.then(() => console.log("PROFILING"))
   })
   stopProfile = () =>
-    session.post("Profiler.stop").then(
-      ({ profile }) => writeFileSync(profileFile, JSON.stringify(profile)),
-      () => undefined
-    )
+    profileFile !== undefined
+      ? session.post("Profiler.stop").then(
+        ({ profile }) => writeFileSync(profileFile, JSON.stringify(profile)),
+        () => undefined
+      )
+      : session.post("HeapProfiler.stopSampling").then(
+        ({ profile }) => writeFileSync(allocFile!, JSON.stringify(profile)),
+        () => undefined
+      )
 }
 // With `node --expose-gc`: SIGHUP collects garbage and prints `HEAP <bytes used>`
 // (the live heap, which RSS hides behind garbage not yet collected).
@@ -70,6 +87,41 @@ process.on("SIGHUP", () => {
   const gc = (globalThis as { gc?: () => void }).gc
   gc?.()
   console.log(`HEAP ${gc === undefined ? Number.NaN : process.memoryUsage().heapUsed}`)
+})
+// SIGWINCH prints `STATS {json}` and starts a new window: the event loop's delay
+// (perf_hooks.monitorEventLoopDelay, ms) and the GC pauses seen (count, total and
+// longest ms, by kind) since the last SIGWINCH (SIGUSR1 would start the inspector). Steadier than wall-clock p99 on a
+// shared machine: a pause or a long synchronous stretch shows here whatever the load.
+const { monitorEventLoopDelay, PerformanceObserver, constants: perfConstants } = await import("node:perf_hooks")
+const loopDelay = monitorEventLoopDelay({ resolution: 5 })
+loopDelay.enable()
+const gcKinds: Record<number, string> = {
+  [perfConstants.NODE_PERFORMANCE_GC_MINOR]: "minor",
+  [perfConstants.NODE_PERFORMANCE_GC_MAJOR]: "major",
+  [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
+  [perfConstants.NODE_PERFORMANCE_GC_WEAKCB]: "weakcb"
+}
+let gcPauses: Record<string, { count: number; totalMs: number; maxMs: number }> = {}
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const kind = gcKinds[(entry as { detail?: { kind?: number } }).detail?.kind ?? -1] ?? "other"
+    const g = gcPauses[kind] ??= { count: 0, totalMs: 0, maxMs: 0 }
+    g.count++
+    g.totalMs += entry.duration
+    g.maxMs = Math.max(g.maxMs, entry.duration)
+  }
+}).observe({ entryTypes: ["gc"] })
+process.on("SIGWINCH", () => {
+  const ms = (ns: number) => Math.round(ns / 1e4) / 100
+  const round = (g: { count: number; totalMs: number; maxMs: number }) => ({ count: g.count, totalMs: Math.round(g.totalMs * 10) / 10, maxMs: Math.round(g.maxMs * 10) / 10 })
+  console.log(`STATS ${JSON.stringify({
+    loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max), mean: ms(loopDelay.mean) },
+    gc: Object.fromEntries(Object.entries(gcPauses).map(([k, g]) => [k, round(g)])),
+    rssMb: Math.round(process.memoryUsage().rss / 1048576),
+    heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576)
+  })}`)
+  loopDelay.reset()
+  gcPauses = {}
 })
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => void stopProfile().finally(() => process.exit(0)))
