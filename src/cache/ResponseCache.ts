@@ -32,7 +32,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
+import { Cause, Chunk, type Clock, Deferred, Duration, Effect, Either, Exit, Layer, Option, ParseResult, Schema, Stream } from "effect"
 import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
@@ -75,8 +75,6 @@ export class Entry extends Schema.Class<Entry>("effect-llm/ResponseCache/Entry")
   )
 }) {}
 
-const decodeEntry = Schema.decodeUnknown(Entry)
-
 /**
  * What is handed to the store: the entry itself. Stores keep JSON
  * (`JSON.stringify`), and the JSON of an entry is the JSON of its Schema encoding:
@@ -86,6 +84,98 @@ const decodeEntry = Schema.decodeUnknown(Entry)
  * bring `Schema.encodeSync(Entry)` back here.
  */
 const toStored = (entry: Entry): unknown => entry
+
+// -----------------------------------------------------------------------------
+// Reading entries back
+// -----------------------------------------------------------------------------
+//
+// `Schema.decodeUnknown(Entry)` checks a stored value and builds the classes
+// inside; the building (a Schema class constructor per object: entry, response,
+// usage, cost, tool calls, attempts) was most of its ~30 µs, paid on every Redis or
+// SQLite hit. The check stays the Schema's: the value is validated against the
+// encoded side of `Entry` with its refinements (`encodedBoundSchema`: the same
+// checks the decode makes, as the classes add no transformations but the
+// constructor defaults), then the instances are built from the checked parts with
+// `Construct.make`, filling the same defaults. A test compares the result with the
+// Schema decode on valid and broken values.
+
+const validateStored = ParseResult.validateEither(Schema.encodedBoundSchema(Entry), { onExcessProperty: "ignore" })
+
+type Writable<A> = { -readonly [K in keyof A]: A[K] }
+
+/** How to read one class: its fields in order, members that are classes, constructor defaults. */
+interface Reader<A extends object> {
+  readonly Class: { readonly prototype: A; readonly fields: Schema.Struct.Fields }
+  readonly members?: Readonly<Record<string, (raw: never) => unknown>>
+  readonly defaults?: Readonly<Record<string, () => unknown>>
+}
+
+/**
+ * An instance of the reader's class from a checked encoded value: the fields in
+ * the schema's order, an absent optional left absent and a constructor default
+ * filled in (as the decode does), class members read by their own readers.
+ */
+const read = <A extends object>(reader: Reader<A>, keys: ReadonlyArray<string>, raw: object): A => {
+  const out = Object.create(reader.Class.prototype) as Record<string, unknown>
+  for (const key of keys) {
+    const value = (raw as Record<string, unknown>)[key]
+    if (value === undefined) {
+      const fill = reader.defaults?.[key]
+      if (fill !== undefined) out[key] = fill()
+    } else {
+      const member = reader.members?.[key] as ((raw: unknown) => unknown) | undefined
+      out[key] = member === undefined ? value : member(value)
+    }
+  }
+  return out as A
+}
+
+const reader = <A extends object>(spec: Reader<A>) => {
+  // A tagged class's decode puts `_tag` last.
+  const keys = Object.keys(spec.Class.fields).sort((a, b) => Number(a === "_tag") - Number(b === "_tag"))
+  return (raw: object): A => read(spec, keys, raw)
+}
+const each = <A>(one: (raw: object) => A) => (raw: ReadonlyArray<object>): ReadonlyArray<A> => raw.map(one)
+
+const zero = () => 0
+const none = () => []
+const usageFrom = reader({
+  Class: LanguageModel.Usage,
+  defaults: { cachedInputTokens: zero, cacheWriteTokens: zero, reasoningTokens: zero }
+})
+const answerMembers = {
+  usage: usageFrom,
+  cost: reader({ Class: LanguageModel.Cost }),
+  cache: reader({ Class: LanguageModel.CacheInfo }),
+  attempts: each(reader({ Class: LanguageModel.Attempt })),
+  toolCalls: each(reader({ Class: LanguageModel.ToolCall }))
+}
+const responseFrom = reader({ Class: LanguageModel.Response, members: answerMembers, defaults: { toolCalls: none, attempts: none } })
+const eventFrom: Record<LanguageModel.StreamEvent["_tag"], (raw: object) => LanguageModel.StreamEvent> = {
+  TextDelta: reader({ Class: LanguageModel.TextDelta }),
+  ToolCallDelta: reader({ Class: LanguageModel.ToolCallDelta }),
+  UsageEvent: reader({ Class: LanguageModel.UsageEvent, members: { usage: usageFrom } }),
+  Finish: reader({ Class: LanguageModel.Finish, members: answerMembers, defaults: { attempts: none } })
+}
+
+/**
+ * A stored value as an `Entry`, or `undefined` when it is not one: the Schema's
+ * checks, instances built by hand (see above).
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const entryFromStored = (stored: unknown): Entry | undefined => {
+  const checked = validateStored(stored)
+  if (Either.isLeft(checked)) return undefined
+  const raw = checked.right
+  return Construct.make(Entry, {
+    storedAt: raw.storedAt,
+    payload: raw.payload._tag === "Response"
+      ? { _tag: "Response", response: responseFrom(raw.payload.response) }
+      : { _tag: "Events", events: raw.payload.events.map((event) => eventFrom[event._tag](event)) }
+  })
+}
 
 /**
  * The cache key of a request served by `serving` (the provider and model); what
@@ -112,22 +202,151 @@ export const isCacheable = (request: LanguageModel.Request, options: Options = {
   return request.temperature === 0 || options.cacheSampled === true
 }
 
-// Built from already-valid parts with `Construct.make`: a Schema class constructor
-// costs 1-15 µs per instance even without validation.
-const hitInfo = (storedAt: number, now: number) =>
-  Construct.make(LanguageModel.CacheInfo, { kind: "exact", ageMillis: Math.max(0, now - storedAt) })
+// -----------------------------------------------------------------------------
+// Serving a hit
+// -----------------------------------------------------------------------------
+//
+// Built from already-valid parts on the prototype, member by member: a Schema
+// class constructor costs 1-15 µs per instance even without validation, and a
+// spread of the stored response into `Construct.make` copied it twice.
 
-const zeroCost = (cost: LanguageModel.Cost | undefined) =>
-  cost === undefined ? undefined : Construct.make(LanguageModel.Cost, { usd: 0, estimated: false })
+const hitInfo = (storedAt: number, now: number): LanguageModel.CacheInfo => {
+  const info = Object.create(LanguageModel.CacheInfo.prototype) as Writable<LanguageModel.CacheInfo>
+  info.kind = "exact"
+  info.ageMillis = Math.max(0, now - storedAt)
+  return info
+}
 
-const asHitResponse = (response: LanguageModel.Response, cache: LanguageModel.CacheInfo, latencyMillis: number) =>
-  Construct.make(LanguageModel.Response, { ...response, cache, cost: zeroCost(response.cost), attempts: [], latencyMillis })
+const zeroCost = (): LanguageModel.Cost => {
+  const cost = Object.create(LanguageModel.Cost.prototype) as Writable<LanguageModel.Cost>
+  cost.usd = 0
+  cost.estimated = false
+  return cost
+}
 
-const asHitFinish = (finish: LanguageModel.Finish, cache: LanguageModel.CacheInfo, latencyMillis: number) =>
-  Construct.make(LanguageModel.Finish, { ...finish, cache, cost: zeroCost(finish.cost), attempts: [], latencyMillis })
+/** The stored response as a hit: the same members, with `cache`, a zero `cost`, no `attempts` and the lookup's latency. */
+const hitResponse = (stored: LanguageModel.Response, cache: LanguageModel.CacheInfo, latencyMillis: number) => {
+  const hit = Object.create(LanguageModel.Response.prototype) as Writable<LanguageModel.Response>
+  if (stored.id !== undefined) hit.id = stored.id
+  hit.text = stored.text
+  hit.toolCalls = stored.toolCalls
+  hit.finishReason = stored.finishReason
+  if (stored.refusal !== undefined) hit.refusal = stored.refusal
+  hit.usage = stored.usage
+  hit.provider = stored.provider
+  hit.model = stored.model
+  if (stored.cost !== undefined) hit.cost = zeroCost()
+  hit.cache = cache
+  hit.attempts = []
+  if (stored.route !== undefined) hit.route = stored.route
+  hit.latencyMillis = latencyMillis
+  return hit as LanguageModel.Response
+}
+
+/** The stored `Finish` as a hit, as {@link hitResponse}. */
+const hitFinish = (stored: LanguageModel.Finish, cache: LanguageModel.CacheInfo, latencyMillis: number) => {
+  const hit = Object.create(LanguageModel.Finish.prototype) as Writable<LanguageModel.Finish>
+  hit._tag = "Finish"
+  if (stored.id !== undefined) hit.id = stored.id
+  hit.reason = stored.reason
+  if (stored.refusal !== undefined) hit.refusal = stored.refusal
+  hit.usage = stored.usage
+  hit.provider = stored.provider
+  hit.model = stored.model
+  if (stored.cost !== undefined) hit.cost = zeroCost()
+  hit.cache = cache
+  hit.attempts = []
+  if (stored.route !== undefined) hit.route = stored.route
+  hit.latencyMillis = latencyMillis
+  return hit as LanguageModel.Finish
+}
+
+/**
+ * The response a recorded stream adds up to, as `LanguageModel.collect` makes it,
+ * without running a stream (a stream run costs hundreds of µs here), or
+ * `undefined` when the events do not end in `Finish`. A test compares the two.
+ */
+const collectEvents = (events: ReadonlyArray<LanguageModel.StreamEvent>): LanguageModel.Response | undefined => {
+  let text = ""
+  const calls: Array<{ id: string; name: string; arguments: string }> = []
+  let finish: LanguageModel.Finish | undefined
+  for (const event of events) {
+    switch (event._tag) {
+      case "TextDelta":
+        text += event.text
+        break
+      case "ToolCallDelta": {
+        const call = (calls[event.index] ??= { id: "", name: "", arguments: "" })
+        if (event.id !== undefined) call.id = event.id
+        if (event.name !== undefined) call.name = event.name
+        call.arguments += event.argumentsDelta
+        break
+      }
+      case "Finish":
+        finish = event
+        break
+    }
+  }
+  if (finish === undefined) return undefined
+  return Construct.make(LanguageModel.Response, {
+    id: finish.id,
+    text,
+    toolCalls: calls.filter((c) => c !== undefined).map((c) => Construct.make(LanguageModel.ToolCall, c)),
+    finishReason: finish.reason,
+    refusal: finish.refusal,
+    usage: finish.usage,
+    provider: finish.provider,
+    model: finish.model,
+    cost: finish.cost,
+    cache: finish.cache,
+    attempts: finish.attempts,
+    route: finish.route,
+    latencyMillis: finish.latencyMillis ?? 0
+  })
+}
+
+/** `LanguageModel.toEvents` without the validating constructors. */
+const eventsOf = (response: LanguageModel.Response): ReadonlyArray<LanguageModel.StreamEvent> => {
+  const events: Array<LanguageModel.StreamEvent> = []
+  if (response.text.length > 0) events.push(Construct.make(LanguageModel.TextDelta, { _tag: "TextDelta", text: response.text }))
+  response.toolCalls.forEach((call, index) =>
+    events.push(
+      Construct.make(LanguageModel.ToolCallDelta, {
+        _tag: "ToolCallDelta",
+        index,
+        id: call.id,
+        name: call.name,
+        argumentsDelta: call.arguments
+      })
+    )
+  )
+  events.push(Construct.make(LanguageModel.Finish, {
+    _tag: "Finish",
+    id: response.id,
+    reason: response.finishReason,
+    refusal: response.refusal,
+    usage: response.usage,
+    provider: response.provider,
+    model: response.model,
+    cost: response.cost,
+    cache: response.cache,
+    attempts: response.attempts,
+    route: response.route,
+    latencyMillis: response.latencyMillis
+  }))
+  return events
+}
+
+/** @internal exposed for the tests: the hand-built conversions beside the ones they replace. */
+export const internals = { collectEvents, eventsOf }
+
+type Flight = Deferred.Deferred<Option.Option<Entry>, LlmError.LlmError>
 
 /**
  * Wraps a `LanguageModel` service with the cache, using the `CacheStore` in context.
+ *
+ * A hit is one `clockWith`, the store read and a synchronous build of the answer:
+ * no spans, no `Option` chains, no stream machinery beyond one chunk for a replay.
  *
  * @since 0.1.0
  * @category constructors
@@ -136,9 +355,9 @@ export const make = (options: Options = {}) =>
 (inner: LanguageModel.Service): Effect.Effect<LanguageModel.Service, never, CacheStore> =>
   Effect.gen(function*() {
     const store = yield* CacheStore
-    const ttl = Duration.decode(options.ttl ?? "1 hour")
+    const ttl = Option.some(Duration.decode(options.ttl ?? "1 hour"))
     const finishReasons = new Set(options.cacheableFinishReasons ?? ["stop", "length", "tool_calls"])
-    const flights = new Map<string, Deferred.Deferred<Option.Option<Entry>, LlmError.LlmError>>()
+    const flights = new Map<string, Flight>()
 
     interface Plan {
       readonly key: string
@@ -151,36 +370,36 @@ export const make = (options: Options = {}) =>
       return { key: requestKey(request, expected, options), expected, refresh: request.cache?.refresh === true }
     }
 
-    // The memory store hands out one frozen value per entry: decode it once. (Redis
-    // and SQLite parse a new value per read, which simply misses here.)
-    const decoded = new WeakMap<object, Entry>()
-    const decodeOnce = (raw: unknown) => {
-      const known = typeof raw === "object" && raw !== null ? decoded.get(raw) : undefined
-      return known !== undefined
-        ? Effect.succeed(known)
-        : Effect.tap(decodeEntry(raw), (entry) => {
-          if (typeof raw === "object" && raw !== null && Object.isFrozen(raw)) decoded.set(raw, entry)
-        })
+    // The memory store hands out one frozen value per entry: read it once. (Redis
+    // and SQLite parse a new value per read, which simply misses here.) The answer a
+    // recorded stream adds up to, and the events of a stored response, are kept per
+    // entry the same way.
+    const entries = new WeakMap<object, Entry>()
+    const collected = new WeakMap<Entry, LanguageModel.Response>()
+    const replays = new WeakMap<Entry, ReadonlyArray<LanguageModel.StreamEvent>>()
+    const entryOf = (raw: unknown): Entry | undefined => {
+      const cacheable = typeof raw === "object" && raw !== null && Object.isFrozen(raw)
+      const known = cacheable ? entries.get(raw) : undefined
+      if (known !== undefined) return known
+      const entry = entryFromStored(raw)
+      if (entry !== undefined && cacheable) entries.set(raw, entry)
+      return entry
     }
 
-    const lookup = (key: string): Effect.Effect<Option.Option<Entry>> =>
-      store.get(key).pipe(
-        Effect.flatMap(Option.match({
-          onNone: () => Effect.succeedNone,
-          onSome: (raw) =>
-            decodeOnce(raw).pipe(
-              Effect.map(Option.some),
-              Effect.catchAll(() =>
-                Effect.as(Effect.ignore(store.remove(key)), Option.none<Entry>()).pipe(
-                  Effect.tap(() => Effect.logWarning("ResponseCache: dropped an entry that does not decode"))
-                )
-              )
-            )
-        })),
-        Effect.catchAll((error) =>
-          Effect.as(Effect.logWarning("ResponseCache: store read failed, treated as a miss", error), Option.none())
-        )
-      )
+    const noEntry = Effect.succeed<Entry | undefined>(undefined)
+    const lookup = (key: string): Effect.Effect<Entry | undefined> =>
+      Effect.matchEffect(store.get(key), {
+        onFailure: (error) => Effect.as(Effect.logWarning("ResponseCache: store read failed, treated as a miss", error), undefined),
+        onSuccess: (raw) => {
+          if (Option.isNone(raw)) return noEntry
+          const entry = entryOf(raw.value)
+          if (entry !== undefined) return Effect.succeed(entry)
+          return Effect.as(
+            Effect.zipRight(Effect.ignore(store.remove(key)), Effect.logWarning("ResponseCache: dropped an entry that does not decode")),
+            undefined
+          )
+        }
+      })
 
     /** Stores an answer under the model that produced it; never fails. */
     const save = (
@@ -195,127 +414,144 @@ export const make = (options: Options = {}) =>
       const key = served.provider === plan.expected.provider && served.model === plan.expected.model
         ? plan.key
         : requestKey(request, served, options)
-      return store.set(key, toStored(entry), Option.some(ttl)).pipe(
-        Effect.catchAll((error) => Effect.logWarning("ResponseCache: store write failed", error))
+      return Effect.catchAll(
+        store.set(key, toStored(entry), ttl),
+        (error) => Effect.logWarning("ResponseCache: store write failed", error)
       )
     }
 
-    const entryResponse = (entry: Entry): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
-      entry.payload._tag === "Response"
-        ? Effect.succeed(entry.payload.response)
-        : LanguageModel.collect(Stream.fromIterable(entry.payload.events))
+    const storedResponse = (entry: Entry): LanguageModel.Response | undefined => {
+      if (entry.payload._tag === "Response") return entry.payload.response
+      let response = collected.get(entry)
+      if (response === undefined) {
+        response = collectEvents(entry.payload.events)
+        if (response !== undefined) collected.set(entry, response)
+      }
+      return response
+    }
 
-    const entryEvents = (entry: Entry): ReadonlyArray<LanguageModel.StreamEvent> =>
-      entry.payload._tag === "Events" ? entry.payload.events : LanguageModel.toEvents(entry.payload.response)
+    const storedEvents = (entry: Entry): ReadonlyArray<LanguageModel.StreamEvent> => {
+      if (entry.payload._tag === "Events") return entry.payload.events
+      let events = replays.get(entry)
+      if (events === undefined) {
+        events = eventsOf(entry.payload.response)
+        replays.set(entry, events)
+      }
+      return events
+    }
 
-    const serveGenerate = (entry: Entry, started: number) =>
-      Effect.flatMap(entryResponse(entry), (response) =>
-        Effect.map(Clock.currentTimeMillis, (now) => asHitResponse(response, hitInfo(entry.storedAt, now), now - started)))
+    const serveGenerate = (entry: Entry, clock: Clock.Clock, started: number) => {
+      const response = storedResponse(entry)
+      if (response === undefined) {
+        // Events without a Finish (written by something else): fail as collecting them would.
+        return LanguageModel.collect(Stream.fromIterable(entry.payload._tag === "Events" ? entry.payload.events : []))
+      }
+      const now = clock.unsafeCurrentTimeMillis()
+      return Effect.succeed(hitResponse(response, hitInfo(entry.storedAt, now), now - started))
+    }
 
-    const serveStream = (entry: Entry, started: number) =>
-      Stream.unwrap(Effect.map(Clock.currentTimeMillis, (now) => {
-        const cache = hitInfo(entry.storedAt, now)
-        return Stream.fromIterable(entryEvents(entry).map((event) =>
-          event._tag === "Finish" ? asHitFinish(event, cache, now - started) : event
-        ))
-      }))
+    const serveStream = (entry: Entry, clock: Clock.Clock, started: number) => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const cache = hitInfo(entry.storedAt, now)
+      const events = storedEvents(entry)
+      const out = new Array<LanguageModel.StreamEvent>(events.length)
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i]!
+        out[i] = event._tag === "Finish" ? hitFinish(event, cache, now - started) : event
+      }
+      return Stream.fromChunk(Chunk.unsafeFromArray(out))
+    }
 
     /** Joins the call in flight for the key, or registers a new one and leads it. */
-    const join = <A>(
+    const join = <A, E, R>(
       plan: Plan,
-      onFollow: (flight: Deferred.Deferred<Option.Option<Entry>, LlmError.LlmError>) => A,
-      onLead: (flight: Deferred.Deferred<Option.Option<Entry>, LlmError.LlmError>) => A
-    ): Effect.Effect<A> =>
-      Effect.flatMap(Deferred.make<Option.Option<Entry>, LlmError.LlmError>(), (mine) =>
-        Effect.sync(() => {
-          const existing = flights.get(plan.key)
-          if (existing !== undefined) return onFollow(existing)
-          flights.set(plan.key, mine)
-          return onLead(mine)
-        }))
+      onFollow: (flight: Flight) => Effect.Effect<A, E, R>,
+      onLead: (flight: Flight) => Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E, R> =>
+      Effect.fiberIdWith((fiberId) => {
+        const existing = flights.get(plan.key)
+        if (existing !== undefined) return onFollow(existing)
+        const mine = Deferred.unsafeMake<Option.Option<Entry>, LlmError.LlmError>(fiberId)
+        flights.set(plan.key, mine)
+        return onLead(mine)
+      })
 
-    const release = (plan: Plan, flight: Deferred.Deferred<Option.Option<Entry>, LlmError.LlmError>) =>
-      Effect.zipRight(
-        Deferred.succeed(flight, Option.none()),
-        Effect.sync(() => {
-          if (flights.get(plan.key) === flight) flights.delete(plan.key)
-        })
-      )
-
-    const settle = (flight: Deferred.Deferred<Option.Option<Entry>, LlmError.LlmError>, cause: Cause.Cause<LlmError.LlmError>) =>
-      Cause.isInterruptedOnly(cause) ? Deferred.succeed(flight, Option.none()) : Deferred.failCause(flight, cause)
+    /** Ends a flight (waiters that got nothing try again) and forgets it. */
+    const land = (plan: Plan, flight: Flight, exit: Exit.Exit<unknown, LlmError.LlmError>) => {
+      if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) Deferred.unsafeDone(flight, Exit.failCause(exit.cause))
+      else Deferred.unsafeDone(flight, Exit.succeed(Option.none()))
+      if (flights.get(plan.key) === flight) flights.delete(plan.key)
+    }
 
     const generateShared = (
       request: LanguageModel.Request,
       plan: Plan,
+      clock: Clock.Clock,
       started: number
     ): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
-      Effect.flatten(join(
+      join(
         plan,
         (flight) =>
-          Effect.flatMap(
-            Deferred.await(flight),
-            Option.match({
-              onNone: () => attemptGenerate(request, { ...plan, refresh: false }, started),
-              onSome: (entry) => serveGenerate(entry, started)
-            })
-          ),
+          Effect.flatMap(Deferred.await(flight), (entry) =>
+            Option.isNone(entry)
+              ? attemptGenerate(request, { ...plan, refresh: false }, clock, started)
+              : serveGenerate(entry.value, clock, started)),
         (flight) =>
           inner.generate(request).pipe(
-            Effect.tap((response) =>
-              Effect.flatMap(Clock.currentTimeMillis, (now) => {
-                const entry = Construct.make(Entry, { storedAt: now, payload: { _tag: "Response", response } })
-                return Effect.zipRight(
-                  save(request, plan, entry, response, response.finishReason),
-                  Deferred.succeed(flight, Option.some(entry))
-                )
+            Effect.tap((response) => {
+              const entry = Construct.make(Entry, {
+                storedAt: clock.unsafeCurrentTimeMillis(),
+                payload: { _tag: "Response", response }
               })
-            ),
-            Effect.onExit((exit) => Exit.isFailure(exit) ? settle(flight, exit.cause) : Effect.void),
-            Effect.ensuring(release(plan, flight))
+              return Effect.zipRight(
+                save(request, plan, entry, response, response.finishReason),
+                Effect.sync(() => Deferred.unsafeDone(flight, Exit.succeed(Option.some(entry))))
+              )
+            }),
+            Effect.onExit((exit) => Effect.sync(() => land(plan, flight, exit)))
           )
-      ))
+      )
 
     const attemptGenerate = (
       request: LanguageModel.Request,
       plan: Plan,
+      clock: Clock.Clock,
       started: number
     ): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
       plan.refresh
-        ? generateShared(request, plan, started)
-        : Effect.flatMap(
-          lookup(plan.key),
-          Option.match({
-            onNone: () => generateShared(request, plan, started),
-            onSome: (entry) => serveGenerate(entry, started)
-          })
-        )
+        ? generateShared(request, plan, clock, started)
+        : Effect.flatMap(lookup(plan.key), (entry) =>
+          entry === undefined
+            ? generateShared(request, plan, clock, started)
+            : serveGenerate(entry, clock, started))
 
     const streamShared = (
       request: LanguageModel.Request,
       plan: Plan,
+      clock: Clock.Clock,
       started: number
     ): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
       Stream.unwrap(join(
         plan,
         (flight) =>
-          Stream.unwrap(Effect.map(
-            Deferred.await(flight),
-            Option.match({
-              onNone: () => attemptStream(request, { ...plan, refresh: false }, started),
-              onSome: (entry) => serveStream(entry, started)
-            })
-          )),
+          Effect.map(Deferred.await(flight), (entry) =>
+            Option.isNone(entry)
+              ? attemptStream(request, { ...plan, refresh: false }, clock, started)
+              : serveStream(entry.value, clock, started)),
         (flight) =>
-          Stream.suspend(() => {
+          Effect.sync(() => {
             const recorded: Array<LanguageModel.StreamEvent> = []
             const complete = Effect.suspend(() => {
               const last = recorded[recorded.length - 1]
               if (last === undefined || last._tag !== "Finish") return Effect.void
-              return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-                const entry = Construct.make(Entry, { storedAt: now, payload: { _tag: "Events", events: recorded } })
-                return Effect.zipRight(save(request, plan, entry, last, last.reason), Deferred.succeed(flight, Option.some(entry)))
+              const entry = Construct.make(Entry, {
+                storedAt: clock.unsafeCurrentTimeMillis(),
+                payload: { _tag: "Events", events: recorded }
               })
+              return Effect.zipRight(
+                save(request, plan, entry, last, last.reason),
+                Effect.sync(() => Deferred.unsafeDone(flight, Exit.succeed(Option.some(entry))))
+              )
             })
             return inner.stream(request).pipe(
               // Recorded per chunk (no effect per event).
@@ -324,8 +560,7 @@ export const make = (options: Options = {}) =>
                 return chunk
               }),
               Stream.concat(Stream.execute(complete)),
-              Stream.onError((cause) => settle(flight, cause)),
-              Stream.ensuring(release(plan, flight))
+              Stream.ensuringWith((exit) => Effect.sync(() => land(plan, flight, exit)))
             )
           })
       ))
@@ -333,29 +568,35 @@ export const make = (options: Options = {}) =>
     const attemptStream = (
       request: LanguageModel.Request,
       plan: Plan,
+      clock: Clock.Clock,
       started: number
     ): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
       plan.refresh
-        ? streamShared(request, plan, started)
-        : Stream.unwrap(Effect.map(
-          lookup(plan.key),
-          Option.match({
-            onNone: () => streamShared(request, plan, started),
-            onSome: (entry) => serveStream(entry, started)
-          })
-        ))
+        ? streamShared(request, plan, clock, started)
+        : Stream.unwrap(Effect.map(lookup(plan.key), (entry) =>
+          entry === undefined
+            ? streamShared(request, plan, clock, started)
+            : serveStream(entry, clock, started)))
 
     return {
       models: inner.models,
       generate: (request) => {
         const plan = planOf(request)
         if (plan === undefined) return inner.generate(request)
-        return Effect.flatMap(Clock.currentTimeMillis, (started) => attemptGenerate(request, plan, started))
+        return Effect.clockWith((clock) => attemptGenerate(request, plan, clock, clock.unsafeCurrentTimeMillis()))
       },
       stream: (request) => {
         const plan = planOf(request)
         if (plan === undefined) return inner.stream(request)
-        return Stream.unwrap(Effect.map(Clock.currentTimeMillis, (started) => attemptStream(request, plan, started)))
+        return Stream.unwrap(Effect.clockWith((clock) => {
+          const started = clock.unsafeCurrentTimeMillis()
+          return plan.refresh
+            ? Effect.succeed(streamShared(request, plan, clock, started))
+            : Effect.map(lookup(plan.key), (entry) =>
+              entry === undefined
+                ? streamShared(request, plan, clock, started)
+                : serveStream(entry, clock, started))
+        }))
       }
     }
   })

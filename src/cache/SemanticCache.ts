@@ -32,13 +32,11 @@ import * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
 import { samePolarity, sameSpecifics } from "./internal/guards.js"
 import {
-  canonicalMessage,
-  canonicalParams,
+  canonicalText,
   expectedServing,
   producedBy,
   type Serving,
   sha256,
-  stableStringify,
   type VaryBy
 } from "./internal/key.js"
 import * as VectorIndex from "./VectorIndex.js"
@@ -94,11 +92,7 @@ export const scopeOf = (
   serving: Serving,
   options: Pick<Options, "namespace" | "varyBy"> = {}
 ): string =>
-  sha256(stableStringify({
-    kind: "semantic",
-    ...canonicalParams(request, serving, options),
-    context: request.messages.slice(0, -1).map(canonicalMessage)
-  }))
+  sha256(canonicalText(request, serving, options, "semantic"))
 
 /**
  * Whether two questions may share an answer once their embeddings are close: same

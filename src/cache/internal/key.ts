@@ -193,16 +193,146 @@ export const canonicalParams = (
   }
 }
 
-/** The exact-cache key: sha256 of the canonical request served by `serving`. */
-export const requestKey = (
+/** Key options: a namespace and which metadata beside the tenant take part. */
+export interface KeyOptions {
+  readonly namespace?: string | undefined
+  readonly varyBy?: VaryBy | undefined
+}
+
+// -----------------------------------------------------------------------------
+// The canonical text written directly
+// -----------------------------------------------------------------------------
+//
+// `stableStringify` of the canonical object (`canonicalParams` plus the messages)
+// is the reference; it builds that object and sorts the keys of every object in
+// it, which was a quarter of a memory-cache hit. The Request schema fixes every
+// field the canonical object has, so the writer below emits them in the sorted
+// order the reference would produce, as text, and sorts only what is open-ended:
+// tool parameters, JSON schemas, tags and a named tool choice go through
+// `stableStringify`. The bytes are the reference's bytes (a test compares the two
+// on fixed and randomized requests, and pins one key), so keys written before
+// stay valid: a change to the bytes must bump `v`.
+
+/** JSON of a member value as `stableStringify` writes it (primitives inline). */
+const jsonOf = (value: unknown): string =>
+  typeof value === "string" || typeof value === "number" || typeof value === "boolean"
+    ? JSON.stringify(value)
+    : stableStringify(value)
+
+/** `"key":value` with a leading comma unless first, or nothing for `undefined` (as the reference drops it). */
+const member = (first: boolean, key: string, value: unknown): string =>
+  value === undefined ? "" : `${first ? "" : ","}"${key}":${jsonOf(value)}`
+
+/** The JSON of `canonicalMessage(message)`. */
+const messageText = (message: LanguageModel.Message): string => {
+  const content = message.content === undefined ? "" : `"content":${jsonOf(message.content)},`
+  switch (message.role) {
+    case "system":
+      return `{${content}"role":"system"}`
+    case "user":
+      return `{${content}"role":"user"}`
+    case "assistant": {
+      let calls = "["
+      for (let i = 0; i < message.toolCalls.length; i++) {
+        const call = message.toolCalls[i]!
+        const fields = member(true, "arguments", call.arguments) + member(false, "id", call.id) + member(false, "name", call.name)
+        calls += `${i === 0 ? "" : ","}{${fields.charCodeAt(0) === 44 ? fields.slice(1) : fields}}`
+      }
+      return `{${content}"role":"assistant","toolCalls":${calls}]}`
+    }
+    case "tool":
+      return `{${content}"isError":${message.isError === true},"role":"tool"${member(false, "toolCallId", message.toolCallId)}}`
+  }
+}
+
+const messagesText = (messages: ReadonlyArray<LanguageModel.Message>, count: number): string => {
+  let out = "["
+  for (let i = 0; i < count; i++) out += (i === 0 ? "" : ",") + messageText(messages[i]!)
+  return out + "]"
+}
+
+/** The JSON of `canonicalFormat`. */
+const formatText = (format: LanguageModel.ResponseFormat | undefined): string => {
+  if (format === undefined || format.type === "text") return "null"
+  if (format.type === "json") return `{"type":"json"}`
+  const fields = member(true, "description", nonEmpty(format.description)) + member(false, "name", format.name) +
+    member(false, "schema", format.schema)
+  return `{${fields.charCodeAt(0) === 44 ? fields.slice(1) : fields}${fields.length === 0 ? "" : ","}"strict":${
+    jsonOf(format.strict ?? true)
+  },"type":"jsonSchema"}`
+}
+
+/** The JSON of `canonicalTools`: `"toolChoice":…,"tools":…`. */
+const toolsText = (request: LanguageModel.Request): string => {
+  const tools = request.tools ?? []
+  if (tools.length === 0) {
+    const choice = request.toolChoice
+    return `"toolChoice":${
+      choice === undefined || choice === "none" || choice === "auto" ? "null" : stableStringify(choice)
+    },"tools":null`
+  }
+  let out = "["
+  for (let i = 0; i < tools.length; i++) {
+    const tool = tools[i]!
+    const fields = member(true, "description", nonEmpty(tool.description)) + member(false, "name", tool.name) +
+      member(false, "parameters", tool.parameters)
+    out += `${i === 0 ? "" : ","}{${fields.charCodeAt(0) === 44 ? fields.slice(1) : fields}${fields.length === 0 ? "" : ","}"strict":${
+      tool.strict === true
+    }}`
+  }
+  return `"toolChoice":${stableStringify(request.toolChoice ?? "auto")},"tools":${out}]`
+}
+
+/**
+ * The canonical text of a request: the same bytes as `stableStringify` of
+ * `{ ...canonicalParams(request, serving, options), messages }` (the exact cache,
+ * all messages) or of `{ kind: "semantic", ...canonicalParams(...), context }`
+ * (the semantic cache, all messages but the last).
+ */
+export const canonicalText = (
   request: LanguageModel.Request,
   serving: Serving,
-  options: { readonly namespace?: string | undefined; readonly varyBy?: VaryBy | undefined }
+  options: KeyOptions,
+  kind: "exact" | "semantic"
+): string => {
+  const messages = request.messages
+  const metadata = request.metadata
+  const tags = canonicalTags(metadata, options.varyBy)
+  const stop = request.stop === undefined || request.stop.length === 0 ? "null" : stableStringify(request.stop)
+  return (kind === "semantic" ? `{"context":${messagesText(messages, messages.length - 1)},"kind":"semantic",` : "{") +
+    `"maxTokens":${jsonOf(request.maxTokens ?? null)}` +
+    (kind === "exact" ? `,"messages":${messagesText(messages, messages.length)}` : "") +
+    member(false, "model", serving.model) +
+    `,"namespace":${jsonOf(options.namespace ?? "")}` +
+    member(false, "provider", serving.provider) +
+    `,"responseFormat":${formatText(request.responseFormat)}` +
+    `,"seed":${jsonOf(request.seed ?? null)}` +
+    `,"stop":${stop}` +
+    `,"tags":${tags === null ? "null" : stableStringify(tags)}` +
+    `,"temperature":${jsonOf(request.temperature ?? null)}` +
+    `,"tenant":${jsonOf(metadata?.tenant ?? null)},` +
+    toolsText(request) +
+    `,"topP":${request.topP === undefined || request.topP === 1 ? "null" : jsonOf(request.topP)}` +
+    `,"user":${options.varyBy?.user === true ? jsonOf(metadata?.user ?? null) : "null"}` +
+    `,"v":1}`
+}
+
+/** The reference form of {@link canonicalText}: the canonical object, stringified with sorted keys. */
+export const canonicalTextReference = (
+  request: LanguageModel.Request,
+  serving: Serving,
+  options: KeyOptions,
+  kind: "exact" | "semantic"
 ): string =>
-  sha256(stableStringify({
-    ...canonicalParams(request, serving, options),
-    messages: request.messages.map(canonicalMessage)
-  }))
+  stableStringifyReference(
+    kind === "exact"
+      ? { ...canonicalParams(request, serving, options), messages: request.messages.map(canonicalMessage) }
+      : { kind: "semantic", ...canonicalParams(request, serving, options), context: request.messages.slice(0, -1).map(canonicalMessage) }
+  )
+
+/** The exact-cache key: sha256 of the canonical request served by `serving`. */
+export const requestKey = (request: LanguageModel.Request, serving: Serving, options: KeyOptions): string =>
+  sha256(canonicalText(request, serving, options, "exact"))
 
 /**
  * The model a request will be served by when nothing fails: the requested model
