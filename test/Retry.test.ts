@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber, Layer, Stream, TestClock } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, FiberRef, Layer, Stream, TestClock } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as Retry from "../src/resilience/Retry.js"
@@ -234,6 +234,68 @@ describe("Retry", () => {
         expect(response.attempts.map((a) => a.outcome)).toEqual(["failure", "success"])
         expect(response.attempts[0]!.error).toBe("ProviderUnavailable")
         expect(response.attempts[0]!.message).toContain("No answer within")
+      }))
+
+    // The attempt runs in a child fiber started on the caller's stack: one that
+    // finishes at once is joined without a timer, one that suspends waits with one.
+    // Either way the caller sees what the attempt did to its fiber refs, as after
+    // `Effect.timeoutFail` (which joins the winning fiber).
+    it.live("an attempt's fiber ref changes reach the caller, whether it answers at once or after a wait", () =>
+      Effect.gen(function*() {
+        const seen = FiberRef.unsafeMake("unset")
+        const model = (delay: number): LanguageModel.Service => ({
+          models: [{ provider: "test", model: "m" }],
+          generate: (request) =>
+            Effect.zipRight(
+              Effect.zipRight(delay > 0 ? Effect.sleep(delay) : Effect.void, FiberRef.set(seen, `after ${delay}`)),
+              Effect.succeed(
+                new LanguageModel.Response({
+                  text: "ok",
+                  finishReason: "stop",
+                  usage: new LanguageModel.Usage({ inputTokens: 1, outputTokens: 1 }),
+                  provider: "test",
+                  model: request.model ?? "m",
+                  latencyMillis: 0
+                })
+              )
+            ),
+          stream: () => Stream.never
+        })
+        for (const delay of [0, 5]) {
+          const retry = yield* Retry.make({ attemptTimeout: "1 minute" })(model(delay))
+          const response = yield* Effect.locally(Effect.flatMap(decoded, retry.generate).pipe(
+            Effect.zipLeft(Effect.flatMap(FiberRef.get(seen), (value) => Effect.sync(() => expect(value).toBe(`after ${delay}`))))
+          ), seen, "unset")
+          expect(response.attempts.map((a) => a.outcome)).toEqual(["success"])
+        }
+      }))
+
+    it.live("an attempt that fails at once, under the live clock, is retried and its failure recorded", () =>
+      Effect.gen(function*() {
+        let calls = 0
+        const inner: LanguageModel.Service = {
+          models: [{ provider: "test", model: "m" }],
+          generate: (request) =>
+            Effect.suspend(() =>
+              ++calls === 1
+                ? Effect.fail(new LlmError.ProviderUnavailable({ kind: "server", message: "503", provider: "test" }))
+                : Effect.succeed(
+                  new LanguageModel.Response({
+                    text: "second",
+                    finishReason: "stop",
+                    usage: new LanguageModel.Usage({ inputTokens: 1, outputTokens: 1 }),
+                    provider: "test",
+                    model: request.model ?? "m",
+                    latencyMillis: 0
+                  })
+                )
+            ),
+          stream: () => Stream.never
+        }
+        const retry = yield* Retry.make({ attemptTimeout: "1 minute", baseDelay: "1 millis", jitter: false })(inner)
+        const response = yield* Effect.flatMap(decoded, retry.generate)
+        expect(response.text).toBe("second")
+        expect(response.attempts.map((a) => `${a.outcome}:${a.error ?? ""}`)).toEqual(["failure:ProviderUnavailable", "success:"])
       }))
 
     it.live("a failure inside the timeout passes through with its own error", () =>

@@ -174,26 +174,50 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
   Effect.sync(() => {
     const timeout = Duration.decode(options.attemptTimeout ?? defaults.attemptTimeout)
 
+    // The common path is one clock lookup, one attempt and one match: the
+    // retry loop (policy, schedule, sleeps) starts only after a failure.
     const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
+      Effect.clockWith((clock) => {
+        const started = clock.unsafeCurrentTimeMillis()
+        return Effect.matchEffect(attemptWith(clock, request), {
+          onSuccess: (response) =>
+            Effect.succeed(Attempts.withAttempts(response, [], clock.unsafeCurrentTimeMillis() - started)),
+          onFailure: (error) => retrying(clock, request, started, error)
+        })
+      })
+
+    const attemptWith = (clock: Clock.Clock, request: LanguageModel.Request) =>
+      Timeout.timeoutFailWith(
+        clock,
+        inner.generate(request),
+        timeout,
+        () => timeoutError(Attempts.targetOf(inner, request), timeout)
+      )
+
+    /** After the first attempt (started at `first`) failed with `error`. */
+    const retrying = (
+      clock: Clock.Clock,
+      request: LanguageModel.Request,
+      first: number,
+      error: LlmError.LlmError
+    ): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
       Effect.gen(function*() {
         const target = Attempts.targetOf(inner, request)
-        // The policy (a schedule with state) is built on the first failure only.
-        let retry: Policy | undefined
-        let first: number | undefined
-        const failures: Array<LanguageModel.Attempt> = []
+        const retry = policyFrom(options, first)
+        const failures: Array<LanguageModel.Attempt> = [
+          Attempts.failure(error, target, clock.unsafeCurrentTimeMillis() - first)
+        ]
+        let last = error
         for (let attempt = 1;; attempt++) {
-          const started = yield* Clock.currentTimeMillis
-          first ??= started
-          const result = yield* Effect.either(
-            Timeout.timeoutFail(inner.generate(request), timeout, () => timeoutError(target, timeout))
-          )
-          const duration = yield* Attempts.since(started)
+          const delay = yield* retry.next(last, attempt)
+          if (Option.isNone(delay)) return yield* Effect.fail(last)
+          yield* Effect.sleep(delay.value)
+          const started = clock.unsafeCurrentTimeMillis()
+          const result = yield* Effect.either(attemptWith(clock, request))
+          const duration = clock.unsafeCurrentTimeMillis() - started
           if (Either.isRight(result)) return Attempts.withAttempts(result.right, failures, duration)
           failures.push(Attempts.failure(result.left, target, duration))
-          retry ??= policyFrom(options, first)
-          const delay = yield* retry.next(result.left, attempt)
-          if (Option.isNone(delay)) return yield* Effect.fail(result.left)
-          yield* Effect.sleep(delay.value)
+          last = result.left
         }
       })
 

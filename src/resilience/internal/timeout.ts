@@ -13,7 +13,7 @@
  * clock's): any other clock — `TestClock` in tests, a user's — gets
  * `Effect.timeoutFail` itself, so virtual time still drives timeouts.
  */
-import { Clock, Duration, Effect, Exit, Fiber, FiberId, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Fiber, FiberId, type FiberRefs, Runtime, type Scope } from "effect"
 
 const liveSleep = Clock.make().sleep
 /** Longer timers than this overflow `setTimeout`: treated as no timeout, as Effect's clock does. */
@@ -25,25 +25,49 @@ export const timeoutFail = <A, E, E2, R>(
   duration: Duration.Duration,
   onTimeout: () => E2
 ): Effect.Effect<A, E | E2, R> =>
-  Effect.clockWith((clock) => {
+  Effect.withFiberRuntime<A, E | E2, R>((parent) =>
+    timeoutFailWith(Context.get(parent.currentDefaultServices, Clock.Clock), self, duration, onTimeout)
+  )
+
+/** `timeoutFail` with the clock already in hand (saves a service lookup per call). */
+export const timeoutFailWith = <A, E, E2, R>(
+  clock: Clock.Clock,
+  self: Effect.Effect<A, E, R>,
+  duration: Duration.Duration,
+  onTimeout: () => E2
+): Effect.Effect<A, E | E2, R> => {
     if (clock.sleep !== liveSleep) return Effect.timeoutFail(self, { duration, onTimeout })
     const millis = Duration.toMillis(duration)
     if (!(millis <= MAX_TIMER_MILLIS)) return self
     return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.fork(restore(self)), (fiber) =>
-        restore(Effect.async<A, E | E2>((resume) => {
+      Effect.flatMap(Effect.runtime<R>(), (runtime) => {
+        // The child starts at once, on this stack (`Runtime.runFork` runs a fiber
+        // immediately): an effect that completes without suspending (a cache hit,
+        // a zero-latency model) is done before any timer or scheduler hop exists.
+        const armed = Date.now()
+        let initial: FiberRefs.FiberRefs | undefined
+        const fiber = Runtime.runFork(runtime)(restore(self), {
+          updateRefs: (refs) => (initial = refs)
+        })
+        // The fiber refs are joined back as `Fiber.join` does, unless the child
+        // left them untouched (the common case: joining walks every ref).
+        const join = (exit: Exit.Exit<A, E>) =>
+          fiber.getFiberRefs() === initial ? exit : Effect.zipRight(fiber.inheritAll, exit)
+        const done = fiber.unsafePoll()
+        if (done !== null) return join(done)
+        return restore(Effect.async<A, E | E2>((resume) => {
           let settled = false
           const timer = setTimeout(() => {
             if (settled) return
             settled = true
             fiber.removeObserver(observer)
             resume(Effect.zipRight(Fiber.interrupt(fiber), Effect.fail(onTimeout())))
-          }, millis)
-          const observer = (exit: Parameters<Parameters<typeof fiber.addObserver>[0]>[0]) => {
+          }, Math.max(0, millis - (Date.now() - armed)))
+          const observer = (exit: Exit.Exit<A, E>) => {
             if (settled) return
             settled = true
             clearTimeout(timer)
-            resume(Effect.zipRight(fiber.inheritAll, exit))
+            resume(join(exit))
           }
           fiber.addObserver(observer)
           return Effect.sync(() => {
@@ -52,9 +76,9 @@ export const timeoutFail = <A, E, E2, R>(
             fiber.removeObserver(observer)
           })
         })).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))
-      )
+      })
     )
-  })
+}
 
 /**
  * A pull with an idle timeout for a whole stream attempt: `pull`, each call
