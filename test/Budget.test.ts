@@ -1,10 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Layer, Option, Stream, TestClock } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Layer, Option, Stream, TestClock } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as Budget from "../src/cost/Budget.js"
 import * as BudgetStore from "../src/cost/BudgetStore.js"
 import * as Pricing from "../src/cost/Pricing.js"
+import * as Tokens from "../src/cost/Tokens.js"
 import * as ScriptedModel from "../src/testing/ScriptedModel.js"
 
 // The request "hi" to gpt-4.1 is estimated at 3 + 1 + 1 + 3 = 8 input tokens.
@@ -152,6 +153,32 @@ describe("Budget", () => {
       { limits: [{ scope: "global", period: "day", usd: 1 }] },
       () => ({ ...reply, latency: "10 seconds" })
     ))))
+
+  // Reservation ids are a per-layer random prefix and a counter: two layers on one
+  // store (two replicas on Redis, two stacks in a process) never settle each other's.
+  it.effect("two budget layers on one store keep their reservations apart", () =>
+    Effect.gen(function*() {
+      const store = yield* BudgetStore.makeMemory
+      const layerOver = (latency: Duration.DurationInput) =>
+        Effect.flatMap(
+          ScriptedModel.make(() => ({ ...reply, latency }), { provider: "openai", model: "gpt-4.1" }),
+          ({ service }) => Budget.make({ limits: [{ scope: "global", period: "day", usd: 1 }] })(service)
+        ).pipe(Effect.provideService(BudgetStore.BudgetStore, store), Effect.provide(Pricing.layer()))
+      const slow = yield* layerOver("10 seconds")
+      const fast = yield* layerOver("1 second")
+      const decoded = yield* LanguageModel.decodeRequest(request())
+      yield* Tokens.estimate(decoded, "gpt-4.1") // loads the encoding (a real import) before time is driven
+      const inFlight = yield* Effect.fork(slow.generate(decoded))
+      yield* TestClock.adjust("100 millis")
+      const quick = yield* Effect.fork(fast.generate(decoded))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(quick)
+      const [state] = yield* store.read([{ key: "global|day|1970-01-01" }], 2_000)
+      // The quick call settled its own reservation; the slow one's is still open.
+      expect(state!.reserved).toBe(Math.ceil(WORST * 1e9))
+      expect(state!.spent).toBe(Math.ceil(ACTUAL * 1e9))
+      yield* Fiber.interrupt(inFlight)
+    }))
 
   it.effect("a failed call releases its reservation", () =>
     Effect.gen(function*() {

@@ -18,11 +18,11 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Clock, Context, DateTime, Deferred, Duration, Effect, Exit, Layer, Option, Ref, Schema, Stream } from "effect"
+import { Chunk, Clock, Context, DateTime, Deferred, Duration, Effect, Layer, Option, Ref, Schema, Stream } from "effect"
 import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
-import { type Bucket, BudgetStore, type BudgetStoreError } from "./BudgetStore.js"
+import { type Bucket, BudgetStore, type BudgetStoreError, type ReserveResult } from "./BudgetStore.js"
 import * as Pricing from "./Pricing.js"
 import * as Tokens from "./Tokens.js"
 
@@ -322,20 +322,19 @@ export const makeWithReport = (options: Options) =>
       new LlmError.ProviderUnavailable({ provider: "budget-store", kind: "network", message: error.message })
 
     /** The models a request may be served by: the request's model if the stack has it, else all. */
-    const candidatesOf = (request: LanguageModel.Request): Effect.Effect<
-      ReadonlyArray<readonly [LanguageModel.ModelRef, Pricing.ModelPrice]>,
-      LlmError.InvalidRequest
-    > => {
-      const all = inner.models.map((ref) => [ref, prices.get(refLabel(ref))!] as const)
-      if (request.model === undefined) return Effect.succeed(all)
+    const allCandidates = inner.models.map((ref) => [ref, prices.get(refLabel(ref))!] as const)
+    const candidatesOf = (
+      request: LanguageModel.Request
+    ): ReadonlyArray<readonly [LanguageModel.ModelRef, Pricing.ModelPrice]> | LlmError.InvalidRequest => {
+      const all = allCandidates
+      if (request.model === undefined) return all
       const matching = all.filter(([ref]) => sameModel(ref, { provider: ref.provider, model: request.model! }))
-      if (matching.length > 0) return Effect.succeed(matching)
+      if (matching.length > 0) return matching
       const provider = inner.models[0]?.provider ?? "unknown"
       const ref = { provider, model: request.model }
       return Option.match(pricing.lookup(ref), {
-        onNone: () =>
-          Effect.fail(invalid(`No price for model ${request.model}: the budget cannot reserve for it`, "unpriced_model")),
-        onSome: (price) => Effect.succeed([...all, [ref, price] as const])
+        onNone: () => invalid(`No price for model ${request.model}: the budget cannot reserve for it`, "unpriced_model"),
+        onSome: (price) => [...all, [ref, price] as const]
       })
     }
 
@@ -408,30 +407,58 @@ export const makeWithReport = (options: Options) =>
       return [...byKey.values()]
     }
 
+    // Reservation ids: unique per layer instance (a random prefix, for stores shared
+    // between processes) and call (a counter); cheaper than a UUID per call.
+    const idPrefix = crypto.randomUUID()
+    let idCounter = 0
+
+    /**
+     * The plan of a call made at `now`, synchronously; `undefined` when a token
+     * encoding it needs is not loaded yet (then {@link plan} loads it).
+     */
+    const planNow = (request: LanguageModel.Request, now: number): Plan | LlmError.InvalidRequest | undefined => {
+      const maxTokens = request.maxTokens ?? options.defaultMaxTokens
+      if (maxTokens === undefined) {
+        return invalid(
+          "The request has no maxTokens and the budget has no defaultMaxTokens: its cost has no upper bound",
+          "max_tokens_required"
+        )
+      }
+      const candidates = candidatesOf(request)
+      if (!Array.isArray(candidates)) return candidates as LlmError.InvalidRequest
+      let worstUsd = 0
+      // Members of a chain often share a model: count the request once per model.
+      let lastModel: string | undefined
+      let lastTokens = 0
+      let inputTokens: Map<string, number> | undefined
+      for (const [ref, price] of candidates as ReadonlyArray<readonly [LanguageModel.ModelRef, Pricing.ModelPrice]>) {
+        let tokens = ref.model === lastModel ? lastTokens : inputTokens?.get(ref.model)
+        if (tokens === undefined) {
+          const estimate = Tokens.estimateIfLoaded(request, ref.model, options.tokens)
+          if (estimate === undefined) return undefined
+          tokens = estimate.inputTokens
+          if (lastModel !== undefined) (inputTokens ??= new Map([[lastModel, lastTokens]])).set(ref.model, tokens)
+        }
+        lastModel = ref.model
+        lastTokens = tokens
+        worstUsd = Math.max(worstUsd, Pricing.worstCaseOf(price, tokens, maxTokens))
+      }
+      const id = `${idPrefix}-${(idCounter++).toString(36)}`
+      return { id, buckets: bucketsOf(request, candidates, now), amount: toNanoCeil(worstUsd), worstUsd, plannedAt: now }
+    }
+
+    /** {@link planNow}, loading the token encodings first when needed. */
     const plan = (request: LanguageModel.Request): Effect.Effect<Plan, LlmError.InvalidRequest> =>
-      Effect.gen(function*() {
-        const maxTokens = request.maxTokens ?? options.defaultMaxTokens
-        if (maxTokens === undefined) {
-          return yield* invalid(
-            "The request has no maxTokens and the budget has no defaultMaxTokens: its cost has no upper bound",
-            "max_tokens_required"
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const planned = planNow(request, now)
+        if (planned === undefined) {
+          const models = request.model !== undefined ? [request.model] : inner.models.map((ref) => ref.model)
+          return Effect.zipRight(
+            Effect.forEach(models, (model) => Tokens.estimate(request, model, options.tokens), { discard: true }),
+            plan(request)
           )
         }
-        const candidates = yield* candidatesOf(request)
-        let worstUsd = 0
-        // Members of a chain often share a model: count the request once per model.
-        const inputTokens = new Map<string, number>()
-        for (const [ref, price] of candidates) {
-          let tokens = inputTokens.get(ref.model)
-          if (tokens === undefined) {
-            tokens = (yield* Tokens.estimate(request, ref.model, options.tokens)).inputTokens
-            inputTokens.set(ref.model, tokens)
-          }
-          worstUsd = Math.max(worstUsd, Pricing.worstCaseOf(price, tokens, maxTokens))
-        }
-        const now = yield* Clock.currentTimeMillis
-        const id = crypto.randomUUID()
-        return { id, buckets: bucketsOf(request, candidates, now), amount: toNanoCeil(worstUsd), worstUsd, plannedAt: now }
+        return planned instanceof LlmError.InvalidRequest ? Effect.fail(planned) : Effect.succeed(planned)
       })
 
     const exceeded = (p: Plan, bucket: PlannedBucket, spent: number, reserved: number, now: number) =>
@@ -453,13 +480,17 @@ export const makeWithReport = (options: Options) =>
       })
 
     /** Reserves, waiting in `wait` mode. Store calls run uninterruptibly; waits are `restore`d. */
-    const acquire = (p: Plan, restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) =>
+    const acquire = (
+      p: Plan,
+      restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
+      firstResult?: ReserveResult
+    ) =>
       Effect.gen(function*() {
         // The first try reuses the plan's clock reading (nothing waited since).
         const deadline = p.plannedAt + waitTimeout
         for (let first = true;; first = false) {
           const now = first ? p.plannedAt : yield* Clock.currentTimeMillis
-          const result = yield* Effect.mapError(
+          const result = first && firstResult !== undefined ? firstResult : yield* Effect.mapError(
             store.reserve({ id: p.id, buckets: p.buckets, amount: p.amount, now, leaseMillis }),
             storeDown
           )
@@ -477,32 +508,35 @@ export const makeWithReport = (options: Options) =>
         }
       })
 
+    const settleFailed = (error: BudgetStoreError) =>
+      Effect.logWarning(`Budget: settling failed (${error.message}); the lease will charge the reservation`)
+
     const settleWith = (p: Plan, served: LanguageModel.ModelRef | undefined, actualNano: number) =>
-      Effect.gen(function*() {
+      Effect.clockWith((clock) => {
         const servedMatches = served !== undefined &&
           p.buckets.some((b) => b.model !== undefined && sameModel(b.model, served))
         const amounts = p.buckets.map((b) =>
           b.model === undefined || !servedMatches || sameModel(b.model, served!) ? actualNano : 0
         )
-        if (actualNano > p.amount) {
-          yield* Effect.logWarning(
-            `Budget: a call cost ${toUsd(actualNano)} USD, more than the ${p.worstUsd} USD reserved (token estimate too low?)`
-          )
-        }
-        const now = yield* Clock.currentTimeMillis
-        yield* store.settle({ id: p.id, amounts, now })
-      }).pipe(
-        Effect.catchAll((error) =>
-          Effect.logWarning(`Budget: settling failed (${error.message}); the lease will charge the reservation`)
+        const settle = Effect.catchAll(
+          store.settle({ id: p.id, amounts, now: clock.unsafeCurrentTimeMillis() }),
+          settleFailed
         )
-      )
+        return actualNano > p.amount
+          ? Effect.zipRight(
+            Effect.logWarning(
+              `Budget: a call cost ${toUsd(actualNano)} USD, more than the ${p.worstUsd} USD reserved (token estimate too low?)`
+            ),
+            settle
+          )
+          : settle
+      })
+
+    const releaseFailed = (error: BudgetStoreError) =>
+      Effect.logWarning(`Budget: releasing failed (${error.message}); the lease will charge the reservation`)
 
     const release = (p: Plan) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => store.release(p.id, now)).pipe(
-        Effect.catchAll((error) =>
-          Effect.logWarning(`Budget: releasing failed (${error.message}); the lease will charge the reservation`)
-        )
-      )
+      Effect.clockWith((clock) => Effect.catchAll(store.release(p.id, clock.unsafeCurrentTimeMillis()), releaseFailed))
 
     // Built from already-valid parts with `Construct.make`: a Schema class
     // constructor costs 1-15 µs per instance even without validation.
@@ -513,21 +547,46 @@ export const makeWithReport = (options: Options) =>
         onSome: (price) => Construct.make(LanguageModel.Cost, { usd: Pricing.costOf(price, usage), estimated: false })
       })
 
-    const generate = (request: LanguageModel.Request) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
-          const p = yield* plan(request)
-          yield* acquire(p, restore)
-          const exit = yield* Effect.exit(restore(inner.generate(request)))
-          if (Exit.isFailure(exit)) {
-            yield* release(p)
-            return yield* exit
-          }
-          const response = exit.value
+    /** The call once reserved: settle on success, release on failure or interruption. */
+    const call = (
+      request: LanguageModel.Request,
+      p: Plan,
+      restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+    ): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
+      Effect.matchCauseEffect(restore(inner.generate(request)), {
+        onFailure: (cause) => Effect.zipRight(release(p), Effect.failCause(cause)),
+        onSuccess: (response) => {
           const served = { provider: response.provider, model: response.model }
           const cost = actualCost(p, served, response.usage)
-          yield* settleWith(p, served, cost.estimated ? p.amount : toNanoCeil(cost.usd))
-          return Construct.make(LanguageModel.Response, { ...response, cost })
+          return Effect.as(
+            settleWith(p, served, cost.estimated ? p.amount : toNanoCeil(cost.usd)),
+            Construct.make(LanguageModel.Response, { ...response, cost })
+          )
+        }
+      })
+
+    // The common path: the plan is made synchronously (clock read once, tokens
+    // counted with the loaded encoding), one store call reserves, one match
+    // settles or releases. Waiting, first calls (encoding not loaded) and refusals
+    // take the general path.
+    const generate = (request: LanguageModel.Request) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.clockWith((clock) => {
+          const p = planNow(request, clock.unsafeCurrentTimeMillis())
+          if (p === undefined) {
+            return Effect.flatMap(plan(request), (p) => Effect.zipRight(acquire(p, restore), call(request, p, restore)))
+          }
+          if (p instanceof LlmError.InvalidRequest) return Effect.fail(p)
+          return Effect.matchEffect(
+            store.reserve({ id: p.id, buckets: p.buckets, amount: p.amount, now: p.plannedAt, leaseMillis }),
+            {
+              onFailure: (error) => Effect.fail(storeDown(error)),
+              onSuccess: (result) =>
+                result._tag === "Reserved"
+                  ? call(request, p, restore)
+                  : Effect.zipRight(acquire(p, restore, result), call(request, p, restore))
+            }
+          )
         })
       )
 

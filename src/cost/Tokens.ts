@@ -268,10 +268,37 @@ export const estimate = (
 ): Effect.Effect<Estimate> => {
   const exact = model === undefined ? undefined : encodingFor(model)
   const encoding = exact ?? "o200k_base"
-  return Effect.map(counter(encoding), (tokens) => {
-    const counted = countRequest(request, tokens)
-    if (exact !== undefined) return { inputTokens: counted, encoding, approximate: false }
-    const factor = options.approximationFactor ?? DEFAULT_APPROXIMATION_FACTOR
-    return { inputTokens: Math.ceil(counted * factor), encoding, approximate: true }
-  })
+  return Effect.map(counter(encoding), (tokens) => estimateWith(request, exact, encoding, tokens, options))
+}
+
+const estimateWith = (
+  request: Request,
+  exact: Encoding | undefined,
+  encoding: Encoding,
+  tokens: Counter,
+  options: EstimateOptions
+): Estimate => {
+  const counted = countRequest(request, tokens)
+  if (exact !== undefined) return { inputTokens: counted, encoding, approximate: false }
+  const factor = options.approximationFactor ?? DEFAULT_APPROXIMATION_FACTOR
+  return { inputTokens: Math.ceil(counted * factor), encoding, approximate: true }
+}
+
+/**
+ * {@link estimate} without an Effect, once the encoding it needs is loaded
+ * (`undefined` before: run `estimate` or `counter` once to load it). For hot
+ * paths that count every call.
+ *
+ * @since 0.1.0
+ * @category counting
+ */
+export const estimateIfLoaded = (
+  request: Request,
+  model: string | undefined = request.model,
+  options: EstimateOptions = {}
+): Estimate | undefined => {
+  const exact = model === undefined ? undefined : encodingFor(model)
+  const encoding = exact ?? "o200k_base"
+  const tokens = ready[encoding]
+  return tokens === undefined ? undefined : estimateWith(request, exact, encoding, tokens, options)
 }
