@@ -4,7 +4,7 @@ import { SpanKind, SpanStatusCode } from "@opentelemetry/api"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import { Chunk, Effect, Fiber, Layer, Logger, Metric, MetricBoundaries, Stream, TestClock } from "effect"
+import { Cause, Chunk, Effect, Exit, Fiber, FiberRef, Layer, Logger, Metric, MetricBoundaries, Stream, TestClock } from "effect"
 import * as ResponseCache from "../src/cache/ResponseCache.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
@@ -326,6 +326,46 @@ describe("Telemetry logs", () => {
         message: "chat log-model failed: InvalidRequest",
         annotations: { outcome: "InvalidRequest", error: "InvalidRequest", error_message: "bad parameter" }
       })
+    }))
+})
+
+describe("Telemetry fiber state", () => {
+  // The layer sets the redacting loggers and its span on the caller's fiber and
+  // restores them itself (no `Effect.locallyWith`): check that every exit restores them.
+  it.effect("after a success, a failure, a defect or an interruption the caller's loggers, span and annotations are back", () =>
+    Effect.gen(function*() {
+      const inner = yield* scripted([
+        { text: "fine" },
+        new LlmError.InvalidRequest({ status: 400, message: "bad sk-proj-abcdefghijklmnopqrstuvwxyz0123", provider: "openai" }),
+        { text: "never", latency: "1 minute" }
+      ])
+      const dying: LanguageModel.Service = { ...inner, generate: () => Effect.die(new Error("boom")) }
+      const lm = yield* Telemetry.make()(inner)
+      const dies = yield* Telemetry.make()(dying)
+      const state = Effect.all([
+        FiberRef.get(FiberRef.currentLoggers),
+        FiberRef.get(FiberRef.currentContext),
+        FiberRef.get(FiberRef.currentLogAnnotations)
+      ])
+      yield* Effect.gen(function*() {
+        const before = yield* state
+        const request = yield* LanguageModel.decodeRequest(ask("x"))
+        const outer = yield* Effect.currentSpan
+        yield* lm.generate(request)
+        expect(yield* state).toEqual(before)
+        const error = yield* Effect.flip(lm.generate(request))
+        expect(error.message).not.toContain("sk-proj-")
+        expect(yield* state).toEqual(before)
+        const exit = yield* Effect.exit(dies.generate(request))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+        expect(yield* state).toEqual(before)
+        const fiber = yield* Effect.fork(lm.generate(request))
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.interrupt(fiber)
+        expect(yield* state).toEqual(before)
+        // The layer's span was the parent only inside the call.
+        expect(yield* Effect.currentSpan).toEqual(outer)
+      }).pipe(Effect.annotateLogs("outer", "yes"), Effect.withSpan("outer"))
     }))
 })
 

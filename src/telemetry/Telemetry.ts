@@ -48,6 +48,7 @@ import {
   Duration,
   Effect,
   Exit,
+  type Fiber,
   FiberRef,
   HashMap,
   HashSet,
@@ -64,6 +65,7 @@ import {
 import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
+import * as FiberAccess from "./internal/fiber.js"
 import * as Redaction from "./internal/redaction.js"
 import { tagged } from "./internal/tagged.js"
 import * as Metrics from "./Metrics.js"
@@ -353,8 +355,7 @@ const OtelSpanTypeId = Symbol.for("@effect/opentelemetry/Tracer/OtelSpan")
 const setArrayAttributes = (
   span: Tracer.Span,
   entries: ReadonlyArray<readonly [string, ReadonlyArray<string>]>
-): Effect.Effect<void> =>
-  Effect.sync(() => {
+): void => {
     // What `OtelTracer.currentOtelSpan` does for this span, without building an
     // OpenTelemetry view of a non-OpenTelemetry span on every call.
     const otel = OtelSpanTypeId in span ? (span as unknown as { readonly span: OtelApi.Span }).span : undefined
@@ -362,7 +363,7 @@ const setArrayAttributes = (
       if (otel !== undefined) otel.setAttribute(key, [...value])
       else span.attribute(key, [...value])
     }
-  })
+}
 
 /**
  * Wraps one LanguageModel service with spans, metrics and a log line per call.
@@ -410,11 +411,9 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
     const spanName = (request: LanguageModel.Request) => `${operationName} ${targetOf(request).model}`
 
     /** Child spans for the attempts, laid out on the call's timeline (see the module comment). */
-    const attemptSpans = (call: Call, attempts: ReadonlyArray<LanguageModel.Attempt>): Effect.Effect<void> =>
-      call.span === undefined || !call.span.sampled || attempts.length === 0
-        ? Effect.void
-        : Effect.map(Effect.tracer, (tracer) => {
-          const parent = call.span!
+    const attemptSpans = (call: Call, attempts: ReadonlyArray<LanguageModel.Attempt>, tracer: Tracer.Tracer): void => {
+      if (call.span === undefined || !call.span.sampled || attempts.length === 0) return
+          const parent = call.span
           const total = call.endNanos - call.startNanos
           const clamp = (t: bigint) => (t < call.startNanos ? call.startNanos : t > call.endNanos ? call.endNanos : t)
           let cursor = call.startNanos
@@ -451,12 +450,11 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
               span.end(end, Exit.void)
             }
           })
-        })
+    }
 
-    const annotateSpan = (call: Call, attempts: ReadonlyArray<LanguageModel.Attempt>, route: RouteSummary) =>
-      Effect.suspend(() => {
+    const annotateSpan = (call: Call, attempts: ReadonlyArray<LanguageModel.Attempt>, route: RouteSummary): void => {
         const span = call.span
-        if (span === undefined) return Effect.void
+        if (span === undefined) return
         const arrays: Array<readonly [string, ReadonlyArray<string>]> = []
         const set = (key: string, value: unknown) =>
           Array.isArray(value) ? arrays.push([key, value as ReadonlyArray<string>]) : span.attribute(key, value)
@@ -506,11 +504,16 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
         } else if (outcome._tag === "defect") {
           set(Attributes.errorType, "defect")
         }
-        return arrays.length === 0 ? Effect.void : setArrayAttributes(span, arrays)
-      })
+        if (arrays.length > 0) setArrayAttributes(span, arrays)
+    }
 
-    const recordMetrics = (call: Call, attempts: ReadonlyArray<LanguageModel.Attempt>, route: RouteSummary) => {
-      if (!metricsOn) return Effect.void
+    const recordMetrics = (
+      call: Call,
+      attempts: ReadonlyArray<LanguageModel.Attempt>,
+      route: RouteSummary,
+      labels: ReadonlyArray<MetricLabel.MetricLabel>
+    ): void => {
+      if (!metricsOn) return
       const outcome = call.outcome
       const provider = outcome._tag === "success"
         ? outcome.served.provider
@@ -525,12 +528,9 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
       const tenant: Record<string, string> = options.tenantLabel === true ? { tenant: call.request.metadata?.tenant ?? "none" } : {}
       const base = { provider, model }
       const callLabels = { operation: call.operation, ...base, outcome: outcomeLabel(outcome), ...tenant }
-      // Every update of the call in one step: the tagged metrics are built once per
-      // label set (internal/tagged.ts) and updated with the fiber's metric labels,
-      // as `Metric.update` / `Metric.increment` would.
-      const updates: Array<(labels: ReadonlyArray<MetricLabel.MetricLabel>) => void> = []
-      const add = <Type, Out>(metric: Metric.Metric<Type, number, Out>, value: number) =>
-        updates.push((labels) => metric.unsafeUpdate(value, labels))
+      // The tagged metrics are built once per label set (internal/tagged.ts) and
+      // updated with the fiber's metric labels, as `Metric.update` would.
+      const add = <Type, Out>(metric: Metric.Metric<Type, number, Out>, value: number) => metric.unsafeUpdate(value, labels)
       add(tagged(Metrics.requests, callLabels), 1)
       add(tagged(Metrics.latency, callLabels), millisToSeconds(call.endMillis - call.startMillis))
       if (call.firstTokenMillis !== undefined) {
@@ -570,14 +570,16 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
         const member = route.members.indexOf(targetKey(s.provider, s.model))
         if (member > 0) add(tagged(Metrics.fallbacks, base), 1)
       }
-      return FiberRef.getWith(FiberRef.currentMetricLabels, (labels) =>
-        Effect.sync(() => {
-          for (const update of updates) update(labels)
-        }))
     }
 
-    const logLine = (call: Call, attempts: ReadonlyArray<LanguageModel.Attempt>, route: RouteSummary) => {
-      if (logOptions === undefined) return Effect.void
+    /** The call's log line, emitted on `fiber` (its current span, loggers and annotations). */
+    const logLine = (
+      call: Call,
+      attempts: ReadonlyArray<LanguageModel.Attempt>,
+      route: RouteSummary,
+      fiber: FiberAccess.FiberAccess
+    ): void => {
+      if (logOptions === undefined) return
       const outcome = call.outcome
       const annotations: Record<string, unknown> = {
         "gen_ai.operation.name": operationName,
@@ -634,30 +636,49 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
           level = successLevel
           break
       }
-      // `Effect.annotateLogs(record)` adds the keys one persistent insert at a time;
-      // one batch of inserts gives the same annotations.
-      return Effect.locallyWith(
-        Effect.logWithLevel(level, message, cause),
+      // What `Effect.annotateLogs(record)(Effect.logWithLevel(...))` does, in one
+      // batch of inserts and without its acquire/release steps.
+      const current = fiber.getFiberRef(FiberRef.currentLogAnnotations)
+      fiber.setFiberRef(
         FiberRef.currentLogAnnotations,
-        (current) =>
-          HashMap.mutate(current, (map) => {
-            for (const key in annotations) HashMap.set(map, key, annotations[key])
-          })
+        HashMap.mutate(current, (map) => {
+          for (const key in annotations) HashMap.set(map, key, annotations[key])
+        })
       )
+      try {
+        fiber.log(message, cause, Option.some(level))
+      } finally {
+        fiber.setFiberRef(FiberRef.currentLogAnnotations, current)
+      }
     }
 
-    /** `inSpan`: the call's span is already the current one (generate), no need to set it for the log. */
-    const finish = (call: Call, inSpan = false): Effect.Effect<void> => {
+    /**
+     * Span attributes, attempt spans, metrics and the log line of a finished call,
+     * synchronously on `runtimeFiber`. `inSpan`: the call's span is already the
+     * current one (generate); otherwise it is made current for the log line.
+     */
+    const finishOn = (call: Call, runtimeFiber: Fiber.RuntimeFiber<unknown, unknown>, inSpan: boolean): void => {
+      const fiber = FiberAccess.access(runtimeFiber)
       const attempts = attemptsOf(call.outcome)
       const route = summarizeRoute(attempts)
-      const log = logLine(call, attempts, route)
-      return Effect.all([
-        annotateSpan(call, attempts, route),
-        attemptSpans(call, attempts),
-        recordMetrics(call, attempts, route),
-        call.span === undefined || inSpan ? log : Effect.withParentSpan(log, call.span)
-      ], { discard: true })
+      annotateSpan(call, attempts, route)
+      attemptSpans(call, attempts, runtimeFiber.currentTracer)
+      recordMetrics(call, attempts, route, fiber.getFiberRef(FiberRef.currentMetricLabels))
+      if (call.span === undefined || inSpan) return logLine(call, attempts, route, fiber)
+      const context = fiber.getFiberRef(FiberRef.currentContext)
+      fiber.setFiberRef(FiberRef.currentContext, Context.add(context, Tracer.ParentSpan, call.span))
+      try {
+        logLine(call, attempts, route, fiber)
+      } finally {
+        fiber.setFiberRef(FiberRef.currentContext, context)
+      }
     }
+
+    const finish = (call: Call): Effect.Effect<void> =>
+      Effect.withFiberRuntime((fiber) => {
+        finishOn(call, fiber, false)
+        return Effect.void
+      })
 
     // The installed loggers are the same set call after call: wrap each set once.
     const wrapped = new WeakMap<HashSet.HashSet<Logger.Logger<unknown, unknown>>, HashSet.HashSet<Logger.Logger<unknown, unknown>>>()
@@ -681,46 +702,64 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
     }
     const redactFailure = (cause: Cause.Cause<LlmError.LlmError>) => Redaction.cause(redactor, cause)
 
+    // One span step and one match around the inner call; the loggers and the
+    // parent span are set on the fiber and restored with plain ref writes (what
+    // `Effect.locallyWith` / `Effect.withSpan` do, minus their acquire/release
+    // steps), and everything after the call is synchronous (`finishOn`).
     const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
-      Effect.gen(function*() {
-        const span = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
-        const clock = yield* Effect.clock
-        const startMillis = clock.unsafeCurrentTimeMillis()
-        const startNanos = clock.unsafeCurrentTimeNanos()
-        return yield* inner.generate(request).pipe(
-          Effect.map(redactResponse),
-          Effect.mapErrorCause(redactFailure),
-          Effect.onExit((exit) =>
-            Effect.suspend(() => {
-              const endMillis = clock.unsafeCurrentTimeMillis()
-              const endNanos = clock.unsafeCurrentTimeNanos()
-              const outcome: Outcome = Exit.isSuccess(exit)
-                ? { _tag: "success", served: servedOfResponse(exit.value), text: exit.value.text }
-                : outcomeOfCause(exit.cause)
-              return finish({
-                operation: "generate",
-                request,
-                target: targetOf(request),
-                span,
-                startMillis,
-                endMillis,
-                startNanos,
-                endNanos,
-                firstTokenMillis: undefined,
-                outcome
-              }, true)
-            })
-          )
-        )
-      }).pipe(
-        Effect.locallyWith(FiberRef.currentLoggers, redactLoggers),
+      Effect.flatMap(
         // No stack trace: it would point into this file (the caller's frames are
         // not on the stack by then), and capturing one cost ~15-30 µs a call.
-        Effect.withSpan(spanName(request), {
+        Effect.makeSpan(spanName(request), {
           kind: "client",
           attributes: requestAttributes(request, "generate"),
           captureStackTrace: false
-        })
+        }),
+        (span) =>
+          Effect.uninterruptibleMask((restore) =>
+            Effect.withFiberRuntime<LanguageModel.Response, LlmError.LlmError>((runtimeFiber) => {
+              const fiber = FiberAccess.access(runtimeFiber)
+              const clock = Context.get(runtimeFiber.currentDefaultServices, Clock.Clock)
+              const timing = fiber.getFiberRef(FiberRef.currentTracerTimingEnabled)
+              const startMillis = clock.unsafeCurrentTimeMillis()
+              const startNanos = clock.unsafeCurrentTimeNanos()
+              const loggers = fiber.getFiberRef(FiberRef.currentLoggers)
+              const context = fiber.getFiberRef(FiberRef.currentContext)
+              fiber.setFiberRef(FiberRef.currentLoggers, redactLoggers(loggers))
+              fiber.setFiberRef(FiberRef.currentContext, Context.add(context, Tracer.ParentSpan, span))
+              const done = (exit: Exit.Exit<LanguageModel.Response, LlmError.LlmError>) =>
+                Effect.withFiberRuntime<LanguageModel.Response, LlmError.LlmError>((runtimeFiber) => {
+                  const endMillis = clock.unsafeCurrentTimeMillis()
+                  const endNanos = clock.unsafeCurrentTimeNanos()
+                  try {
+                    finishOn({
+                      operation: "generate",
+                      request,
+                      target: targetOf(request),
+                      span,
+                      startMillis,
+                      endMillis,
+                      startNanos,
+                      endNanos,
+                      firstTokenMillis: undefined,
+                      outcome: Exit.isSuccess(exit)
+                        ? { _tag: "success", served: servedOfResponse(exit.value), text: exit.value.text }
+                        : outcomeOfCause(exit.cause)
+                    }, runtimeFiber, true)
+                  } finally {
+                    const fiber = FiberAccess.access(runtimeFiber)
+                    fiber.setFiberRef(FiberRef.currentLoggers, loggers)
+                    fiber.setFiberRef(FiberRef.currentContext, context)
+                    if (span.status._tag !== "Ended") span.end(timing ? endNanos : BigInt(0), exit)
+                  }
+                  return exit
+                })
+              return Effect.matchCauseEffect(restore(inner.generate(request)), {
+                onFailure: (cause) => done(Exit.failCause(redactFailure(cause))),
+                onSuccess: (response) => done(Exit.succeed(redactResponse(response)))
+              })
+            })
+          )
       )
 
     const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>

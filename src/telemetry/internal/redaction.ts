@@ -115,16 +115,25 @@ export const unknown = (redactor: Redactor, value: unknown, depth = 0): unknown 
   return new Ctor(fields, true)
 }
 
+const unchanged: readonly [Fields, boolean] = [{}, false]
+
+/** The fields redacted; `[_, false]` (no copy made) when nothing changed, the usual case. */
 const mapFields = (redactor: Redactor, value: Fields, depth: number): readonly [Fields, boolean] => {
-  let changed = false
-  const out: Fields = {}
-  for (const key of Object.keys(value)) {
+  let out: Fields | undefined
+  const keys = Object.keys(value)
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!
     const item = value[key]
     const next = unknown(redactor, item, depth + 1)
-    if (next !== item) changed = true
+    if (out === undefined) {
+      if (next === item) continue
+      // The first change: copy the fields seen so far.
+      out = {}
+      for (let k = 0; k < i; k++) out[keys[k]!] = value[keys[k]!]
+    }
     out[key] = next
   }
-  return [out, changed]
+  return out === undefined ? unchanged : [out, true]
 }
 
 /**
@@ -183,8 +192,26 @@ export const logger = <Output>(redactor: Redactor, self: Logger.Logger<unknown, 
     ...options,
     message: unknown(redactor, options.message),
     cause: Cause.isEmpty(options.cause) ? options.cause : cause(redactor, options.cause),
-    annotations: annotations(redactor, options.annotations)
+    annotations: annotationsMemo(redactor, options.annotations)
   }))
+
+// One log entry goes to every installed logger with the same (immutable)
+// annotations map: each redacting wrapper of that entry reuses the first one's work.
+let lastRedactor: Redactor | undefined
+let lastIn: HashMap.HashMap<string, unknown> | undefined
+let lastOut: HashMap.HashMap<string, unknown> | undefined
+
+const annotationsMemo = (
+  redactor: Redactor,
+  self: HashMap.HashMap<string, unknown>
+): HashMap.HashMap<string, unknown> => {
+  if (self === lastIn && redactor === lastRedactor) return lastOut!
+  const out = annotations(redactor, self)
+  lastRedactor = redactor
+  lastIn = self
+  lastOut = out
+  return out
+}
 
 /** The annotations with every value redacted; the same map when nothing changed (the usual case). */
 const annotations = (
