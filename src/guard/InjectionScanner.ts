@@ -213,7 +213,7 @@ export class InjectionScanner extends Context.Tag("effect-llm/InjectionScanner")
 
 const MATCH_CHARS = 80
 /** Above this many start positions one unanchored scan is cheaper than anchored attempts. */
-const MAX_ANCHORED = 12
+const MAX_ANCHORED = 40
 
 interface Hit {
   readonly rule: string
@@ -266,6 +266,17 @@ const isQuoted = (text: string, start: number, end: number): boolean => {
 }
 
 const pigLatin = /\b[a-z]{2,}(?:ay|yay|way)\b/g
+/** How many times `ay` ends a word (an upper bound on the Pig Latin words). */
+const ayEndings = (text: string): number => {
+  let count = 0
+  let at = text.indexOf("ay")
+  while (at >= 0) {
+    const next = text.charCodeAt(at + 2)
+    if (!(next < 128 && isWordCode(next))) count++
+    at = text.indexOf("ay", at + 2)
+  }
+  return count
+}
 const words = /\b[a-z]{2,}\b/g
 
 const countMatches = (text: string, pattern: RegExp): number => {
@@ -399,6 +410,8 @@ const flatten = (words: TrieRoot, symbols: TrieRoot): FlatTrie => {
  * pass it tells whether the text may hold an encoded blob (a 16-character
  * base64/hex run, eight short hex/binary/Morse tokens in a row, an escape, entity or
  * percent-encoding), so texts without one skip the decoder. Returns that flag.
+ * (The decoder's own regex pre-test costs more than this whole walk; a table of
+ * character classes keeps the check to a lookup and a few flag tests a character.)
  */
 const walkTriggers = (
   text: string,
@@ -421,18 +434,21 @@ const walkTriggers = (
     const c = text.charCodeAt(i)
     let node: number
     if (c < 128) {
-      const word = (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || (c >= 65 && c <= 90)
+      const cls = CHAR_CLASS[c]!
+      const word = (cls & WORD) !== 0
       node = word ? (prevWord ? 0 : wordRoot[c]!) : symbolRoot[c]!
       prevWord = word
       if (!blobish) {
-        if (word || c === 43 || c === 47 || c === 61 || c === 45) {
+        if ((cls & RUN) !== 0) {
           if (++run >= 16) blobish = true
         } else {
           run = 0
-          const d = text.charCodeAt(i + 1)
-          if ((c === 92 && (d === 120 || d === 117)) || (c === 37 && isHexCode(d)) || (c === 38 && d === 35)) blobish = true
+          if ((cls & ESCAPE) !== 0) {
+            const d = i + 1 < n ? text.charCodeAt(i + 1) : 0
+            if ((c === 92 && (d === 120 || d === 117)) || (c === 37 && d < 128 && (CHAR_CLASS[d]! & HEX) !== 0) || (c === 38 && d === 35)) blobish = true
+          }
         }
-        if (c === 32 || c === 58 || c === 10 || c === 9 || c === 44) {
+        if ((cls & SEPARATOR) !== 0) {
           if (tokenLength > 0) {
             if (tokenShort && tokenLength <= 8) {
               if (++tokens >= 8) blobish = true
@@ -443,9 +459,7 @@ const walkTriggers = (
         } else {
           tokenLength++
           // hex digits (and the letters leetspeak folding makes of digits), binary, Morse
-          if (tokenShort && !(isHexCode(c) || c === 111 || c === 105 || c === 115 || c === 116 || c === 46 || c === 45 || c === 47 || c === 124)) {
-            tokenShort = false
-          }
+          if ((cls & TOKEN) === 0) tokenShort = false
         }
       }
     } else {
@@ -475,10 +489,28 @@ const walkTriggers = (
   }
   return blobish
 }
-const isHexCode = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70)
+/** Character class bits of the walk (ASCII). */
+const WORD = 1
+/** base64 / hex run characters: word characters and `+ / = -`. */
+const RUN = 2
+/** `\`, `%`, `&`: may start an escape, percent-encoding or entity. */
+const ESCAPE = 4
+/** Separates short tokens: space, `:`, `,`, newline, tab. */
+const SEPARATOR = 8
+/** May sit in a short hex/binary/Morse token: hex digits, `o i s t` (leet-folded digits), `. - / |`. */
+const TOKEN = 16
+const HEX = 32
+const CHAR_CLASS = Uint8Array.from({ length: 128 }, (_, c) => {
+  const isHex = (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70)
+  return (isWordCode(c) ? WORD | RUN : 0) | (c === 43 || c === 47 || c === 61 || c === 45 ? RUN : 0) |
+    (c === 92 || c === 37 || c === 38 ? ESCAPE : 0) | (c === 32 || c === 58 || c === 10 || c === 9 || c === 44 ? SEPARATOR : 0) |
+    (isHex || c === 111 || c === 105 || c === 115 || c === 116 || c === 46 || c === 45 || c === 47 || c === 124 ? TOKEN : 0) |
+    (isHex ? HEX : 0)
+})
 
 /** A rule with its trigger groups and, when its matches start with literal words, their ids and a sticky copy. */
 interface Selected {
+  readonly index: number
   readonly rule: Rule
   readonly groups: ReadonlyArray<ReadonlyArray<number>>
   readonly starts: ReadonlyArray<number> | undefined
@@ -517,7 +549,7 @@ export const compile = (options: Options = {}): Compiled => {
   // Rules whose every match starts with a literal word (most of them) run as a
   // sticky regex only where the walk saw one of those words start.
   const startIds = new Set<number>()
-  const ruleGroups: Array<Selected> = active.map((rule) => {
+  const ruleGroups: Array<Selected> = active.map((rule, index) => {
     const prefixes = startPrefixes(rule.pattern)
     const starts = prefixes?.map((t) => {
       const id = idOf(t)
@@ -525,7 +557,7 @@ export const compile = (options: Options = {}): Compiled => {
       return id
     })
     const sticky = starts === undefined ? undefined : new RegExp(rule.pattern.source, `${rule.pattern.flags.replace("g", "")}y`)
-    return { rule, groups: groupsOf(rule).map((g) => g.map(idOf)), starts, sticky }
+    return { index, rule, groups: groupsOf(rule).map((g) => g.map(idOf)), starts, sticky }
   })
   const wordTrie = newRoot()
   const symbolTrie = newRoot()
@@ -537,47 +569,60 @@ export const compile = (options: Options = {}): Compiled => {
   const touched: Array<number> = []
   const record = new Uint8Array(triggerIds.size)
   for (const id of startIds) record[id] = 1
+  // Which rules a trigger can enable: for each trigger id, the (rule, group)
+  // pairs it satisfies and the rules it may start. A scan then touches only the
+  // triggers present (a few dozen) instead of testing every rule's word lists.
+  const pairRule: Array<number> = []
+  const groupPairs: Array<Array<number>> = Array.from({ length: triggerIds.size }, () => [])
+  const startRules: Array<Array<number>> = Array.from({ length: triggerIds.size }, () => [])
+  const groupCount = new Int32Array(ruleGroups.length)
+  ruleGroups.forEach((entry, r) => {
+    groupCount[r] = entry.groups.length
+    for (const group of entry.groups) {
+      const pair = pairRule.length
+      pairRule.push(r)
+      for (const id of new Set(group)) groupPairs[id]!.push(pair)
+    }
+    for (const id of new Set(entry.starts ?? [])) startRules[id]!.push(r)
+  })
+  const pairSeen = new Uint8Array(pairRule.length)
   /** Whether the last walk saw something that may be an encoded blob. */
   let blobish = true
+  const satisfied = new Int32Array(ruleGroups.length)
+  /** Per rule, the present start trigger ids of the last walk. */
+  const startHits: Array<Array<number>> = ruleGroups.map(() => [])
+  const seenPairs: Array<number> = []
   const selectRules = (text: string): ReadonlyArray<Selected> => {
     blobish = true
     if (triggerIds.size === 0) return ruleGroups
     for (const id of touched) present[id] = 0
     touched.length = 0
+    for (const pair of seenPairs) pairSeen[pair] = 0
+    seenPairs.length = 0
+    satisfied.fill(0)
+    for (const hits of startHits) if (hits.length > 0) hits.length = 0
     blobish = walkTriggers(text, flatTrie, present, record, positions, touched)
+    for (const id of touched) {
+      for (const pair of groupPairs[id]!) {
+        if (pairSeen[pair] === 0) {
+          pairSeen[pair] = 1
+          seenPairs.push(pair)
+          satisfied[pairRule[pair]!]!++
+        }
+      }
+      for (const r of startRules[id]!) startHits[r]!.push(id)
+    }
     const selected: Array<Selected> = []
-    for (const entry of ruleGroups) {
-      let ok = true
-      for (const group of entry.groups) {
-        let any = false
-        for (const id of group) {
-          if (present[id] === 1) {
-            any = true
-            break
-          }
-        }
-        if (!any) {
-          ok = false
-          break
-        }
-      }
-      if (ok && entry.starts !== undefined) {
-        ok = false
-        for (const id of entry.starts) {
-          if (present[id] === 1) {
-            ok = true
-            break
-          }
-        }
-      }
-      if (ok) selected.push(entry)
+    for (let r = 0; r < ruleGroups.length; r++) {
+      const entry = ruleGroups[r]!
+      if (satisfied[r] === groupCount[r] && (entry.starts === undefined || startHits[r]!.length > 0)) selected.push(entry)
     }
     return selected
   }
   /** The sorted distinct offsets at which a rule's start words occur. */
-  const startsOf = (ids: ReadonlyArray<number>): Array<number> => {
+  const startsOf = (entry: Selected): Array<number> => {
     const out: Array<number> = []
-    for (const id of ids) if (present[id] === 1) for (const p of positions[id]!) out.push(p)
+    for (const id of startHits[entry.index]!) for (const p of positions[id]!) out.push(p)
     if (out.length > 1) out.sort((x, y) => x - y)
     return out
   }
@@ -589,13 +634,14 @@ export const compile = (options: Options = {}): Compiled => {
     const text = norm.text
     // A phrase quoted in a text that discusses attacks is mentioned, not used.
     let discussing: boolean | undefined
-    for (const { rule, starts, sticky } of selectRules(text)) {
+    for (const entry of selectRules(text)) {
+      const { rule, starts, sticky } = entry
       const pattern = rule.pattern
       if (rule.max !== undefined && pattern.global) {
         const seen = new Set<string>()
         let first: RegExpExecArray | undefined
         let m: RegExpExecArray | null
-        const at0 = sticky !== undefined && starts !== undefined ? startsOf(starts) : undefined
+        const at0 = sticky !== undefined && starts !== undefined ? startsOf(entry) : undefined
         if (at0 !== undefined && at0.length <= MAX_ANCHORED) {
           let after = -1
           for (const at of at0) {
@@ -623,7 +669,7 @@ export const compile = (options: Options = {}): Compiled => {
         }
       } else {
         let m: RegExpExecArray | null = null
-        const at0 = sticky !== undefined && starts !== undefined ? startsOf(starts) : undefined
+        const at0 = sticky !== undefined && starts !== undefined ? startsOf(entry) : undefined
         if (at0 !== undefined && at0.length <= MAX_ANCHORED) {
           for (const at of at0) {
             sticky!.lastIndex = at
@@ -670,7 +716,9 @@ export const compile = (options: Options = {}): Compiled => {
         // Cyrillic/Greek words alone): a disguise, not a language.
         addHit(hits, { id: "obfuscation.homoglyphs", family: "obfuscation" }, 0.3 * obfuscation, `${norm.homoglyphs} look-alike letters`, whole)
       }
-      const wordCount = norm.text.includes("ay ") || norm.text.endsWith("ay") ? countMatches(norm.text, words) : 0
+      // Pig Latin needs at least 3 words ending in "ay" (and 60% of all words):
+      // counting them with indexOf is cheap, counting every word with a regex is not.
+      const wordCount = ayEndings(norm.text) >= 3 ? countMatches(norm.text, words) : 0
       if (wordCount >= 4) {
         const pig = countMatches(norm.text, pigLatin)
         if (pig / wordCount >= 0.6) addHit(hits, { id: "obfuscation.pig-latin", family: "obfuscation" }, 1 * obfuscation, norm.text.slice(0, 40), whole)

@@ -101,7 +101,10 @@ export const normalize = (input: string): Normalized => {
   // characters costs several).
   const nonAscii = NON_ASCII.test(input)
   if (nonAscii) return finish(slowPath(input))
-  const whitespace = ODD_WHITESPACE.test(input)
+  // Collapsing is needed for a run of two whitespace characters, a tab/CR/VT/FF,
+  // or leading whitespace in a text with a line break (a lone `\n` elsewhere stays
+  // as it is, so most multi-line texts keep the identity map).
+  const whitespace = COLLAPSIBLE.test(input) || (n > 0 && input.charCodeAt(0) <= 32 && ODD_WHITESPACE.test(input))
   const leetish = LEET_PAIR.test(input)
 
   let text = input.toLowerCase()
@@ -115,6 +118,8 @@ export const normalize = (input: string): Normalized => {
 }
 const NON_ASCII = /[^\x00-\x7f]/
 const ODD_WHITESPACE = /[\t-\r]| {2}/
+/** What `ASCII_WS` would change (a subset of `ODD_WHITESPACE`). */
+const COLLAPSIBLE = /[\t-\r ]{2}|[\t\v\f\r]/
 /** A letter next to a digit, `@` or `$` (anchored on the rarer character: a regex led by a letter class is slow). */
 const LEET_PAIR = /[0-9@$](?:(?<=[a-zA-Z].)|(?=[a-zA-Z]))/
 
