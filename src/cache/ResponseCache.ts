@@ -25,7 +25,8 @@
  *   what the answer originally took.
  * - Store failures never fail a call: they are logged and count as a miss.
  *
- * Single-flight is a map of `Deferred`s rather than effect's `Cache`: `Cache`
+ * Single-flight is a map of flights (each with a `Deferred` once a second caller
+ * waits) rather than effect's `Cache`: `Cache`
  * memoizes failures for its TTL and knows nothing of streams, refresh or a leader
  * that was interrupted. `@effect/experimental`'s `PersistedCache` has the same
  * limits (see `CacheStore`); its `BackingPersistence` is what the stores are.
@@ -340,7 +341,36 @@ const eventsOf = (response: LanguageModel.Response): ReadonlyArray<LanguageModel
 /** @internal exposed for the tests: the hand-built conversions beside the ones they replace. */
 export const internals = { collectEvents, eventsOf }
 
-type Flight = Deferred.Deferred<Option.Option<Entry>, LlmError.LlmError>
+type Outcome = Exit.Exit<Option.Option<Entry>, LlmError.LlmError>
+
+/**
+ * A call in flight for a key. Its `Deferred` is made only when a second caller
+ * arrives (most misses have no company, and making one was ~6% of a miss); the
+ * outcome is kept for a caller that arrives after it is known and before the
+ * flight is forgotten. `none` tells a waiter to look again (the leader was
+ * interrupted or its answer is not stored).
+ */
+interface Flight {
+  waiters: Deferred.Deferred<Option.Option<Entry>, LlmError.LlmError> | undefined
+  outcome: Outcome | undefined
+}
+
+const settle = (flight: Flight, outcome: Outcome): void => {
+  if (flight.outcome !== undefined) return
+  flight.outcome = outcome
+  if (flight.waiters !== undefined) Deferred.unsafeDone(flight.waiters, outcome)
+}
+
+const noneOutcome: Outcome = Exit.succeed(Option.none())
+
+const awaitFlight = (flight: Flight): Effect.Effect<Option.Option<Entry>, LlmError.LlmError> =>
+  flight.outcome !== undefined
+    ? flight.outcome
+    : Effect.fiberIdWith((fiberId) => {
+      if (flight.outcome !== undefined) return flight.outcome
+      flight.waiters ??= Deferred.unsafeMake<Option.Option<Entry>, LlmError.LlmError>(fiberId)
+      return Deferred.await(flight.waiters)
+    })
 
 /**
  * Wraps a `LanguageModel` service with the cache, using the `CacheStore` in context.
@@ -468,18 +498,17 @@ export const make = (options: Options = {}) =>
       onFollow: (flight: Flight) => Effect.Effect<A, E, R>,
       onLead: (flight: Flight) => Effect.Effect<A, E, R>
     ): Effect.Effect<A, E, R> =>
-      Effect.fiberIdWith((fiberId) => {
+      Effect.suspend(() => {
         const existing = flights.get(plan.key)
         if (existing !== undefined) return onFollow(existing)
-        const mine = Deferred.unsafeMake<Option.Option<Entry>, LlmError.LlmError>(fiberId)
+        const mine: Flight = { waiters: undefined, outcome: undefined }
         flights.set(plan.key, mine)
         return onLead(mine)
       })
 
     /** Ends a flight (waiters that got nothing try again) and forgets it. */
     const land = (plan: Plan, flight: Flight, exit: Exit.Exit<unknown, LlmError.LlmError>) => {
-      if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) Deferred.unsafeDone(flight, Exit.failCause(exit.cause))
-      else Deferred.unsafeDone(flight, Exit.succeed(Option.none()))
+      settle(flight, Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? Exit.failCause(exit.cause) : noneOutcome)
       if (flights.get(plan.key) === flight) flights.delete(plan.key)
     }
 
@@ -492,7 +521,7 @@ export const make = (options: Options = {}) =>
       join(
         plan,
         (flight) =>
-          Effect.flatMap(Deferred.await(flight), (entry) =>
+          Effect.flatMap(awaitFlight(flight), (entry) =>
             Option.isNone(entry)
               ? attemptGenerate(request, { ...plan, refresh: false }, clock, started)
               : serveGenerate(entry.value, clock, started)),
@@ -503,10 +532,8 @@ export const make = (options: Options = {}) =>
                 storedAt: clock.unsafeCurrentTimeMillis(),
                 payload: { _tag: "Response", response }
               })
-              return Effect.zipRight(
-                save(request, plan, entry, response, response.finishReason),
-                Effect.sync(() => Deferred.unsafeDone(flight, Exit.succeed(Option.some(entry))))
-              )
+              settle(flight, Exit.succeed(Option.some(entry)))
+              return save(request, plan, entry, response, response.finishReason)
             }),
             Effect.onExit((exit) => Effect.sync(() => land(plan, flight, exit)))
           )
@@ -534,7 +561,7 @@ export const make = (options: Options = {}) =>
       Stream.unwrap(join(
         plan,
         (flight) =>
-          Effect.map(Deferred.await(flight), (entry) =>
+          Effect.map(awaitFlight(flight), (entry) =>
             Option.isNone(entry)
               ? attemptStream(request, { ...plan, refresh: false }, clock, started)
               : serveStream(entry.value, clock, started)),
@@ -548,10 +575,8 @@ export const make = (options: Options = {}) =>
                 storedAt: clock.unsafeCurrentTimeMillis(),
                 payload: { _tag: "Events", events: recorded }
               })
-              return Effect.zipRight(
-                save(request, plan, entry, last, last.reason),
-                Effect.sync(() => Deferred.unsafeDone(flight, Exit.succeed(Option.some(entry))))
-              )
+              settle(flight, Exit.succeed(Option.some(entry)))
+              return save(request, plan, entry, last, last.reason)
             })
             return inner.stream(request).pipe(
               // Recorded per chunk (no effect per event).

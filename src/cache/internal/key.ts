@@ -356,6 +356,8 @@ export const producedBy = (
   expected: Serving,
   models: ReadonlyArray<LanguageModel.ModelRef>
 ): Serving => {
+  // The common case: the expected model answered under its own name.
+  if (reported.provider === expected.provider && reported.model === expected.model) return expected
   const candidates = [expected, ...models].filter((ref) =>
     ref.provider === reported.provider &&
     (reported.model === ref.model || reported.model.startsWith(`${ref.model}-`))
