@@ -186,27 +186,64 @@ interface Mutable {
   spaced: boolean
 }
 
-const SPACE = "\u0000 "
-const NEWLINE = "\u0000\n"
-const INVISIBLE = "\u0000"
-const classCache = new Map<number, string>()
-/** What one non-ASCII code point becomes: `INVISIBLE`, `SPACE`, `NEWLINE` or its folded text (cached). */
-const classify = (cp: number, ch: string): string => {
-  const cached = classCache.get(cp)
+/** What one non-ASCII code point becomes (cached per code point). */
+interface Folding {
+  /** 0: text, 1: invisible, 2: space, 3: line break. */
+  readonly kind: number
+  /** The folded text, one entry per code point of it. */
+  readonly chars: ReadonlyArray<string>
+  /** Per entry: whether it is whitespace (a space is pending instead). */
+  readonly spaces: ReadonlyArray<boolean>
+  /** Whether any entry is a look-alike letter. */
+  readonly lookAlike: boolean
+}
+const foldings = new Map<number, Folding>()
+/** The same cache for the BMP as a plain array (an indexed load instead of a hash lookup). */
+const bmpFoldings: Array<Folding | undefined> = new Array<Folding | undefined>(0x10000).fill(undefined)
+const INVISIBLE_FOLDING: Folding = { kind: 1, chars: [], spaces: [], lookAlike: false }
+const SPACE_FOLDING: Folding = { kind: 2, chars: [], spaces: [], lookAlike: false }
+const NEWLINE_FOLDING: Folding = { kind: 3, chars: [], spaces: [], lookAlike: false }
+/** What one non-ASCII code point becomes: invisible, a space, a line break or its folded text. */
+const folding = (cp: number): Folding => {
+  const cached = cp <= 0xffff ? bmpFoldings[cp] : foldings.get(cp)
   if (cached !== undefined) return cached
-  const out = (cp >= 0xe0100 && cp <= 0xe01ef) || isFormat.test(ch)
-    ? INVISIBLE
-    : isSpace.test(ch)
-    ? (cp === 0x2028 || cp === 0x2029 || cp === 0x85 ? NEWLINE : SPACE)
-    : foldCodePoint(cp, ch)
-  if (classCache.size < 4096) classCache.set(cp, out)
+  const ch = String.fromCodePoint(cp)
+  let out: Folding
+  if ((cp >= 0xe0100 && cp <= 0xe01ef) || isFormat.test(ch)) out = INVISIBLE_FOLDING
+  else if (isSpace.test(ch)) out = cp === 0x2028 || cp === 0x2029 || cp === 0x85 ? NEWLINE_FOLDING : SPACE_FOLDING
+  else {
+    const chars = [...foldCodePoint(cp, ch)]
+    out = {
+      kind: 0,
+      chars,
+      spaces: chars.map((c) => isSpace.test(c)),
+      lookAlike: chars.some((c) => HOMOGLYPHS[c] !== undefined)
+    }
+  }
+  if (cp <= 0xffff) bmpFoldings[cp] = out
+  else if (foldings.size < 4096) foldings.set(cp, out)
   return out
 }
+/** Look-alike letters by code point. */
+const HOMOGLYPH_CODES = new Map<number, string>(Object.entries(HOMOGLYPHS).map(([k, v]) => [k.codePointAt(0)!, v]))
+/** 1: a letter, 2: not (BMP code units, filled on first use). */
+const letterCache = new Uint8Array(0x10000)
+const letterRegex = /\p{L}/u
+const isLetterCode = (cp: number): boolean => {
+  if (cp > 0xffff) return letterRegex.test(String.fromCodePoint(cp))
+  let known = letterCache[cp]!
+  if (known === 0) letterCache[cp] = known = letterRegex.test(String.fromCharCode(cp)) ? 1 : 2
+  return known === 1
+}
 
-/** The general path: per code point folding, invisible characters, look-alikes. */
+/**
+ * The general path: per code point folding, invisible characters, look-alikes.
+ * The output is gathered in an array of pieces (a string grown one character at
+ * a time cost more than the folding), each code point's folding is cached.
+ */
 const slowPath = (input: string): Mutable => {
   const n = input.length
-  let text = ""
+  const parts: Array<string> = []
   let map = new Int32Array(n + 16)
   let len = 0
   const ensure = (extra: number) => {
@@ -225,7 +262,7 @@ const slowPath = (input: string): Mutable => {
   let i = 0
   const flushSpace = () => {
     if (pendingSpace !== 0 && len > 0) {
-      text += pendingSpace === 2 ? "\n" : " "
+      parts.push(pendingSpace === 2 ? "\n" : " ")
       ensure(1)
       map[len++] = pendingAt
     }
@@ -254,7 +291,7 @@ const slowPath = (input: string): Mutable => {
           if (d >= 128 || d === 32 || (d >= 9 && d <= 13)) break
           j++
         }
-        text += input.slice(i, j).toLowerCase()
+        parts.push(input.slice(i, j).toLowerCase())
         ensure(j - i)
         for (let k = i; k < j; k++) map[len++] = k
         i = j
@@ -270,24 +307,27 @@ const slowPath = (input: string): Mutable => {
       i += width
       continue
     }
-    const folded = classify(cp, width === 2 ? input.slice(i, i + 2) : input[i]!)
-    if (folded === INVISIBLE) invisible++
-    else if (folded === SPACE || folded === NEWLINE) space(i, folded === NEWLINE)
+    const f = folding(cp)
+    if (f.kind === 1) invisible++
+    else if (f.kind !== 0) space(i, f.kind === 3)
     else {
-      for (const c of folded) {
-        if (isSpace.test(c)) space(i, false)
+      const chars = f.chars
+      for (let k = 0; k < chars.length; k++) {
+        if (f.spaces[k]) space(i, false)
         else {
           flushSpace()
-          text += c
+          const c = chars[k]!
+          parts.push(c)
           ensure(2)
           map[len++] = i
           if (c.length === 2) map[len++] = i
-          if (!lookAlikes && HOMOGLYPHS[c] !== undefined) lookAlikes = true
         }
       }
+      if (f.lookAlike) lookAlikes = true
     }
     i += width
   }
+  let text = parts.join("")
   // Look-alike letters are folded only inside words that are Latin already or
   // made of nothing but look-alikes: genuine Russian or Greek words stay intact.
   let homoglyphs = 0
@@ -295,9 +335,11 @@ const slowPath = (input: string): Mutable => {
     text = text.replace(wordWithLookAlikes, (word) => {
       let mapped = 0
       let letters = 0
-      for (const c of word) {
-        if (HOMOGLYPHS[c] !== undefined) mapped++
-        if (/\p{L}/u.test(c)) letters++
+      for (let k = 0; k < word.length; k++) {
+        const cp = word.codePointAt(k)!
+        if (cp > 0xffff) k++
+        if (HOMOGLYPH_CODES.has(cp)) mapped++
+        if (isLetterCode(cp)) letters++
       }
       if (mapped === 0 || !(latinLetter.test(word) || mapped === letters)) return word
       homoglyphs += mapped
