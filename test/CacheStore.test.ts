@@ -57,6 +57,38 @@ describe("CacheStore.layerMemory", () => {
       expect(yield* store.get("k")).toEqual(Option.none())
     }).pipe(Effect.provide(CacheStore.layerMemory())))
 
+  it.effect("keeps exactly what a reference LRU keeps, over random sets, gets, removes and byte bounds", () =>
+    Effect.gen(function*() {
+      const store = yield* CacheStore.CacheStore
+      // The reference: an array, least recently used first; bytes as the store counts them (JSON UTF-16).
+      let model: Array<{ key: string; value: string }> = []
+      const size = (value: string) => JSON.stringify(value).length * 2
+      let seed = 7
+      const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648
+      for (let step = 0; step < 3000; step++) {
+        const key = `k${Math.floor(random() * 12)}`
+        const op = random()
+        if (op < 0.45) {
+          const value = "v".repeat(Math.floor(random() * 60))
+          yield* store.set(key, value, Option.none())
+          model = model.filter((e) => e.key !== key)
+          model.push({ key, value })
+          while (model.length > 6 || model.reduce((n, e) => n + size(e.value), 0) > 400) model.shift()
+        } else if (op < 0.9) {
+          const found = model.find((e) => e.key === key)
+          expect(yield* store.get(key)).toEqual(found === undefined ? Option.none() : Option.some(found.value))
+          if (found !== undefined) model = [...model.filter((e) => e !== found), found]
+        } else {
+          yield* store.remove(key)
+          model = model.filter((e) => e.key !== key)
+        }
+      }
+      for (let i = 0; i < 12; i++) {
+        const found = model.find((e) => e.key === `k${i}`)
+        expect(Option.getOrUndefined(yield* store.get(`k${i}`))).toBe(found?.value)
+      }
+    }).pipe(Effect.provide(CacheStore.layerMemory({ maxEntries: 6, maxBytes: 400 }))))
+
   it.effect("stores copies: mutating a value after set does not change the entry", () =>
     Effect.gen(function*() {
       const store = yield* CacheStore.CacheStore

@@ -77,6 +77,7 @@ export interface MemoryOptions {
 }
 
 interface MemoryEntry {
+  readonly key: string
   readonly json: string
   /**
    * The value parsed back from `json` once, on the first read, deep-frozen, handed
@@ -88,6 +89,9 @@ interface MemoryEntry {
   value: unknown
   parsed: boolean
   readonly expires: number | null
+  /** Neighbours in recency order (`older` towards the eviction end). */
+  older: MemoryEntry | undefined
+  newer: MemoryEntry | undefined
 }
 
 const deepFreeze = <A>(value: A): A => {
@@ -98,27 +102,55 @@ const deepFreeze = <A>(value: A): A => {
   return value
 }
 
+/**
+ * The LRU is a `Map` for lookups plus a doubly linked list for recency. A `Map`
+ * alone (re-inserting on read, evicting the first key) was simpler but costs
+ * O(holes) per eviction: V8 leaves a deleted entry's slot in place until it
+ * rehashes, and finding the first live key walks over them — ~10 µs per write at
+ * 10 000 entries, against ~0.3 µs at 100 (measured here).
+ */
 const makeMemoryStore = (clock: Clock.Clock, options: MemoryOptions): Service => {
   const maxEntries = options.maxEntries ?? 10_000
   const maxBytes = options.maxBytes ?? 64 * 1024 * 1024
-  // A Map iterates in insertion order: re-inserting on read makes it an LRU list.
   const entries = new Map<string, MemoryEntry>()
+  let oldest: MemoryEntry | undefined
+  let newest: MemoryEntry | undefined
   let bytes = 0
+  const unlink = (entry: MemoryEntry) => {
+    if (entry.older === undefined) oldest = entry.newer
+    else entry.older.newer = entry.newer
+    if (entry.newer === undefined) newest = entry.older
+    else entry.newer.older = entry.older
+    entry.older = undefined
+    entry.newer = undefined
+  }
+  const append = (entry: MemoryEntry) => {
+    entry.older = newest
+    entry.newer = undefined
+    if (newest === undefined) oldest = entry
+    else newest.newer = entry
+    newest = entry
+  }
+  const dropEntry = (entry: MemoryEntry) => {
+    entries.delete(entry.key)
+    unlink(entry)
+    bytes -= entry.json.length * 2
+  }
   const drop = (key: string) => {
     const entry = entries.get(key)
-    if (entry === undefined) return
-    entries.delete(key)
-    bytes -= entry.json.length * 2
+    if (entry !== undefined) dropEntry(entry)
   }
   const read = (key: string): Option.Option<unknown> => {
     const entry = entries.get(key)
     if (entry === undefined) return Option.none()
     if (entry.expires !== null && entry.expires <= clock.unsafeCurrentTimeMillis()) {
-      drop(key)
+      dropEntry(entry)
       return Option.none()
     }
-    entries.delete(key)
-    entries.set(key, entry)
+    if (entry !== newest) {
+      unlink(entry)
+      append(entry)
+    }
     if (!entry.parsed) {
       entry.value = deepFreeze(JSON.parse(entry.json))
       entry.parsed = true
@@ -130,12 +162,19 @@ const makeMemoryStore = (clock: Clock.Clock, options: MemoryOptions): Service =>
     const size = json.length * 2
     drop(key)
     if (size > maxBytes) return
-    entries.set(key, { json, value: undefined, parsed: false, expires: expiresAt(clock.unsafeCurrentTimeMillis(), ttl) })
-    bytes += size
-    for (const oldest of entries.keys()) {
-      if (entries.size <= maxEntries && bytes <= maxBytes) break
-      drop(oldest)
+    const entry: MemoryEntry = {
+      key,
+      json,
+      value: undefined,
+      parsed: false,
+      expires: expiresAt(clock.unsafeCurrentTimeMillis(), ttl),
+      older: undefined,
+      newer: undefined
     }
+    entries.set(key, entry)
+    append(entry)
+    bytes += size
+    while (oldest !== undefined && (entries.size > maxEntries || bytes > maxBytes)) dropEntry(oldest)
   }
   return {
     get: (key) => Effect.try({ try: () => read(key), catch: backingError("get") }),
@@ -146,6 +185,8 @@ const makeMemoryStore = (clock: Clock.Clock, options: MemoryOptions): Service =>
     remove: (key) => Effect.sync(() => drop(key)),
     clear: Effect.sync(() => {
       entries.clear()
+      oldest = undefined
+      newest = undefined
       bytes = 0
     })
   }
