@@ -133,6 +133,28 @@ console.log(`scan latency, 1 KB input, rules + model: p50 ${latency.p50} µs  p9
 console.log(`                         rules alone:  p50 ${latencyRules.p50} µs  p99 ${latencyRules.p99} µs  best-of-10 per input p50 ${latencyRules.bestP50} µs`)
 console.log(`load average ${load.toFixed(2)} on ${cpus().length} CPUs`)
 
+// Which sources the remaining cross-validated errors come from (without the
+// context-only items), for the rule-development folds and the hold-out apart.
+if (cross !== undefined) {
+  for (const [name, inFold] of [["folds 0-3", (i: number) => i % 5 !== 4], ["hold-out fold 4", (i: number) => i % 5 === 4]] as const) {
+    const groups = new Map<string, { errors: number; items: number }>()
+    for (const r of results) {
+      const item = r.item
+      if (!inFold(item.index) || isTaskIrrelevant(item)) continue
+      const key = `${item.label === "injection" ? "missed" : "false positive"} ${item.category.split(":").slice(0, 2).join(":")}`
+      const g = groups.get(key) ?? { errors: 0, items: 0 }
+      g.items++
+      groups.set(key, g)
+    }
+    for (const { item } of cvMisses) {
+      if (!inFold(item.index) || isTaskIrrelevant(item)) continue
+      groups.get(`${item.label === "injection" ? "missed" : "false positive"} ${item.category.split(":").slice(0, 2).join(":")}`)!.errors++
+    }
+    const rows = [...groups].filter(([, g]) => g.errors > 0).sort((a, b) => b[1].errors - a[1].errors)
+    console.log(`cross-validated errors by source, ${name} (without task-irrelevant): ${rows.map(([k, g]) => `${k} ${g.errors}/${g.items}`).join(", ")}`)
+  }
+}
+
 if (flag("--misses")) {
   const show = flag("--holdout") ? (c: Item) => c.index % 5 === 4 : () => true
   for (const { item, score } of cvMisses) {
