@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Exit, Fiber, Layer, Schema, Stream, TestClock } from "effect"
 import * as CacheStore from "../src/cache/CacheStore.js"
+import { collectEvents, eventsOf } from "../src/cache/internal/hit.js"
 import {
   canonicalText,
   canonicalTextReference,
@@ -650,9 +651,9 @@ describe("ResponseCache internals", () => {
         })
       ]
       for (const response of responses) {
-        const events = ResponseCache.internals.eventsOf(response)
+        const events = eventsOf(response)
         expect(events).toStrictEqual(LanguageModel.toEvents(response))
-        expect(ResponseCache.internals.collectEvents(events)).toStrictEqual(yield* LanguageModel.collect(Stream.fromIterable(events)))
+        expect(collectEvents(events)).toStrictEqual(yield* LanguageModel.collect(Stream.fromIterable(events)))
       }
       const split: ReadonlyArray<LanguageModel.StreamEvent> = [
         new LanguageModel.TextDelta({ text: "a" }),
@@ -662,8 +663,8 @@ describe("ResponseCache internals", () => {
         new LanguageModel.UsageEvent({ usage }),
         new LanguageModel.Finish({ reason: "stop", usage, provider: "p", model: "m" })
       ]
-      expect(ResponseCache.internals.collectEvents(split)).toStrictEqual(yield* LanguageModel.collect(Stream.fromIterable(split)))
-      expect(ResponseCache.internals.collectEvents(split.slice(0, -1))).toBeUndefined()
+      expect(collectEvents(split)).toStrictEqual(yield* LanguageModel.collect(Stream.fromIterable(split)))
+      expect(collectEvents(split.slice(0, -1))).toBeUndefined()
     }))
 
   it("a stored entry's JSON is the JSON of its Schema encoding (responses and streams)", () => {

@@ -38,6 +38,7 @@ import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
 import { CacheStore, layerMemory as CacheStoreLayerMemory } from "./CacheStore.js"
+import { collectEvents, eventsOf, hitFinish, hitInfo, hitResponse } from "./internal/hit.js"
 import { expectedServing, producedBy, requestKey, type Serving, type VaryBy } from "./internal/key.js"
 
 /**
@@ -101,8 +102,6 @@ const toStored = (entry: Entry): unknown => entry
 // Schema decode on valid and broken values.
 
 const validateStored = ParseResult.validateEither(Schema.encodedBoundSchema(Entry), { onExcessProperty: "ignore" })
-
-type Writable<A> = { -readonly [K in keyof A]: A[K] }
 
 /** How to read one class: its fields in order, members that are classes, constructor defaults. */
 interface Reader<A extends object> {
@@ -202,144 +201,6 @@ export const isCacheable = (request: LanguageModel.Request, options: Options = {
   if (request.temperature === undefined) return options.cacheUnsetTemperature ?? true
   return request.temperature === 0 || options.cacheSampled === true
 }
-
-// -----------------------------------------------------------------------------
-// Serving a hit
-// -----------------------------------------------------------------------------
-//
-// Built from already-valid parts on the prototype, member by member: a Schema
-// class constructor costs 1-15 µs per instance even without validation, and a
-// spread of the stored response into `Construct.make` copied it twice.
-
-const hitInfo = (storedAt: number, now: number): LanguageModel.CacheInfo => {
-  const info = Object.create(LanguageModel.CacheInfo.prototype) as Writable<LanguageModel.CacheInfo>
-  info.kind = "exact"
-  info.ageMillis = Math.max(0, now - storedAt)
-  return info
-}
-
-const zeroCost = (): LanguageModel.Cost => {
-  const cost = Object.create(LanguageModel.Cost.prototype) as Writable<LanguageModel.Cost>
-  cost.usd = 0
-  cost.estimated = false
-  return cost
-}
-
-/** The stored response as a hit: the same members, with `cache`, a zero `cost`, no `attempts` and the lookup's latency. */
-const hitResponse = (stored: LanguageModel.Response, cache: LanguageModel.CacheInfo, latencyMillis: number) => {
-  const hit = Object.create(LanguageModel.Response.prototype) as Writable<LanguageModel.Response>
-  if (stored.id !== undefined) hit.id = stored.id
-  hit.text = stored.text
-  hit.toolCalls = stored.toolCalls
-  hit.finishReason = stored.finishReason
-  if (stored.refusal !== undefined) hit.refusal = stored.refusal
-  hit.usage = stored.usage
-  hit.provider = stored.provider
-  hit.model = stored.model
-  if (stored.cost !== undefined) hit.cost = zeroCost()
-  hit.cache = cache
-  hit.attempts = []
-  if (stored.route !== undefined) hit.route = stored.route
-  hit.latencyMillis = latencyMillis
-  return hit as LanguageModel.Response
-}
-
-/** The stored `Finish` as a hit, as {@link hitResponse}. */
-const hitFinish = (stored: LanguageModel.Finish, cache: LanguageModel.CacheInfo, latencyMillis: number) => {
-  const hit = Object.create(LanguageModel.Finish.prototype) as Writable<LanguageModel.Finish>
-  hit._tag = "Finish"
-  if (stored.id !== undefined) hit.id = stored.id
-  hit.reason = stored.reason
-  if (stored.refusal !== undefined) hit.refusal = stored.refusal
-  hit.usage = stored.usage
-  hit.provider = stored.provider
-  hit.model = stored.model
-  if (stored.cost !== undefined) hit.cost = zeroCost()
-  hit.cache = cache
-  hit.attempts = []
-  if (stored.route !== undefined) hit.route = stored.route
-  hit.latencyMillis = latencyMillis
-  return hit as LanguageModel.Finish
-}
-
-/**
- * The response a recorded stream adds up to, as `LanguageModel.collect` makes it,
- * without running a stream (a stream run costs hundreds of µs here), or
- * `undefined` when the events do not end in `Finish`. A test compares the two.
- */
-const collectEvents = (events: ReadonlyArray<LanguageModel.StreamEvent>): LanguageModel.Response | undefined => {
-  let text = ""
-  const calls: Array<{ id: string; name: string; arguments: string }> = []
-  let finish: LanguageModel.Finish | undefined
-  for (const event of events) {
-    switch (event._tag) {
-      case "TextDelta":
-        text += event.text
-        break
-      case "ToolCallDelta": {
-        const call = (calls[event.index] ??= { id: "", name: "", arguments: "" })
-        if (event.id !== undefined) call.id = event.id
-        if (event.name !== undefined) call.name = event.name
-        call.arguments += event.argumentsDelta
-        break
-      }
-      case "Finish":
-        finish = event
-        break
-    }
-  }
-  if (finish === undefined) return undefined
-  return Construct.make(LanguageModel.Response, {
-    id: finish.id,
-    text,
-    toolCalls: calls.filter((c) => c !== undefined).map((c) => Construct.make(LanguageModel.ToolCall, c)),
-    finishReason: finish.reason,
-    refusal: finish.refusal,
-    usage: finish.usage,
-    provider: finish.provider,
-    model: finish.model,
-    cost: finish.cost,
-    cache: finish.cache,
-    attempts: finish.attempts,
-    route: finish.route,
-    latencyMillis: finish.latencyMillis ?? 0
-  })
-}
-
-/** `LanguageModel.toEvents` without the validating constructors. */
-const eventsOf = (response: LanguageModel.Response): ReadonlyArray<LanguageModel.StreamEvent> => {
-  const events: Array<LanguageModel.StreamEvent> = []
-  if (response.text.length > 0) events.push(Construct.make(LanguageModel.TextDelta, { _tag: "TextDelta", text: response.text }))
-  response.toolCalls.forEach((call, index) =>
-    events.push(
-      Construct.make(LanguageModel.ToolCallDelta, {
-        _tag: "ToolCallDelta",
-        index,
-        id: call.id,
-        name: call.name,
-        argumentsDelta: call.arguments
-      })
-    )
-  )
-  events.push(Construct.make(LanguageModel.Finish, {
-    _tag: "Finish",
-    id: response.id,
-    reason: response.finishReason,
-    refusal: response.refusal,
-    usage: response.usage,
-    provider: response.provider,
-    model: response.model,
-    cost: response.cost,
-    cache: response.cache,
-    attempts: response.attempts,
-    route: response.route,
-    latencyMillis: response.latencyMillis
-  }))
-  return events
-}
-
-/** @internal exposed for the tests: the hand-built conversions beside the ones they replace. */
-export const internals = { collectEvents, eventsOf }
 
 type Outcome = Exit.Exit<Option.Option<Entry>, LlmError.LlmError>
 
@@ -477,12 +338,12 @@ export const make = (options: Options = {}) =>
         return LanguageModel.collect(Stream.fromIterable(entry.payload._tag === "Events" ? entry.payload.events : []))
       }
       const now = clock.unsafeCurrentTimeMillis()
-      return Effect.succeed(hitResponse(response, hitInfo(entry.storedAt, now), now - started))
+      return Effect.succeed(hitResponse(response, hitInfo("exact", entry.storedAt, now), now - started))
     }
 
     const serveStream = (entry: Entry, clock: Clock.Clock, started: number) => {
       const now = clock.unsafeCurrentTimeMillis()
-      const cache = hitInfo(entry.storedAt, now)
+      const cache = hitInfo("exact", entry.storedAt, now)
       const events = storedEvents(entry)
       const out = new Array<LanguageModel.StreamEvent>(events.length)
       for (let i = 0; i < events.length; i++) {

@@ -26,11 +26,12 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Layer, Option, Stream } from "effect"
+import { Chunk, Clock, Duration, Effect, Layer, Option, Stream } from "effect"
 import { Embeddings, type Service as EmbeddingsService } from "../providers/Embeddings.js"
 import * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
 import { samePolarity, sameSpecifics } from "./internal/guards.js"
+import { collectEvents, eventsOf, hitFinish, hitInfo, hitResponse as hitResponseOf } from "./internal/hit.js"
 import {
   canonicalText,
   expectedServing,
@@ -235,19 +236,10 @@ export const make = (options: Options = {}) =>
         }
       })
 
+    // Built from the stored parts without constructors (see internal/hit).
     const hitResponse = (hit: Hit, started: number) =>
       Effect.map(Clock.currentTimeMillis, (now) =>
-        new LanguageModel.Response({
-          ...hit.response,
-          cache: new LanguageModel.CacheInfo({
-            kind: "semantic",
-            similarity: hit.similarity,
-            ageMillis: Math.max(0, now - hit.storedAt)
-          }),
-          cost: hit.response.cost === undefined ? undefined : new LanguageModel.Cost({ usd: 0, estimated: false }),
-          attempts: [],
-          latencyMillis: now - started
-        }))
+        hitResponseOf(hit.response, hitInfo("semantic", hit.storedAt, now, hit.similarity), now - started))
 
     /** Embeds and looks up; `None` vector when embedding failed. */
     const prepare = (plan: Plan) =>
@@ -277,23 +269,25 @@ export const make = (options: Options = {}) =>
           const started = yield* Clock.currentTimeMillis
           const { hit, vector } = yield* prepare(plan)
           if (Option.isSome(hit)) {
-            const response = yield* hitResponse(hit.value, started)
-            const finish = LanguageModel.finishOf(response)
-            const events = hit.value.events ?? LanguageModel.toEvents(response)
-            return Stream.fromIterable(events.map((event) => (event._tag === "Finish" ? finish : event)))
+            const now = yield* Clock.currentTimeMillis
+            const cache = hitInfo("semantic", hit.value.storedAt, now, hit.value.similarity)
+            const events = hit.value.events ?? eventsOf(hit.value.response)
+            return Stream.fromChunk(Chunk.unsafeFromArray(
+              events.map((event) => (event._tag === "Finish" ? hitFinish(event, cache, now - started) : event))
+            ))
           }
           if (Option.isNone(vector)) return inner.stream(request)
           const recorded: Array<LanguageModel.StreamEvent> = []
-          const complete = Effect.suspend(() =>
-            recorded.at(-1)?._tag === "Finish"
-              ? LanguageModel.collect(Stream.fromIterable(recorded)).pipe(
-                Effect.flatMap((response) => save(plan, vector.value, response, [...recorded])),
-                Effect.ignore
-              )
-              : Effect.void
-          )
+          const complete = Effect.suspend(() => {
+            const response = collectEvents(recorded)
+            return response === undefined ? Effect.void : save(plan, vector.value, response, [...recorded])
+          })
           return inner.stream(request).pipe(
-            Stream.tap((event) => Effect.sync(() => recorded.push(event))),
+            // Recorded per chunk (no effect per event).
+            Stream.mapChunks((chunk) => {
+              for (const event of chunk) recorded.push(event)
+              return chunk
+            }),
             Stream.concat(Stream.execute(complete))
           )
         }))
