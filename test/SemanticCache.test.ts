@@ -71,6 +71,27 @@ describe("SemanticCache", () => {
       expect((yield* lm.generate(ask(b))).cache?.kind).toBe("semantic")
     }))
 
+  it.effect("past maxEntries the oldest entries go first, also after expired ones were dropped", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached({ maxEntries: 2, ttl: "10 minutes" })
+      const q = (tenant: string) => ask("What is the capital of France?", { metadata: { tenant } })
+      const kind = (tenant: string) => Effect.map(lm.generate(q(tenant)), (r) => r.cache?.kind ?? "miss")
+      expect(yield* kind("a")).toBe("miss")
+      yield* TestClock.adjust("9 minutes")
+      expect(yield* kind("b")).toBe("miss")
+      expect(yield* kind("c")).toBe("miss") // a goes
+      expect([yield* kind("b"), yield* kind("c")]).toEqual(["semantic", "semantic"])
+      yield* TestClock.adjust("3 minutes")
+      expect(yield* kind("d")).toBe("miss") // b goes
+      expect(yield* kind("c")).toBe("semantic")
+      yield* TestClock.adjust("8 minutes") // c (stored at 9 min) has expired: dropped when looked up, stored again
+      expect(yield* kind("c")).toBe("miss")
+      expect(yield* kind("e")).toBe("miss") // d goes: the oldest left, past the dropped c
+      expect([yield* kind("c"), yield* kind("e")]).toEqual(["semantic", "semantic"])
+      expect(yield* kind("d")).toBe("miss")
+      expect(yield* recorder.calls).toBe(7)
+    }))
+
   it.effect("different numbers or identifiers miss", () =>
     Effect.gen(function*() {
       const { lm, recorder } = yield* cached()
