@@ -319,6 +319,25 @@ describe("OpenAi interruption", () => {
       expect(entry.chunksSent).toBeLessThan(10)
     }))
 
+  it.scoped("a stream read to its end is not aborted afterwards (its request signal stays clear); one stopped early is", () =>
+    Effect.gen(function*() {
+      const signals: Array<AbortSignal> = []
+      const fetch: typeof globalThis.fetch = (input, init) => {
+        if (init?.signal) signals.push(init.signal)
+        return globalThis.fetch(input, init)
+      }
+      const { lm, sim } = yield* setup({ fetch })
+      yield* sim.enqueue("openai", { text: "one two three" })
+      const events = yield* Stream.runCollect(lm.stream(yield* ask("whole")))
+      expect(Chunk.last(events).pipe(Option.map((e) => e._tag))).toEqual(Option.some("Finish"))
+      expect(signals).toHaveLength(1)
+      expect(signals[0]!.aborted).toBe(false)
+      yield* sim.enqueue("openai", { text: "a b c d e f g h", tokenDelayMs: 50 })
+      yield* Stream.runCollect(Stream.take(lm.stream(yield* ask("partial")), 1))
+      expect(signals).toHaveLength(2)
+      expect(signals[1]!.aborted).toBe(true)
+    }))
+
   it.scoped("stopping a stream aborts at once, without waiting for the next chunk", () =>
     Effect.gen(function*() {
       const { lm, sim } = yield* setup()

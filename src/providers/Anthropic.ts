@@ -21,7 +21,8 @@ import type {
   MessageParam,
   RawMessageStreamEvent
 } from "@anthropic-ai/sdk/resources/messages/messages"
-import { Config, Duration, Effect, Layer, Option, Redacted, Stream } from "effect"
+import { Config, Duration, Effect, Either, Layer, Option, Redacted, Stream } from "effect"
+import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { fromApiFailure, fromTransport, type Origin } from "./internal/errors.js"
@@ -399,12 +400,14 @@ class StreamState {
 
   private textDelta(text: string) {
     this.text += text
-    return new LanguageModel.TextDelta({ text })
+    return typeof text === "string"
+      ? Construct.make(LanguageModel.TextDelta, { _tag: "TextDelta", text })
+      : new LanguageModel.TextDelta({ text })
   }
 
-  finish(latencyMillis: number): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> {
+  finish(latencyMillis: number): Either.Either<LanguageModel.StreamEvent, LlmError.LlmError> {
     if (!this.stopped || this.stopReason === undefined || this.id === undefined) {
-      return Stream.fail(
+      return Either.left(
         new LlmError.ProviderUnavailable({
           ...this.origin,
           kind: "stream-interrupted",
@@ -416,7 +419,7 @@ class StreamState {
         [...this.tools.values()].every((i) => i === -1)
       ? "stop"
       : stopReasons[this.stopReason] ?? "other"
-    return Stream.make(
+    return Either.right(
       new LanguageModel.Finish({
         id: this.id,
         reason,

@@ -352,7 +352,13 @@ class StreamState {
     if (choice.finish_reason) this.reason = choice.finish_reason
     const events: Array<LanguageModel.StreamEvent> = []
     const delta = choice.delta
-    if (delta.content) events.push(new LanguageModel.TextDelta({ text: delta.content }))
+    if (delta.content) {
+      events.push(
+        typeof delta.content === "string"
+          ? Construct.make(LanguageModel.TextDelta, { _tag: "TextDelta", text: delta.content })
+          : new LanguageModel.TextDelta({ text: delta.content })
+      )
+    }
     if (delta.refusal) this.refusal = (this.refusal ?? "") + delta.refusal
     for (const call of delta.tool_calls ?? []) {
       events.push(
@@ -367,10 +373,10 @@ class StreamState {
     return events
   }
 
-  finish(latencyMillis: number): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> {
-    if (this.reason === "content_filter") return Stream.fail(contentFiltered(this.origin))
+  finish(latencyMillis: number): Either.Either<LanguageModel.StreamEvent, LlmError.LlmError> {
+    if (this.reason === "content_filter") return Either.left(contentFiltered(this.origin))
     if (this.reason === undefined || this.usage === undefined) {
-      return Stream.fail(
+      return Either.left(
         new LlmError.ProviderUnavailable({
           ...this.origin,
           kind: "stream-interrupted",
@@ -380,16 +386,21 @@ class StreamState {
         })
       )
     }
-    return Stream.make(
-      new LanguageModel.Finish({
-        id: this.id,
-        reason: this.refusal !== undefined ? "refusal" : finishReasons[this.reason] ?? "other",
-        refusal: this.refusal,
-        usage: this.usage,
-        provider: this.origin.provider,
-        model: this.model ?? this.origin.model,
-        latencyMillis
-      })
+    const fields = {
+      id: this.id,
+      reason: this.refusal !== undefined ? "refusal" as const : finishReasons[this.reason] ?? "other",
+      refusal: this.refusal,
+      usage: this.usage,
+      provider: this.origin.provider,
+      model: this.model ?? this.origin.model,
+      latencyMillis
+    }
+    // Checked by hand as in `fromCompletion`: the validating constructor was ~16 KB allocated per stream.
+    return Either.right(
+      isOptionalString(fields.id) && isOptionalString(fields.refusal) && typeof fields.model === "string" &&
+        typeof fields.provider === "string" && fields.latencyMillis >= 0
+        ? Construct.make(LanguageModel.Finish, { _tag: "Finish", ...fields, attempts: [] })
+        : new LanguageModel.Finish(fields)
     )
   }
 }
