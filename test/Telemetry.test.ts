@@ -4,7 +4,7 @@ import { SpanKind, SpanStatusCode } from "@opentelemetry/api"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import { Cause, Chunk, Effect, Exit, Fiber, FiberRef, Layer, Logger, Metric, MetricBoundaries, Stream, TestClock } from "effect"
+import { Cause, Chunk, Effect, Exit, Fiber, FiberRef, Layer, Logger, Metric, MetricBoundaries, Option, Stream, TestClock } from "effect"
 import * as ResponseCache from "../src/cache/ResponseCache.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
@@ -365,6 +365,32 @@ describe("Telemetry fiber state", () => {
         expect(yield* state).toEqual(before)
         // The layer's span was the parent only inside the call.
         expect(yield* Effect.currentSpan).toEqual(outer)
+      }).pipe(Effect.annotateLogs("outer", "yes"), Effect.withSpan("outer"))
+    }))
+
+  it.effect("streams too: after a drained, a failed and an abandoned stream the caller's loggers, span and annotations are back", () =>
+    Effect.gen(function*() {
+      const inner = yield* scripted([
+        { text: "one two three" },
+        { text: "four five", failMidStream: { after: 1, error: new LlmError.ProviderUnavailable({ kind: "server", message: "cut", provider: "openai" }) } },
+        { text: "six seven eight" }
+      ])
+      const lm = yield* Telemetry.make()(inner)
+      const state = Effect.all([
+        FiberRef.get(FiberRef.currentLoggers),
+        FiberRef.get(FiberRef.currentContext),
+        FiberRef.get(FiberRef.currentLogAnnotations)
+      ])
+      yield* Effect.gen(function*() {
+        const before = yield* state
+        const request = yield* LanguageModel.decodeRequest(ask("x"))
+        const events = yield* Stream.runCollect(lm.stream(request))
+        expect(Chunk.last(events).pipe(Option.map((e) => e._tag))).toEqual(Option.some("Finish"))
+        expect(yield* state).toEqual(before)
+        yield* Effect.flip(Stream.runDrain(lm.stream(request)))
+        expect(yield* state).toEqual(before)
+        yield* Stream.runDrain(Stream.take(lm.stream(request), 1))
+        expect(yield* state).toEqual(before)
       }).pipe(Effect.annotateLogs("outer", "yes"), Effect.withSpan("outer"))
     }))
 })

@@ -59,6 +59,7 @@ import {
   type MetricLabel,
   Option,
   Redacted,
+  Scope,
   Stream,
   Tracer
 } from "effect"
@@ -674,18 +675,37 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
       }
     }
 
-    const finish = (call: Call): Effect.Effect<void> =>
-      Effect.withFiberRuntime((fiber) => {
-        finishOn(call, fiber, false)
-        return Effect.void
-      })
 
-    // The installed loggers are the same set call after call: wrap each set once.
-    const wrapped = new WeakMap<HashSet.HashSet<Logger.Logger<unknown, unknown>>, HashSet.HashSet<Logger.Logger<unknown, unknown>>>()
-    const wrapOnce = wrapLoggers(redactor)
-    const redactLoggers = (loggers: HashSet.HashSet<Logger.Logger<unknown, unknown>>) => {
+    // The installed loggers are usually the same set call after call: wrap each set
+    // once. Sets are not always the same object, though: a scope closing patches the
+    // fiber's refs back, which rebuilds an equal set. So each logger gets one
+    // wrapper for good (an equal set maps to an equal set of the same wrappers, and
+    // Effect's ref diffing sees no change), and a logger that is already one of
+    // this layer's wrappers is kept as it is. Wrapping afresh per stream cost new
+    // logger objects whose hashes every later ref diff and patch had to compute:
+    // most of a stream's fixed cost here (~1-2 ms CPU).
+    type AnyLogger = Logger.Logger<unknown, unknown>
+    const wrapped = new WeakMap<HashSet.HashSet<AnyLogger>, HashSet.HashSet<AnyLogger>>()
+    const wrapperOf = new WeakMap<AnyLogger, AnyLogger>()
+    const wrappers = new WeakSet<AnyLogger>()
+    const wrapOne = (logger: AnyLogger): AnyLogger => {
+      if (wrappers.has(logger)) return logger
+      let wrapper = wrapperOf.get(logger)
+      if (wrapper === undefined) {
+        wrapper = Redaction.logger(redactor, logger)
+        wrapperOf.set(logger, wrapper)
+        wrappers.add(wrapper)
+      }
+      return wrapper
+    }
+    const redactLoggers = (loggers: HashSet.HashSet<AnyLogger>) => {
       let out = wrapped.get(loggers)
-      if (out === undefined) wrapped.set(loggers, out = wrapOnce(loggers))
+      if (out === undefined) {
+        let all = true
+        for (const logger of loggers) if (!wrappers.has(logger)) all = false
+        out = all ? loggers : HashSet.map(loggers, wrapOne)
+        wrapped.set(loggers, out)
+      }
       return out
     }
     /** Attempt messages carry provider error text: scrub them on the way out too. */
@@ -762,92 +782,147 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
           )
       )
 
+    /**
+     * `effect` with the redacting loggers and `span` as the parent span, both set
+     * on the running fiber and restored on every exit (what `locallyWith` and
+     * `provideService` do, without their acquire/release steps).
+     */
+    const inCall = <A, E, R>(span: Tracer.Span, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.withFiberRuntime<A, E, R>((runtimeFiber) => {
+          const fiber = FiberAccess.access(runtimeFiber)
+          const loggers = fiber.getFiberRef(FiberRef.currentLoggers)
+          const context = fiber.getFiberRef(FiberRef.currentContext)
+          fiber.setFiberRef(FiberRef.currentLoggers, redactLoggers(loggers))
+          fiber.setFiberRef(FiberRef.currentContext, Context.add(context, Tracer.ParentSpan, span))
+          const reset = () => {
+            fiber.setFiberRef(FiberRef.currentLoggers, loggers)
+            fiber.setFiberRef(FiberRef.currentContext, context)
+          }
+          return Effect.matchCauseEffect(restore(effect), {
+            onFailure: (cause) => {
+              reset()
+              return Effect.failCause(cause)
+            },
+            onSuccess: (value) => {
+              reset()
+              return Effect.succeed(value)
+            }
+          })
+        })
+      )
+
+    // A stream's fixed cost was mostly scope bookkeeping: `Effect.addFinalizer`
+    // (and `locallyScopedWith`, built on it) diff and patch every fiber ref of the
+    // acquiring and the closing fiber, twice each, when the scope closes. Here the
+    // finalizer goes straight into the scope (`Scope.addFinalizerExit`: it needs no
+    // refs of the acquiring fiber, `finishOn` sets what the log line needs), the
+    // loggers and the parent span are set per pull (`inCall`, which also replaces a
+    // `provideService` per pull), and the span, clock and state live in one
+    // synchronous step.
     const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
-      Stream.unwrapScoped(Effect.gen(function*() {
-        yield* Effect.locallyScopedWith(FiberRef.currentLoggers, redactLoggers)
-        const span = yield* Effect.makeSpan(spanName(request), {
+      Stream.unwrapScoped(Effect.flatMap(
+        Effect.makeSpan(spanName(request), {
           kind: "client",
           attributes: requestAttributes(request, "stream"),
           captureStackTrace: false
-        })
-        const startMillis = yield* Clock.currentTimeMillis
-        const startNanos = yield* Clock.currentTimeNanos
-        let firstTokenMillis: number | undefined
-        let finishEvent: LanguageModel.Finish | undefined
-        let failure: Cause.Cause<LlmError.LlmError> | undefined
-        let text = ""
-        yield* Effect.addFinalizer((scopeExit) =>
-          Effect.gen(function*() {
-            const endMillis = yield* Clock.currentTimeMillis
-            const endNanos = yield* Clock.currentTimeNanos
-            const outcome: Outcome = failure !== undefined
-              ? outcomeOfCause(failure)
-              : finishEvent !== undefined
-              ? { _tag: "success", served: servedOfFinish(finishEvent), text }
-              : Exit.isFailure(scopeExit) && Cause.isInterrupted(scopeExit.cause)
-              ? { _tag: "interrupted" }
-              : { _tag: "cancelled" }
-            yield* finish({
-              operation: "stream",
-              request,
-              target: targetOf(request),
-              span,
-              startMillis,
-              endMillis,
-              startNanos,
-              endNanos,
-              firstTokenMillis,
-              outcome
-            })
-            const spanExit: Exit.Exit<unknown, unknown> = failure !== undefined
-              ? Exit.failCause(failure)
-              : outcome._tag === "interrupted" && Exit.isFailure(scopeExit)
-              ? scopeExit
-              : Exit.void
-            span.end(endNanos, spanExit)
-          })
-        )
-        // One stage over the inner pull (no map/mapErrorCause/tap/tapErrorCause
-        // stages): events redacted and observed per chunk, the clock read only
-        // until the first token.
-        const observe = (chunk: Chunk.Chunk<LanguageModel.StreamEvent>, now: number | undefined) => {
-          for (const event of chunk) {
-            switch (event._tag) {
-              case "TextDelta":
-                if (options.recordOutputs === true && text.length <= maxContent) text += event.text
-                firstTokenMillis ??= now
-                break
-              case "ToolCallDelta":
-                firstTokenMillis ??= now
-                break
-              case "Finish":
-                finishEvent = event
-                break
+        }),
+        (span) =>
+          Effect.withFiberRuntime<
+            Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError>,
+            never,
+            Scope.Scope
+          >((runtimeFiber) => {
+            const clock = Context.get(runtimeFiber.currentDefaultServices, Clock.Clock)
+            const timing = FiberAccess.access(runtimeFiber).getFiberRef(FiberRef.currentTracerTimingEnabled)
+            const scope = Context.get(runtimeFiber.currentContext as Context.Context<Scope.Scope>, Scope.Scope)
+            const startMillis = clock.unsafeCurrentTimeMillis()
+            const startNanos = clock.unsafeCurrentTimeNanos()
+            let firstTokenMillis: number | undefined
+            let finishEvent: LanguageModel.Finish | undefined
+            let failure: Cause.Cause<LlmError.LlmError> | undefined
+            let text = ""
+            const close = (scopeExit: Exit.Exit<unknown, unknown>) =>
+              Effect.withFiberRuntime<void>((closing) => {
+                const endMillis = clock.unsafeCurrentTimeMillis()
+                const endNanos = clock.unsafeCurrentTimeNanos()
+                const outcome: Outcome = failure !== undefined
+                  ? outcomeOfCause(failure)
+                  : finishEvent !== undefined
+                  ? { _tag: "success", served: servedOfFinish(finishEvent), text }
+                  : Exit.isFailure(scopeExit) && Cause.isInterrupted(scopeExit.cause)
+                  ? { _tag: "interrupted" }
+                  : { _tag: "cancelled" }
+                const fiber = FiberAccess.access(closing)
+                const loggers = fiber.getFiberRef(FiberRef.currentLoggers)
+                fiber.setFiberRef(FiberRef.currentLoggers, redactLoggers(loggers))
+                try {
+                  finishOn({
+                    operation: "stream",
+                    request,
+                    target: targetOf(request),
+                    span,
+                    startMillis,
+                    endMillis,
+                    startNanos,
+                    endNanos,
+                    firstTokenMillis,
+                    outcome
+                  }, closing, false)
+                } finally {
+                  fiber.setFiberRef(FiberRef.currentLoggers, loggers)
+                  const spanExit: Exit.Exit<unknown, unknown> = failure !== undefined
+                    ? Exit.failCause(failure)
+                    : outcome._tag === "interrupted" && Exit.isFailure(scopeExit)
+                    ? scopeExit
+                    : Exit.void
+                  if (span.status._tag !== "Ended") span.end(timing ? endNanos : BigInt(0), spanExit)
+                }
+                return Effect.void
+              })
+            // One stage over the inner pull (no map/mapErrorCause/tap/tapErrorCause
+            // stages): events redacted and observed per chunk, the clock read only
+            // until the first token.
+            const observe = (chunk: Chunk.Chunk<LanguageModel.StreamEvent>) => {
+              for (const event of chunk) {
+                switch (event._tag) {
+                  case "TextDelta":
+                    if (options.recordOutputs === true && text.length <= maxContent) text += event.text
+                    firstTokenMillis ??= clock.unsafeCurrentTimeMillis()
+                    break
+                  case "ToolCallDelta":
+                    firstTokenMillis ??= clock.unsafeCurrentTimeMillis()
+                    break
+                  case "Finish":
+                    finishEvent = event
+                    break
+                }
+              }
+              return Chunk.map(chunk, redactEvent)
             }
-          }
-          return Chunk.map(chunk, redactEvent)
-        }
-        const onFailure = (
-          cause: Cause.Cause<Option.Option<LlmError.LlmError>>
-        ): Effect.Effect<never, Option.Option<LlmError.LlmError>> =>
-          Option.match(Cause.flipCauseOption(cause), {
-            onNone: () => Effect.fail(Option.none()),
-            onSome: (errors) => {
-              const redacted = redactFailure(errors)
-              failure = redacted
-              return Effect.failCause(Cause.map(redacted, Option.some))
-            }
+            const onFailure = (
+              cause: Cause.Cause<Option.Option<LlmError.LlmError>>
+            ): Effect.Effect<never, Option.Option<LlmError.LlmError>> =>
+              Option.match(Cause.flipCauseOption(cause), {
+                onNone: () => Effect.fail(Option.none()),
+                onSome: (errors) => {
+                  const redacted = redactFailure(errors)
+                  failure = redacted
+                  return Effect.failCause(Cause.map(redacted, Option.some))
+                }
+              })
+            return Effect.zipRight(
+              Scope.addFinalizerExit(scope, close),
+              Effect.map(inCall(span, Stream.toPull(inner.stream(request))), (upstream) => {
+                const pull = Effect.matchCauseEffect(inCall(span, upstream), {
+                  onFailure,
+                  onSuccess: (chunk) => Effect.succeed(observe(chunk))
+                })
+                return Stream.repeatEffectChunkOption(pull)
+              })
+            )
           })
-        const upstream = yield* Effect.provideService(Stream.toPull(inner.stream(request)), Tracer.ParentSpan, span)
-        const pull = Effect.matchCauseEffect(upstream, {
-          onFailure,
-          onSuccess: (chunk) =>
-            firstTokenMillis === undefined
-              ? Effect.map(Clock.currentTimeMillis, (now) => observe(chunk, now))
-              : Effect.sync(() => observe(chunk, undefined))
-        })
-        return Stream.repeatEffectChunkOption(Effect.provideService(pull, Tracer.ParentSpan, span))
-      }))
+      ))
 
     return { models: inner.models, generate, stream } satisfies LanguageModel.Service
   })
