@@ -18,8 +18,8 @@
  * the threshold.
  *
  * A {@link Classifier} plugs in a model-based scanner. The default scanner has
- * one built in: {@link linearModel}, a logistic regression over hashed word and
- * character n-grams of the normalized text plus the rule findings, shipped as
+ * one built in: {@link linearModel}, a logistic regression over hashed word
+ * 1-2-grams of the normalized text (character n-grams optional), shipped as
  * int8 weights in the package and run in-process, synchronously, in a few
  * microseconds (no network, no dependency). Its training data and licences are
  * listed in src/guard/internal/model.ts and docs/security.md. An asynchronous
@@ -36,7 +36,7 @@ import { Context, Effect, Layer, Random } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { findBlobs } from "./internal/decode.js"
-import { hashFeatures, lastSums, ruleFeatureNames } from "./internal/features.js"
+import { hashFeatures, hashWords, lastSums, ruleFeatureNames } from "./internal/features.js"
 import { model as builtInModel } from "./internal/model.js"
 import { normalize, spanOf } from "./internal/normalize.js"
 import type { Normalized } from "./internal/normalize.js"
@@ -906,6 +906,12 @@ export const layer = (options?: Options): Layer.Layer<InjectionScanner> => Layer
 export interface LinearModelWeights {
   readonly version: number
   readonly bits: number
+  /**
+   * Which hashed features the model was trained on (default `"both"`): word
+   * 1-2-grams, character 3-5-grams, or both. A words-only model skips the
+   * character n-grams at inference, which are most of the feature walk.
+   */
+  readonly groups?: "both" | "words" | "chars"
   /** Added to the character n-gram count before scaling by `1/sqrt(count)` (words: a quarter). */
   readonly pseudo: number
   readonly threshold: number
@@ -957,7 +963,12 @@ const decodeTable = (weights: LinearModelWeights): Int8Array => {
  * and the rules-only scan.
  */
 const modelProbability = (weights: LinearModelWeights, table: Int8Array, normalized: string, rules: ScanResult): number => {
-  hashFeatures(normalized, table, weights.bits)
+  const groups = weights.groups ?? "both"
+  if (groups === "words") hashWords(normalized, table, weights.bits)
+  else {
+    hashFeatures(normalized, table, weights.bits)
+    if (groups === "chars") lastSums[1] = 0
+  }
   let z = weights.bias
   if (lastSums[1]! > 0) z += (lastSums[0]! * weights.scale) / Math.sqrt(lastSums[1]! + weights.pseudo / 4)
   if (lastSums[3]! > 0) z += (lastSums[2]! * weights.scale) / Math.sqrt(lastSums[3]! + weights.pseudo)
@@ -980,8 +991,9 @@ const modelProbability = (weights: LinearModelWeights, table: Int8Array, normali
 
 /**
  * The built-in in-process model as a {@link Classifier}: logistic regression
- * over hashed word 1-2-grams and character 3-5-grams of the normalized text plus
- * the rule findings (score bands, families). It runs synchronously in every scan
+ * over hashed word 1-2-grams of the normalized text (and, for weights trained
+ * with them, character 3-5-grams and the rule findings: score bands,
+ * families). It runs synchronously in every scan
  * the rules have not already flagged and raises the score to `p / threshold`
  * when that is higher, so `p >= threshold` flags a text on its own. A few
  * microseconds per kilobyte; no network.
