@@ -2,12 +2,14 @@
  * Exact-cache hits: the response cache over a zero-latency model, with the memory
  * store and the Redis store (REDIS_URL, default redis://127.0.0.1:6379, under a
  * random key prefix that is deleted afterwards). Per call, the same request
- * every time after one priming call; the time of `runPromise(generate)`.
+ * every time after one priming call; the time of `runPromise(generate)`, and for
+ * the memory store also of a stream replayed from the cache
+ * (`runPromise(Stream.runDrain(stream))`).
  *
  *   node --import tsx test/bench/cache.ts [--quick|--smoke]
  */
 import { randomBytes } from "node:crypto"
-import { Effect, Exit, Layer, ManagedRuntime, Scope } from "effect"
+import { Effect, Exit, Layer, ManagedRuntime, Scope, Stream } from "effect"
 import { Redis } from "ioredis"
 import * as CacheStore from "../../src/cache/CacheStore.js"
 import * as ResponseCache from "../../src/cache/ResponseCache.js"
@@ -19,7 +21,7 @@ import { silentLogger, zeroModel } from "./stacks.js"
 export type Mode = "smoke" | "quick" | "full"
 
 export interface Row {
-  readonly store: "memory" | "redis"
+  readonly store: "memory" | "redis" | "memory, stream replay"
   readonly calls: number
   readonly p50Micros: number
   readonly p99Micros: number
@@ -32,7 +34,8 @@ const counts = { smoke: { warmup: 50, calls: 200 }, quick: { warmup: 300, calls:
 const measure = async (
   store: Row["store"],
   layer: Layer.Layer<CacheStore.CacheStore>,
-  mode: Mode
+  mode: Mode,
+  stream = false
 ): Promise<Row> => {
   const runtime = ManagedRuntime.make(Layer.mergeAll(layer, silentLogger))
   const scope = await runtime.runPromise(Scope.make())
@@ -42,12 +45,13 @@ const measure = async (
     await runtime.runPromise(cached.generate(request))
     const check = await runtime.runPromise(cached.generate(request))
     if (check.cache?.kind !== "exact") throw new Error(`${store}: the repeat was not a cache hit`)
+    const once = stream ? Effect.suspend(() => Stream.runDrain(cached.stream(request))) : Effect.suspend(() => cached.generate(request))
     const { calls, warmup } = counts[mode]
-    for (let i = 0; i < warmup; i++) await runtime.runPromise(cached.generate(request))
+    for (let i = 0; i < warmup; i++) await runtime.runPromise(once)
     const samples = new Float64Array(calls)
     for (let i = 0; i < calls; i++) {
       const t = performance.now()
-      await runtime.runPromise(cached.generate(request))
+      await runtime.runPromise(once)
       samples[i] = (performance.now() - t) * 1000
     }
     const s = summarize(Array.from(samples))
@@ -58,7 +62,9 @@ const measure = async (
   }
 }
 
-export const run = async (mode: Mode): Promise<{ readonly memory: Row; readonly redis: Row; readonly harnessFloorMicros: number }> => {
+export const run = async (
+  mode: Mode
+): Promise<{ readonly memory: Row; readonly redis: Row; readonly memoryStream: Row; readonly harnessFloorMicros: number }> => {
   // The floor: runPromise of an effect that does nothing, as the harness measures it.
   const floor = ManagedRuntime.make(silentLogger)
   const floorSamples: Array<number> = []
@@ -69,6 +75,7 @@ export const run = async (mode: Mode): Promise<{ readonly memory: Row; readonly 
   }
   await floor.dispose()
   const memory = await measure("memory", CacheStore.layerMemory({ maxEntries: 10_000 }), mode)
+  const memoryStream = await measure("memory, stream replay", CacheStore.layerMemory({ maxEntries: 10_000 }), mode, true)
   const url = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
   const prefix = `bench-${randomBytes(6).toString("hex")}`
   let redis: Row
@@ -80,14 +87,14 @@ export const run = async (mode: Mode): Promise<{ readonly memory: Row; readonly 
     if (keys.length > 0) await client.del(...keys)
     client.disconnect()
   }
-  return { memory, redis, harnessFloorMicros: round(summarize(floorSamples.slice(500)).p50, 2) }
+  return { memory, redis, memoryStream, harnessFloorMicros: round(summarize(floorSamples.slice(500)).p50, 2) }
 }
 
 export const markdown = (r: Awaited<ReturnType<typeof run>>): string =>
   [
     "| store | hits | p50 µs | p99 µs | mean µs | load |",
     "|---|---:|---:|---:|---:|---:|",
-    ...[r.memory, r.redis].map((row) => `| ${row.store} | ${row.calls} | ${row.p50Micros} | ${row.p99Micros} | ${row.meanMicros} | ${row.load} |`),
+    ...[r.memory, r.redis, ...(r.memoryStream === undefined ? [] : [r.memoryStream])].map((row) => `| ${row.store} | ${row.calls} | ${row.p50Micros} | ${row.p99Micros} | ${row.meanMicros} | ${row.load} |`),
     "",
     `Harness floor (runPromise of Effect.void): p50 ${r.harnessFloorMicros} µs.`
   ].join("\n")
