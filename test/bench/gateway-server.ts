@@ -2,7 +2,8 @@
  * The effect-llm gateway as a process of its own, for the throughput and memory
  * benchmarks: `Gateway.layer` over `Stack.layer` against a simulator.
  *
- *   node --import tsx test/bench/gateway-server.ts --upstream URL/v1 [--stack equivalent|full] [--port N]
+ *   node --import tsx test/bench/gateway-server.ts --upstream URL/v1 [--stack equivalent|full|bare|zero] [--port N]
+ *     [--stats] [--profile FILE | --alloc-profile FILE]
  *
  * `equivalent`: retry + fallback (two upstreams) + exact cache, what the Portkey
  * config holds; `full`: the full stack of stacks.ts; for profiling, `bare` (the
@@ -88,41 +89,47 @@ process.on("SIGHUP", () => {
   gc?.()
   console.log(`HEAP ${gc === undefined ? Number.NaN : process.memoryUsage().heapUsed}`)
 })
-// SIGWINCH prints `STATS {json}` and starts a new window: the event loop's delay
-// (perf_hooks.monitorEventLoopDelay, ms) and the GC pauses seen (count, total and
-// longest ms, by kind) since the last SIGWINCH (SIGUSR1 would start the inspector). Steadier than wall-clock p99 on a
-// shared machine: a pause or a long synchronous stretch shows here whatever the load.
-const { monitorEventLoopDelay, PerformanceObserver, constants: perfConstants } = await import("node:perf_hooks")
-const loopDelay = monitorEventLoopDelay({ resolution: 5 })
-loopDelay.enable()
-const gcKinds: Record<number, string> = {
-  [perfConstants.NODE_PERFORMANCE_GC_MINOR]: "minor",
-  [perfConstants.NODE_PERFORMANCE_GC_MAJOR]: "major",
-  [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
-  [perfConstants.NODE_PERFORMANCE_GC_WEAKCB]: "weakcb"
-}
-let gcPauses: Record<string, { count: number; totalMs: number; maxMs: number }> = {}
-new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) {
-    const kind = gcKinds[(entry as { detail?: { kind?: number } }).detail?.kind ?? -1] ?? "other"
-    const g = gcPauses[kind] ??= { count: 0, totalMs: 0, maxMs: 0 }
-    g.count++
-    g.totalMs += entry.duration
-    g.maxMs = Math.max(g.maxMs, entry.duration)
+// `--stats`: SIGWINCH prints `STATS {json}` and starts a new window: the event
+// loop's delay (perf_hooks.monitorEventLoopDelay, ms) and the GC pauses seen
+// (count, total and longest ms, by kind) since the last SIGWINCH (SIGUSR1 would
+// start the inspector). Steadier than wall-clock p99 on a shared machine: a pause
+// or a long synchronous stretch shows here whatever the load. Off by default (the
+// delay monitor's timer and the GC observer are work the measured runs should not do).
+if (args.includes("--stats")) {
+  const { monitorEventLoopDelay, PerformanceObserver, constants: perfConstants } = await import("node:perf_hooks")
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 })
+  loopDelay.enable()
+  const gcKinds: Record<number, string> = {
+    [perfConstants.NODE_PERFORMANCE_GC_MINOR]: "minor",
+    [perfConstants.NODE_PERFORMANCE_GC_MAJOR]: "major",
+    [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
+    [perfConstants.NODE_PERFORMANCE_GC_WEAKCB]: "weakcb"
   }
-}).observe({ entryTypes: ["gc"] })
-process.on("SIGWINCH", () => {
-  const ms = (ns: number) => Math.round(ns / 1e4) / 100
-  const round = (g: { count: number; totalMs: number; maxMs: number }) => ({ count: g.count, totalMs: Math.round(g.totalMs * 10) / 10, maxMs: Math.round(g.maxMs * 10) / 10 })
-  console.log(`STATS ${JSON.stringify({
-    loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max), mean: ms(loopDelay.mean) },
-    gc: Object.fromEntries(Object.entries(gcPauses).map(([k, g]) => [k, round(g)])),
-    rssMb: Math.round(process.memoryUsage().rss / 1048576),
-    heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576)
-  })}`)
-  loopDelay.reset()
-  gcPauses = {}
-})
+  let gcPauses: Record<string, { count: number; totalMs: number; maxMs: number }> = {}
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = gcKinds[(entry as { detail?: { kind?: number } }).detail?.kind ?? -1] ?? "other"
+      const g = gcPauses[kind] ??= { count: 0, totalMs: 0, maxMs: 0 }
+      g.count++
+      g.totalMs += entry.duration
+      g.maxMs = Math.max(g.maxMs, entry.duration)
+    }
+  }).observe({ entryTypes: ["gc"] })
+  process.on("SIGWINCH", () => {
+    const ms = (ns: number) => Math.round(ns / 1e4) / 100
+    const tenth = (n: number) => Math.round(n * 10) / 10
+    console.log(`STATS ${
+      JSON.stringify({
+        loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max), mean: ms(loopDelay.mean) },
+        gc: Object.fromEntries(Object.entries(gcPauses).map(([k, g]) => [k, { count: g.count, totalMs: tenth(g.totalMs), maxMs: tenth(g.maxMs) }])),
+        rssMb: Math.round(process.memoryUsage().rss / 1048576),
+        heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576)
+      })
+    }`)
+    loopDelay.reset()
+    gcPauses = {}
+  })
+}
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => void stopProfile().finally(() => process.exit(0)))
 }
