@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, Ref, Stream } from "effect"
+import { Cause, Context, Duration, Effect, Layer, Option, Ref, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as Metrics from "../telemetry/Metrics.js"
 import * as LlmError from "../LlmError.js"
@@ -154,13 +154,18 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
     const windowMillis = Duration.toMillis(options.window ?? "1 minute")
     const cooldownMillis = Duration.toMillis(options.cooldown ?? "30 seconds")
     const isFailure = options.isFailure ?? countsAsFailure
-    const ref = yield* Ref.make<Internal>({ failures: [], openedAt: undefined, probing: false })
+    // The state is a plain cell: every read-modify-write below runs synchronously
+    // inside one Effect step, so it is as atomic as `Ref.modify` (JS runs one fiber
+    // at a time between steps), without a Ref round trip and a clock lookup each.
+    let cell: Internal = { failures: [], openedAt: undefined, probing: false }
 
     const stateAt = (s: Internal, now: number): State =>
       s.openedAt === undefined ? "closed" : now - s.openedAt >= cooldownMillis ? "half-open" : "open"
 
-    const snapshot = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.map(Ref.get(ref), (s): Snapshot => {
+    const snapshot = Effect.clockWith((clock) =>
+      Effect.sync((): Snapshot => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const s = cell
         const state = stateAt(s, now)
         return {
           name: options.name,
@@ -170,36 +175,51 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
           retryAfterMillis: state === "open" ? s.openedAt! + cooldownMillis - now : undefined,
           probing: s.probing
         }
-      }))
+      })
+    )
 
-    const admit = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Ref.modify(ref, (s): readonly [Admission, Internal] => {
-        switch (stateAt(s, now)) {
-          case "closed":
-            return ["pass", s]
-          case "open":
-            return [{ retryAfterMillis: s.openedAt! + cooldownMillis - now }, s]
-          case "half-open":
-            // One probe at a time; the others wait for its verdict as if open.
-            return s.probing ? [{ retryAfterMillis: 0 }, s] : ["probe", { ...s, probing: true }]
-        }
-      }))
+    const admitAt = (now: number): Admission => {
+      const s = cell
+      switch (stateAt(s, now)) {
+        case "closed":
+          return "pass"
+        case "open":
+          return { retryAfterMillis: s.openedAt! + cooldownMillis - now }
+        case "half-open":
+          // One probe at a time; the others wait for its verdict as if open.
+          if (s.probing) return { retryAfterMillis: 0 }
+          cell = { ...s, probing: true }
+          return "probe"
+      }
+    }
+    const admit = Effect.clockWith((clock) => Effect.sync(() => admitAt(clock.unsafeCurrentTimeMillis())))
 
-    const onSuccess = (admission: Admission) =>
-      Ref.update(ref, (s) => admission === "probe" ? { failures: [], openedAt: undefined, probing: false } : s)
+    const succeededAt = (admission: Admission) => {
+      if (admission === "probe") cell = { failures: [], openedAt: undefined, probing: false }
+    }
+    const onSuccess = (admission: Admission) => Effect.sync(() => succeededAt(admission))
 
+    const failedAt = (admission: Admission, error: LlmError.LlmError, now: number) => {
+      const s = cell
+      if (!isFailure(error)) {
+        if (admission === "probe") cell = { ...s, probing: false }
+        return
+      }
+      if (admission === "probe") {
+        cell = { failures: [now], openedAt: now, probing: false }
+        return
+      }
+      if (s.openedAt !== undefined) return
+      const failures = [...s.failures.filter((t) => now - t < windowMillis), now]
+      cell = failures.length >= threshold ? { failures, openedAt: now, probing: false } : { ...s, failures }
+    }
     const onFailure = (admission: Admission, error: LlmError.LlmError) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Ref.update(ref, (s): Internal => {
-          if (!isFailure(error)) return admission === "probe" ? { ...s, probing: false } : s
-          if (admission === "probe") return { failures: [now], openedAt: now, probing: false }
-          if (s.openedAt !== undefined) return s
-          const failures = [...s.failures.filter((t) => now - t < windowMillis), now]
-          return failures.length >= threshold ? { failures, openedAt: now, probing: false } : { ...s, failures }
-        }))
+      Effect.clockWith((clock) => Effect.sync(() => failedAt(admission, error, clock.unsafeCurrentTimeMillis())))
 
     const onAbandon = (admission: Admission) =>
-      Ref.update(ref, (s) => admission === "probe" ? { ...s, probing: false } : s)
+      Effect.sync(() => {
+        if (admission === "probe") cell = { ...cell, probing: false }
+      })
 
     const refuse = (retryAfterMillis: number) =>
       new LlmError.ProviderUnavailable({
@@ -208,19 +228,49 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
         retryAfterMillis: Math.max(0, retryAfterMillis)
       })
 
-    /** Publishes the state as the `effect_llm_breaker_state` gauge (the state only, not a whole snapshot). */
-    const publish = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.flatMap(Ref.get(ref), (s) => Metrics.recordBreakerState(options.name, stateAt(s, now))))
+    /**
+     * Publishes the state as the `effect_llm_breaker_state` gauge (the state only,
+     * not a whole snapshot), when it differs from the last value published: a
+     * gauge set to the value it holds changes nothing.
+     */
+    let published: State | undefined
+    const publishAt = (now: number): Effect.Effect<void> => {
+      const state = stateAt(cell, now)
+      if (state === published) return Effect.void
+      published = state
+      return Metrics.recordBreakerState(options.name, state)
+    }
+    const publish = Effect.clockWith((clock) => publishAt(clock.unsafeCurrentTimeMillis()))
 
+    // One clock lookup and one match per call; the state is updated synchronously.
     const guard = <A, R>(effect: Effect.Effect<A, LlmError.LlmError, R>) =>
-      Effect.flatMap(Effect.zipLeft(admit, publish), (admission) =>
-        typeof admission === "object"
-          ? Effect.fail(refuse(admission.retryAfterMillis))
-          : effect.pipe(
-            Effect.tapError((error) => Effect.zipRight(onFailure(admission, error), publish)),
-            Effect.tap(() => Effect.zipRight(onSuccess(admission), publish)),
-            Effect.onInterrupt(() => onAbandon(admission))
-          ))
+      Effect.clockWith((clock) => {
+        const admission = admitAt(clock.unsafeCurrentTimeMillis())
+        const admitted = publishAt(clock.unsafeCurrentTimeMillis())
+        if (typeof admission === "object") return Effect.zipRight(admitted, Effect.fail(refuse(admission.retryAfterMillis)))
+        // Uninterruptible around the match (as `Effect.onExit` is), so an
+        // interrupted probe still gives its turn back.
+        const call = Effect.uninterruptibleMask((restore) =>
+          Effect.matchCauseEffect(restore(effect), {
+            onFailure: (cause) => {
+              const failure = Cause.failureOption(cause)
+              if (Option.isSome(failure)) {
+                failedAt(admission, failure.value, clock.unsafeCurrentTimeMillis())
+              } else if (Cause.isInterruptedOnly(cause)) {
+                if (admission === "probe") cell = { ...cell, probing: false }
+              }
+              return Effect.zipRight(
+                Option.isSome(failure) ? publishAt(clock.unsafeCurrentTimeMillis()) : Effect.void,
+                Effect.failCause(cause)
+              )
+            },
+            onSuccess: (value) => {
+              succeededAt(admission)
+              return Effect.as(publishAt(clock.unsafeCurrentTimeMillis()), value)
+            }
+          }))
+        return admitted === Effect.void ? call : Effect.zipRight(admitted, call)
+      })
 
     const guardStream = <R>(stream: Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError, R>) =>
       Stream.unwrapScoped(Effect.gen(function*() {
