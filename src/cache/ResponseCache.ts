@@ -277,17 +277,25 @@ export const make = (options: Options = {}) =>
       return entry
     }
 
-    const noEntry = Effect.succeed<Entry | undefined>(undefined)
-    const lookup = (key: string): Effect.Effect<Entry | undefined> =>
+    /**
+     * Reads the key and continues with `onHit` or `onMiss` in the same step (a
+     * failed read or an entry that does not decode is logged and is a miss).
+     */
+    const lookup = <A, E>(
+      key: string,
+      onHit: (entry: Entry) => Effect.Effect<A, E>,
+      onMiss: () => Effect.Effect<A, E>
+    ): Effect.Effect<A, E> =>
       Effect.matchEffect(store.get(key), {
-        onFailure: (error) => Effect.as(Effect.logWarning("ResponseCache: store read failed, treated as a miss", error), undefined),
+        onFailure: (error) =>
+          Effect.zipRight(Effect.logWarning("ResponseCache: store read failed, treated as a miss", error), Effect.suspend(onMiss)),
         onSuccess: (raw) => {
-          if (Option.isNone(raw)) return noEntry
+          if (Option.isNone(raw)) return onMiss()
           const entry = entryOf(raw.value)
-          if (entry !== undefined) return Effect.succeed(entry)
-          return Effect.as(
+          if (entry !== undefined) return onHit(entry)
+          return Effect.zipRight(
             Effect.zipRight(Effect.ignore(store.remove(key)), Effect.logWarning("ResponseCache: dropped an entry that does not decode")),
-            undefined
+            Effect.suspend(onMiss)
           )
         }
       })
@@ -408,10 +416,11 @@ export const make = (options: Options = {}) =>
     ): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
       plan.refresh
         ? generateShared(request, plan, clock, started)
-        : Effect.flatMap(lookup(plan.key), (entry) =>
-          entry === undefined
-            ? generateShared(request, plan, clock, started)
-            : serveGenerate(entry, clock, started))
+        : lookup(
+          plan.key,
+          (entry) => serveGenerate(entry, clock, started),
+          () => generateShared(request, plan, clock, started)
+        )
 
     const streamShared = (
       request: LanguageModel.Request,
@@ -459,10 +468,11 @@ export const make = (options: Options = {}) =>
     ): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
       plan.refresh
         ? streamShared(request, plan, clock, started)
-        : Stream.unwrap(Effect.map(lookup(plan.key), (entry) =>
-          entry === undefined
-            ? streamShared(request, plan, clock, started)
-            : serveStream(entry, clock, started)))
+        : Stream.unwrap(lookup(
+          plan.key,
+          (entry) => Effect.succeed(serveStream(entry, clock, started)),
+          () => Effect.succeed(streamShared(request, plan, clock, started))
+        ))
 
     return {
       models: inner.models,
@@ -478,10 +488,11 @@ export const make = (options: Options = {}) =>
           const started = clock.unsafeCurrentTimeMillis()
           return plan.refresh
             ? Effect.succeed(streamShared(request, plan, clock, started))
-            : Effect.map(lookup(plan.key), (entry) =>
-              entry === undefined
-                ? streamShared(request, plan, clock, started)
-                : serveStream(entry, clock, started))
+            : lookup(
+              plan.key,
+              (entry) => Effect.succeed(serveStream(entry, clock, started)),
+              () => Effect.succeed(streamShared(request, plan, clock, started))
+            )
         }))
       }
     }
