@@ -447,15 +447,24 @@ export const makeWithReport = (options: Options) =>
       return { id, buckets: bucketsOf(request, candidates, now), amount: toNanoCeil(worstUsd), worstUsd, plannedAt: now }
     }
 
-    /** {@link planNow}, loading the token encodings first when needed. */
-    const plan = (request: LanguageModel.Request): Effect.Effect<Plan, LlmError.InvalidRequest> =>
+    /**
+     * {@link planNow}, loading the token encodings of every candidate model first
+     * when needed (a request for a model the stack lacks is planned over all the
+     * stack's models as well). Loading happens once: a plan still missing an
+     * encoding after it is a defect, not a loop.
+     */
+    const plan = (request: LanguageModel.Request, loaded = false): Effect.Effect<Plan, LlmError.InvalidRequest> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const planned = planNow(request, now)
         if (planned === undefined) {
-          const models = request.model !== undefined ? [request.model] : inner.models.map((ref) => ref.model)
+          if (loaded) return Effect.dieMessage("Budget: a token encoding is still missing after loading it")
+          const candidates = candidatesOf(request)
+          const models = Array.isArray(candidates)
+            ? [...new Set((candidates as ReadonlyArray<readonly [LanguageModel.ModelRef, Pricing.ModelPrice]>).map(([ref]) => ref.model))]
+            : []
           return Effect.zipRight(
             Effect.forEach(models, (model) => Tokens.estimate(request, model, options.tokens), { discard: true }),
-            plan(request)
+            plan(request, true)
           )
         }
         return planned instanceof LlmError.InvalidRequest ? Effect.fail(planned) : Effect.succeed(planned)
