@@ -12,7 +12,7 @@ import * as ScriptedModel from "../src/testing/ScriptedModel.js"
 describe("Budget token encodings", () => {
   it.effect("a request for a model the stack lacks loads every candidate's encoding (it looped forever)", () =>
     Effect.gen(function*() {
-      const request = { model: "gpt-4o", messages: [{ role: "user" as const, content: "hi" }], maxTokens: 10 }
+      const request: LanguageModel.RequestInput = { model: "gpt-4o", messages: [{ role: "user", content: "hi" }], maxTokens: 10 }
       // The stack's model counts with cl100k_base, which is not loaded yet; the request's with o200k_base.
       expect(Tokens.estimateIfLoaded(yield* LanguageModel.decodeRequest(request), "gpt-4-turbo")).toBeUndefined()
       const response = yield* LanguageModel.generate(request)
