@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Context, Effect, Option, ParseResult, Schema, Stream } from "effect"
+import { Context, Effect, Option, ParseResult, Schema, Stream } from "effect"
 import * as Construct from "./internal/construct.js"
 import * as LlmError from "./LlmError.js"
 
@@ -537,6 +537,57 @@ interface ToolCallParts {
 }
 
 /**
+ * The {@link Response} a list of stream events describes, or `undefined` when it
+ * does not end in `Finish`: text deltas joined, tool-call deltas assembled by
+ * index, the rest from `Finish`. Pure: used by {@link collect} and by the caches
+ * to add up a recorded stream without running it.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const fromEvents = (events: Iterable<StreamEvent>): Response | undefined => {
+  let text = ""
+  const calls: Array<ToolCallParts> = []
+  let finish: Finish | undefined
+  for (const event of events) {
+    switch (event._tag) {
+      case "TextDelta":
+        text += event.text
+        break
+      case "ToolCallDelta": {
+        const call = (calls[event.index] ??= { id: "", name: "", arguments: "" })
+        if (event.id !== undefined) call.id = event.id
+        if (event.name !== undefined) call.name = event.name
+        call.arguments += event.argumentsDelta
+        break
+      }
+      case "Finish":
+        finish = event
+        break
+    }
+  }
+  if (finish === undefined) return undefined
+  // Every part comes from already-valid events: built without re-validating, with
+  // absent optional members left out as the Schema constructor leaves them.
+  const props: Record<string, unknown> = {
+    text,
+    toolCalls: calls.filter((c) => c !== undefined).map((c) => Construct.make(ToolCall, c)),
+    finishReason: finish.reason,
+    usage: finish.usage,
+    provider: finish.provider,
+    model: finish.model,
+    attempts: finish.attempts,
+    latencyMillis: finish.latencyMillis ?? 0
+  }
+  if (finish.id !== undefined) props["id"] = finish.id
+  if (finish.refusal !== undefined) props["refusal"] = finish.refusal
+  if (finish.cost !== undefined) props["cost"] = finish.cost
+  if (finish.cache !== undefined) props["cache"] = finish.cache
+  if (finish.route !== undefined) props["route"] = finish.route
+  return Construct.make(Response, props as unknown as Schema.Struct.Type<typeof Response.fields>)
+}
+
+/**
  * Assembles a stream into the {@link Response} it describes. Fails with
  * `ProviderUnavailable` (stream-interrupted) when the stream ends without
  * `Finish`.
@@ -550,47 +601,9 @@ export const collect = <E, R>(events: Stream.Stream<StreamEvent, E, R>): Effect.
   R
 > =>
   Effect.flatMap(Stream.runCollect(events), (chunk) => {
-    let text = ""
-    const calls: Array<ToolCallParts> = []
-    let finish: Finish | undefined
-    for (const event of Chunk.toReadonlyArray(chunk)) {
-      switch (event._tag) {
-        case "TextDelta":
-          text += event.text
-          break
-        case "ToolCallDelta": {
-          const call = (calls[event.index] ??= { id: "", name: "", arguments: "" })
-          if (event.id !== undefined) call.id = event.id
-          if (event.name !== undefined) call.name = event.name
-          call.arguments += event.argumentsDelta
-          break
-        }
-        case "Finish":
-          finish = event
-          break
-      }
-    }
-    if (finish === undefined) {
-      return Effect.fail(
-        new LlmError.ProviderUnavailable({ kind: "stream-interrupted", message: "The stream ended without finishing" })
-      )
-    }
-    return Effect.succeed(
-      new Response({
-        id: finish.id,
-        text,
-        toolCalls: calls.filter((c) => c !== undefined).map((c) => new ToolCall(c)),
-        finishReason: finish.reason,
-        refusal: finish.refusal,
-        usage: finish.usage,
-        provider: finish.provider,
-        model: finish.model,
-        cost: finish.cost,
-        cache: finish.cache,
-        attempts: finish.attempts,
-        route: finish.route,
-        latencyMillis: finish.latencyMillis ?? 0
-      })
+    const response = fromEvents(chunk)
+    return response !== undefined ? Effect.succeed(response) : Effect.fail(
+      new LlmError.ProviderUnavailable({ kind: "stream-interrupted", message: "The stream ended without finishing" })
     )
   })
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Exit, Fiber, Layer, Schema, Stream, TestClock } from "effect"
 import * as CacheStore from "../src/cache/CacheStore.js"
-import { collectEvents, eventsOf } from "../src/cache/internal/hit.js"
+import { eventsOf } from "../src/cache/internal/hit.js"
 import {
   canonicalText,
   canonicalTextReference,
@@ -653,7 +653,7 @@ describe("ResponseCache internals", () => {
       for (const response of responses) {
         const events = eventsOf(response)
         expect(events).toStrictEqual(LanguageModel.toEvents(response))
-        expect(collectEvents(events)).toStrictEqual(yield* LanguageModel.collect(Stream.fromIterable(events)))
+        expect(LanguageModel.fromEvents(events)).toStrictEqual(response)
       }
       const split: ReadonlyArray<LanguageModel.StreamEvent> = [
         new LanguageModel.TextDelta({ text: "a" }),
@@ -663,8 +663,18 @@ describe("ResponseCache internals", () => {
         new LanguageModel.UsageEvent({ usage }),
         new LanguageModel.Finish({ reason: "stop", usage, provider: "p", model: "m" })
       ]
-      expect(collectEvents(split)).toStrictEqual(yield* LanguageModel.collect(Stream.fromIterable(split)))
-      expect(collectEvents(split.slice(0, -1))).toBeUndefined()
+      expect(LanguageModel.fromEvents(split)).toStrictEqual(
+        new LanguageModel.Response({
+          text: "ab",
+          toolCalls: [new LanguageModel.ToolCall({ id: "c2", name: "g", arguments: "{}" })],
+          finishReason: "stop",
+          usage,
+          provider: "p",
+          model: "m",
+          latencyMillis: 0
+        })
+      )
+      expect(LanguageModel.fromEvents(split.slice(0, -1))).toBeUndefined()
     }))
 
   it("a stored entry's JSON is the JSON of its Schema encoding (responses and streams)", () => {

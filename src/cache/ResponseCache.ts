@@ -38,7 +38,7 @@ import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
 import { CacheStore, layerMemory as CacheStoreLayerMemory } from "./CacheStore.js"
-import { collectEvents, eventsOf, hitFinish, hitInfo, hitResponse } from "./internal/hit.js"
+import { eventsOf, hitFinish, hitInfo, hitResponse } from "./internal/hit.js"
 import { expectedServing, producedBy, requestKey, type Serving, type VaryBy } from "./internal/key.js"
 
 /**
@@ -323,7 +323,7 @@ export const make = (options: Options = {}) =>
       if (entry.payload._tag === "Response") return entry.payload.response
       let response = collected.get(entry)
       if (response === undefined) {
-        response = collectEvents(entry.payload.events)
+        response = LanguageModel.fromEvents(entry.payload.events)
         if (response !== undefined) collected.set(entry, response)
       }
       return response

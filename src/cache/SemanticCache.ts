@@ -31,7 +31,7 @@ import { Embeddings, type Service as EmbeddingsService } from "../providers/Embe
 import * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
 import { samePolarity, sameSpecifics } from "./internal/guards.js"
-import { collectEvents, eventsOf, hitFinish, hitInfo, hitResponse as hitResponseOf } from "./internal/hit.js"
+import { eventsOf, hitFinish, hitInfo, hitResponse as hitResponseOf } from "./internal/hit.js"
 import {
   canonicalText,
   expectedServing,
@@ -282,7 +282,7 @@ export const make = (options: Options = {}) =>
           if (Option.isNone(vector)) return inner.stream(request)
           const recorded: Array<LanguageModel.StreamEvent> = []
           const complete = Effect.suspend(() => {
-            const response = collectEvents(recorded)
+            const response = LanguageModel.fromEvents(recorded)
             return response === undefined ? Effect.void : save(plan, vector.value, response, [...recorded])
           })
           return inner.stream(request).pipe(

@@ -6,9 +6,9 @@
  *
  * Built on the prototype member by member: a Schema class constructor costs
  * 1-15 µs per instance even without validation (13-30 µs with), and a spread of
- * the stored response into `Construct.make` copied it twice. The conversions
- * equal `LanguageModel.collect` and `LanguageModel.toEvents` (a test compares
- * them) without running a stream or the validating constructors.
+ * the stored response into `Construct.make` copied it twice. `eventsOf` equals
+ * `LanguageModel.toEvents` (a test compares them) without the validating
+ * constructors; a recorded stream is added up with `LanguageModel.fromEvents`.
  */
 import * as Construct from "../../internal/construct.js"
 import * as LanguageModel from "../../LanguageModel.js"
@@ -71,50 +71,6 @@ export const hitFinish = (stored: LanguageModel.Finish, cache: LanguageModel.Cac
   if (stored.route !== undefined) hit.route = stored.route
   hit.latencyMillis = latencyMillis
   return hit as LanguageModel.Finish
-}
-
-/**
- * The response a recorded stream adds up to, as `LanguageModel.collect` makes it,
- * without running a stream (a stream run costs hundreds of µs here), or
- * `undefined` when the events do not end in `Finish`. A test compares the two.
- */
-export const collectEvents = (events: ReadonlyArray<LanguageModel.StreamEvent>): LanguageModel.Response | undefined => {
-  let text = ""
-  const calls: Array<{ id: string; name: string; arguments: string }> = []
-  let finish: LanguageModel.Finish | undefined
-  for (const event of events) {
-    switch (event._tag) {
-      case "TextDelta":
-        text += event.text
-        break
-      case "ToolCallDelta": {
-        const call = (calls[event.index] ??= { id: "", name: "", arguments: "" })
-        if (event.id !== undefined) call.id = event.id
-        if (event.name !== undefined) call.name = event.name
-        call.arguments += event.argumentsDelta
-        break
-      }
-      case "Finish":
-        finish = event
-        break
-    }
-  }
-  if (finish === undefined) return undefined
-  return Construct.make(LanguageModel.Response, {
-    id: finish.id,
-    text,
-    toolCalls: calls.filter((c) => c !== undefined).map((c) => Construct.make(LanguageModel.ToolCall, c)),
-    finishReason: finish.reason,
-    refusal: finish.refusal,
-    usage: finish.usage,
-    provider: finish.provider,
-    model: finish.model,
-    cost: finish.cost,
-    cache: finish.cache,
-    attempts: finish.attempts,
-    route: finish.route,
-    latencyMillis: finish.latencyMillis ?? 0
-  })
 }
 
 /** `LanguageModel.toEvents` without the validating constructors. */
