@@ -298,6 +298,39 @@ describe("no key leaves Telemetry", () => {
       }
     }))
 
+  // Budget settles in a scope finalizer that runs when a stream's consumer stops:
+  // outside any pull, so the loggers must come from where the finalizer was added.
+  it.effect("a stream stopped early: the log lines of inner finalizers (run as its scope closes) are redacted too", () =>
+    Effect.gen(function*() {
+      const scripted = (yield* ScriptedModel.make([{ text: "one two three four" }], { whenExhausted: "repeat-last" })).service
+      // neither ends by itself: the finalizers can only run when the consumer stops
+      const endless = (request: LanguageModel.Request) => Stream.concat(scripted.stream(request), Stream.never)
+      const settling: ReadonlyArray<LanguageModel.Service> = [
+        {
+          ...scripted,
+          stream: (request) => Stream.ensuring(endless(request), Effect.logWarning(`ensuring: settling failed for ${OPENAI_KEY}`))
+        },
+        {
+          ...scripted,
+          stream: (request) =>
+            Stream.unwrapScoped(Effect.as(
+              Effect.addFinalizer(() => Effect.logWarning(`addFinalizer: settling failed for ${OPENAI_KEY}`)),
+              endless(request)
+            ))
+        }
+      ]
+      for (const inner of settling) {
+        const sink = sinks()
+        yield* Effect.gen(function*() {
+          const lm = yield* Telemetry.make({ secrets: [Redacted.make(GATEWAY_KEY)] })(inner)
+          yield* Stream.runDrain(Stream.take(lm.stream(yield* ask()), 1))
+          const text = sink.logs.join("\n")
+          expect(text).toMatch(/settling failed for \[REDACTED\]/)
+          assertClean("early-stopped stream", text)
+        }).pipe(Effect.provide(sink.layer))
+      }
+    }))
+
   it.effect("the checks can fail: without the gateway key in `secrets`, its shapeless value is not recognised", () =>
     Effect.gen(function*() {
       const inner = (yield* ScriptedModel.make([new LlmError.InvalidRequest({ message: `unknown tenant key ${GATEWAY_KEY}` })])).service
