@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Exit, Fiber, Layer, Schema, Stream, TestClock } from "effect"
+import { Chunk, Effect, Either, Exit, Fiber, Layer, Option, Schema, Stream, TestClock } from "effect"
 import * as CacheStore from "../src/cache/CacheStore.js"
 import { eventsOf } from "../src/cache/internal/hit.js"
 import {
@@ -484,6 +484,22 @@ describe("ResponseCache", () => {
       expect((yield* lm.generate(ask("q"))).text).toBe("later")
     }))
 
+  it.effect("concurrent streams share the leading stream's failure, and nothing is stored", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached([
+        { fail: new LlmError.ProviderUnavailable({ kind: "server", message: "boom" }), latency: "1 second" },
+        { text: "later" }
+      ])
+      const fiber = yield* Effect.fork(
+        Effect.all(Array.from({ length: 3 }, () => Effect.either(Stream.runCollect(lm.stream(ask("q"))))), { concurrency: "unbounded" })
+      )
+      yield* TestClock.adjust("1 second")
+      const results = yield* Fiber.join(fiber)
+      expect(results.map((r) => r._tag)).toEqual(["Left", "Left", "Left"])
+      expect(yield* recorder.calls).toBe(1)
+      expect((yield* LanguageModel.collect(lm.stream(ask("q")))).text).toBe("later")
+    }))
+
   it.effect("when the leader is interrupted, a waiter takes over", () =>
     Effect.gen(function*() {
       const { lm, recorder } = yield* cached((_, i) => ({ text: `answer ${i}`, latency: "1 second" }))
@@ -496,6 +512,44 @@ describe("ResponseCache", () => {
       const response = yield* Fiber.join(waiter)
       expect(response.text).toBe("answer 1")
       expect(yield* recorder.calls).toBe(2)
+    }))
+
+  // The leader registers its flight and then attaches what lands it; an interrupt
+  // arriving between the two (here: signalled while the inner call is being built)
+  // must not leave a flight that no one will ever land.
+  it.effect("a leader interrupted while it starts leaves no flight behind: the next caller is not stuck", () =>
+    Effect.gen(function*() {
+      for (const mode of ["generate", "stream"] as const) {
+        const { service } = yield* ScriptedModel.make((_, i) => ({ text: `answer ${i}` }))
+        let first = true
+        const interruptSelf = () => {
+          if (!first) return
+          first = false
+          const self = Fiber.getCurrentFiber()
+          if (Option.isSome(self)) self.value.unsafeInterruptAsFork(self.value.id())
+        }
+        const selfInterrupting: LanguageModel.Service = {
+          ...service,
+          generate: (request) => {
+            interruptSelf()
+            return service.generate(request)
+          },
+          stream: (request) => {
+            interruptSelf()
+            return service.stream(request)
+          }
+        }
+        const lm = yield* ResponseCache.make()(selfInterrupting).pipe(Effect.provide(CacheStore.layerMemory()))
+        const call = mode === "generate"
+          ? Effect.map(lm.generate(ask(`q-${mode}`)), (r) => r.text)
+          : Effect.map(LanguageModel.collect(lm.stream(ask(`q-${mode}`))), (r) => r.text)
+        const leader = yield* Fiber.await(yield* Effect.fork(call))
+        expect(Exit.isInterrupted(leader), `${mode}: the leader was interrupted`).toBe(true)
+        const next = yield* Effect.fork(call)
+        yield* TestClock.adjust("1 minute")
+        const polled = yield* Fiber.poll(next)
+        expect(Option.isSome(polled) && Exit.isSuccess(polled.value), `${mode}: the next caller got an answer`).toBe(true)
+      }
     }))
 
   it.effect("a fallback's answer is stored under the model that produced it", () =>

@@ -33,7 +33,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Chunk, type Clock, Deferred, Duration, Effect, Either, Exit, Layer, Option, ParseResult, Schema, Stream } from "effect"
+import { Cause, Chunk, type Clock, Deferred, Duration, Effect, Either, Exit, Layer, Option, ParseResult, Schema, Scope, Stream } from "effect"
 import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
@@ -361,23 +361,39 @@ export const make = (options: Options = {}) =>
       return Stream.fromChunk(Chunk.unsafeFromArray(out))
     }
 
-    /** Joins the call in flight for the key, or registers a new one and leads it. */
+    /**
+     * Joins the call in flight for the key, or registers a new one and leads it.
+     * Uninterruptible until `onLead` has attached what lands the flight (it makes
+     * the call interruptible again with `restore`): an interrupt in between would
+     * leave a flight no one lands, and every later caller of the key waiting on it.
+     */
     const join = <A, E, R>(
       plan: Plan,
       onFollow: (flight: Flight) => Effect.Effect<A, E, R>,
-      onLead: (flight: Flight) => Effect.Effect<A, E, R>
+      onLead: (flight: Flight, restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>) => Effect.Effect<A, E, R>
     ): Effect.Effect<A, E, R> =>
-      Effect.suspend(() => {
-        const existing = flights.get(plan.key)
-        if (existing !== undefined) return onFollow(existing)
-        const mine: Flight = { waiters: undefined, outcome: undefined }
-        flights.set(plan.key, mine)
-        return onLead(mine)
-      })
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          const existing = flights.get(plan.key)
+          if (existing !== undefined) return restore(onFollow(existing))
+          const mine: Flight = { waiters: undefined, outcome: undefined }
+          flights.set(plan.key, mine)
+          return onLead(mine, restore)
+        })
+      )
 
-    /** Ends a flight (waiters that got nothing try again) and forgets it. */
-    const land = (plan: Plan, flight: Flight, exit: Exit.Exit<unknown, LlmError.LlmError>) => {
-      settle(flight, Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? Exit.failCause(exit.cause) : noneOutcome)
+    /**
+     * Ends a flight (waiters that got nothing try again) and forgets it. A stream's
+     * flight lands with its scope's exit, typed `unknown` but carrying the stream's
+     * own errors: `LlmError`.
+     */
+    const land = (plan: Plan, flight: Flight, exit: Exit.Exit<unknown, unknown>) => {
+      settle(
+        flight,
+        Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+          ? Exit.failCause(exit.cause as Cause.Cause<LlmError.LlmError>)
+          : noneOutcome
+      )
       if (flights.get(plan.key) === flight) flights.delete(plan.key)
     }
 
@@ -394,17 +410,17 @@ export const make = (options: Options = {}) =>
             Option.isNone(entry)
               ? attemptGenerate(request, { ...plan, refresh: false }, clock, started)
               : serveGenerate(entry.value, clock, started)),
-        (flight) =>
-          inner.generate(request).pipe(
-            Effect.tap((response) => {
+        (flight, restore) =>
+          Effect.onExit(
+            restore(Effect.tap(inner.generate(request), (response) => {
               const entry = Construct.make(Entry, {
                 storedAt: clock.unsafeCurrentTimeMillis(),
                 payload: { _tag: "Response", response }
               })
               settle(flight, Exit.succeed(Option.some(entry)))
               return save(request, plan, entry, response, response.finishReason)
-            }),
-            Effect.onExit((exit) => Effect.sync(() => land(plan, flight, exit)))
+            })),
+            (exit) => Effect.sync(() => land(plan, flight, exit))
           )
       )
 
@@ -428,15 +444,18 @@ export const make = (options: Options = {}) =>
       clock: Clock.Clock,
       started: number
     ): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
-      Stream.unwrap(join(
+      Stream.unwrapScoped(join(
         plan,
         (flight) =>
           Effect.map(awaitFlight(flight), (entry) =>
             Option.isNone(entry)
               ? attemptStream(request, { ...plan, refresh: false }, clock, started)
               : serveStream(entry.value, clock, started)),
+        // The flight lands when the stream's scope closes: that finalizer is added in
+        // the same uninterruptible step that registered the flight.
         (flight) =>
-          Effect.sync(() => {
+          Effect.flatMap(Effect.scope, (scope) =>
+            Effect.map(Scope.addFinalizerExit(scope, (exit) => Effect.sync(() => land(plan, flight, exit))), () => {
             const recorded: Array<LanguageModel.StreamEvent> = []
             const complete = Effect.suspend(() => {
               const last = recorded[recorded.length - 1]
@@ -454,10 +473,9 @@ export const make = (options: Options = {}) =>
                 for (const event of chunk) recorded.push(event)
                 return chunk
               }),
-              Stream.concat(Stream.execute(complete)),
-              Stream.ensuringWith((exit) => Effect.sync(() => land(plan, flight, exit)))
+              Stream.concat(Stream.execute(complete))
             )
-          })
+          }))
       ))
 
     const attemptStream = (
