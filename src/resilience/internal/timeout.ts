@@ -13,7 +13,7 @@
  * clock's): any other clock — `TestClock` in tests, a user's — gets
  * `Effect.timeoutFail` itself, so virtual time still drives timeouts.
  */
-import { Clock, Context, Duration, Effect, Exit, Fiber, FiberId, type FiberRefs, Runtime, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Fiber, FiberId, Runtime, type Scope } from "effect"
 
 const liveSleep = Clock.make().sleep
 /** Longer timers than this overflow `setTimeout`: treated as no timeout, as Effect's clock does. */
@@ -45,14 +45,9 @@ export const timeoutFailWith = <A, E, E2, R>(
         // immediately): an effect that completes without suspending (a cache hit,
         // a zero-latency model) is done before any timer or scheduler hop exists.
         const armed = Date.now()
-        let initial: FiberRefs.FiberRefs | undefined
-        const fiber = Runtime.runFork(runtime)(restore(self), {
-          updateRefs: (refs) => (initial = refs)
-        })
-        // The fiber refs are joined back as `Fiber.join` does, unless the child
-        // left them untouched (the common case: joining walks every ref).
-        const join = (exit: Exit.Exit<A, E>) =>
-          fiber.getFiberRefs() === initial ? exit : Effect.zipRight(fiber.inheritAll, exit)
+        const fiber = Runtime.runFork(runtime)(restore(self))
+        // The fiber refs are joined back as `Fiber.join` does.
+        const join = (exit: Exit.Exit<A, E>) => Effect.zipRight(fiber.inheritAll, exit)
         const done = fiber.unsafePoll()
         if (done !== null) return join(done)
         return restore(Effect.async<A, E | E2>((resume) => {
