@@ -4,7 +4,7 @@ import { SpanKind, SpanStatusCode } from "@opentelemetry/api"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import { Cause, Chunk, Effect, Exit, Fiber, FiberRef, Layer, Logger, Metric, MetricBoundaries, Option, Stream, TestClock } from "effect"
+import { Cause, Chunk, Effect, Exit, Fiber, FiberRef, Layer, Logger, Metric, MetricBoundaries, Option, Stream, TestClock, Tracer } from "effect"
 import * as ResponseCache from "../src/cache/ResponseCache.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
@@ -392,6 +392,36 @@ describe("Telemetry fiber state", () => {
         yield* Stream.runDrain(Stream.take(lm.stream(request), 1))
         expect(yield* state).toEqual(before)
       }).pipe(Effect.annotateLogs("outer", "yes"), Effect.withSpan("outer"))
+    }))
+})
+
+describe("Telemetry interruption", () => {
+  // The call span is made, then what ends it is attached: an interrupt landing
+  // in between (here: signalled by the tracer as it makes the span) must still
+  // end the span.
+  it.effect("a call interrupted as its span is made still ends that span (generate and stream)", () =>
+    Effect.gen(function*() {
+      const native = yield* Effect.tracer
+      const made: Array<Tracer.Span> = []
+      const interrupting = Tracer.make({
+        context: native.context,
+        span: (...args) => {
+          const span = native.span(...args)
+          made.push(span)
+          const self = Fiber.getCurrentFiber()
+          if (Option.isSome(self)) self.value.unsafeInterruptAsFork(self.value.id())
+          return span
+        }
+      })
+      const lm = yield* Telemetry.make()(yield* scripted([{ text: "never" }], { whenExhausted: "repeat-last" }))
+      const request = yield* LanguageModel.decodeRequest(ask("x"))
+      const calls = [lm.generate(request), Stream.runDrain(lm.stream(request))]
+      for (const call of calls) {
+        const exit = yield* Fiber.await(yield* Effect.fork(Effect.withTracer(call, interrupting)))
+        expect(Exit.isInterrupted(exit)).toBe(true)
+      }
+      expect(made.length).toBe(2)
+      expect(made.map((span) => span.status._tag)).toEqual(["Ended", "Ended"])
     }))
 })
 

@@ -726,17 +726,19 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
     // parent span are set on the fiber and restored with plain ref writes (what
     // `Effect.locallyWith` / `Effect.withSpan` do, minus their acquire/release
     // steps), and everything after the call is synchronous (`finishOn`).
+    // The span is made inside the mask: an interrupt between making it and
+    // attaching what ends it would leave it open.
     const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
-      Effect.flatMap(
-        // No stack trace: it would point into this file (the caller's frames are
-        // not on the stack by then), and capturing one cost ~15-30 µs a call.
-        Effect.makeSpan(spanName(request), {
-          kind: "client",
-          attributes: requestAttributes(request, "generate"),
-          captureStackTrace: false
-        }),
-        (span) =>
-          Effect.uninterruptibleMask((restore) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          // No stack trace: it would point into this file (the caller's frames are
+          // not on the stack by then), and capturing one cost ~15-30 µs a call.
+          Effect.makeSpan(spanName(request), {
+            kind: "client",
+            attributes: requestAttributes(request, "generate"),
+            captureStackTrace: false
+          }),
+          (span) =>
             Effect.withFiberRuntime<LanguageModel.Response, LlmError.LlmError>((runtimeFiber) => {
               const fiber = FiberAccess.access(runtimeFiber)
               const clock = Context.get(runtimeFiber.currentDefaultServices, Clock.Clock)
@@ -779,7 +781,7 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
                 onSuccess: (response) => done(Exit.succeed(redactResponse(response)))
               })
             })
-          )
+        )
       )
 
     /**
@@ -821,7 +823,8 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
     // `provideService` per pull), and the span, clock and state live in one
     // synchronous step.
     const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
-      Stream.unwrapScoped(Effect.flatMap(
+      // Uninterruptible from making the span to adding the finalizer that ends it.
+      Stream.unwrapScoped(Effect.uninterruptible(Effect.flatMap(
         Effect.makeSpan(spanName(request), {
           kind: "client",
           attributes: requestAttributes(request, "stream"),
@@ -922,7 +925,7 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
               })
             )
           })
-      ))
+      )))
 
     return { models: inner.models, generate, stream } satisfies LanguageModel.Service
   })
