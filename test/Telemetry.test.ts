@@ -4,7 +4,7 @@ import { SpanKind, SpanStatusCode } from "@opentelemetry/api"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import { Cause, Chunk, Effect, Exit, Fiber, FiberRef, Layer, Logger, Metric, MetricBoundaries, Option, Stream, TestClock, Tracer } from "effect"
+import { Cause, Chunk, Effect, Exit, Fiber, FiberRef, Layer, Logger, LogLevel, Metric, MetricBoundaries, Option, Stream, TestClock, Tracer } from "effect"
 import * as ResponseCache from "../src/cache/ResponseCache.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
@@ -326,6 +326,24 @@ describe("Telemetry logs", () => {
         message: "chat log-model failed: InvalidRequest",
         annotations: { outcome: "InvalidRequest", error: "InvalidRequest", error_message: "bad parameter" }
       })
+    }))
+
+  it.effect("lines below the minimum log level are not written; the levels above still are", () =>
+    Effect.gen(function*() {
+      const { entries, layer: logs } = captureLogs()
+      const inner = yield* scripted([
+        { text: "fine" },
+        new LlmError.InvalidRequest({ status: 400, message: "bad parameter", provider: "openai", model: "log-model" })
+      ], { provider: "openai", model: "log-model" })
+      const lm = yield* Telemetry.make({ log: { success: "Debug", failure: "Error" } })(inner)
+      const run = LanguageModel.generate(ask("x")).pipe(
+        Effect.provideService(LanguageModel.LanguageModel, lm),
+        Effect.provide(logs),
+        Logger.withMinimumLogLevel(LogLevel.Info)
+      )
+      yield* run
+      yield* Effect.flip(run)
+      expect(entries.map((e) => [e.level, e.message])).toEqual([["ERROR", "chat log-model failed: InvalidRequest"]])
     }))
 })
 

@@ -582,6 +582,10 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
     ): void => {
       if (logOptions === undefined) return
       const outcome = call.outcome
+      // Below the minimum log level the line would be dropped: skip building it.
+      const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
+      const level = outcome._tag === "failure" ? failureLevel : outcome._tag === "defect" ? LogLevel.Error : successLevel
+      if (LogLevel.greaterThan(minimum, level)) return
       const annotations: Record<string, unknown> = {
         "gen_ai.operation.name": operationName,
         operation: call.operation,
@@ -598,12 +602,10 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
       if (call.firstTokenMillis !== undefined) annotations.ttft_ms = call.firstTokenMillis - call.startMillis
       if (options.recordPrompts === true) annotations.prompt = content(inputMessagesJson(call.request))
       let message: string
-      let level = failureLevel
       let cause: Cause.Cause<unknown> = Cause.empty
       switch (outcome._tag) {
         case "success": {
           const s = outcome.served
-          level = successLevel
           message = `${operationName} ${s.model}: ${s.finishReason}`
           annotations.provider = s.provider
           annotations.model = s.model
@@ -624,17 +626,14 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
           break
         case "defect":
           message = `${operationName} ${call.target.model} died`
-          level = LogLevel.Error
           cause = outcome.cause
           annotations.error = "defect"
           break
         case "interrupted":
           message = `${operationName} ${call.target.model} interrupted`
-          level = successLevel
           break
         case "cancelled":
           message = `${operationName} ${call.target.model}: stream ended early by the consumer`
-          level = successLevel
           break
       }
       // What `Effect.annotateLogs(record)(Effect.logWithLevel(...))` does, in one
