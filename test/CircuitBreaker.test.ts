@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Stream, TestClock } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber, FiberId, Layer, Stream, TestClock } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
@@ -76,6 +76,53 @@ describe("CircuitBreaker", () => {
         cooldown: "10 seconds"
       }))
     ))
+
+  it.effect("a probe that dies opens the circuit for another cooldown instead of leaving it half-open for good", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker.makeBreaker({ name: "p/m", threshold: 1, cooldown: "1 second" })
+      yield* Effect.flip(breaker.guard(Effect.fail(down())))
+      yield* TestClock.adjust("1 second")
+      const probe = yield* Effect.exit(breaker.guard(Effect.die(new Error("malformed answer"))))
+      expect(Exit.isFailure(probe) && Cause.isDie(probe.cause)).toBe(true)
+      expect(yield* breaker.snapshot).toMatchObject({ state: "open", probing: false })
+      yield* TestClock.adjust("1 second")
+      expect(yield* breaker.guard(Effect.succeed("healthy"))).toBe("healthy")
+      expect(yield* breaker.state).toBe("closed")
+    }))
+
+  // An interrupt landing right after a probe is admitted (the runtime yields every
+  // 2048 steps; a timeout, a hedge's loser or a client disconnect interrupts):
+  // modelled by a clock whose read, as it admits the probe, interrupts the caller.
+  it.effect("a probe interrupted as it is admitted gives its turn back (generate and stream)", () => {
+    let now = 0
+    let interruptOnRead: Fiber.RuntimeFiber<unknown, unknown> | undefined
+    const clock: Clock.Clock = Object.assign(Object.create(Clock.make()), {
+      unsafeCurrentTimeMillis: () => {
+        interruptOnRead?.unsafeInterruptAsFork(FiberId.none)
+        interruptOnRead = undefined
+        return now
+      },
+      currentTimeMillis: Effect.sync(() => now)
+    })
+    const calls: ReadonlyArray<(b: CircuitBreaker.Breaker) => Effect.Effect<unknown, LlmError.LlmError>> = [
+      (b) => b.guard(Effect.succeed("probe")),
+      (b) => Stream.runDrain(b.guardStream(Stream.empty))
+    ]
+    return Effect.gen(function*() {
+      for (const call of calls) {
+        const breaker = yield* CircuitBreaker.makeBreaker({ name: "p/m", threshold: 1, cooldown: "1 second" })
+        yield* Effect.flip(breaker.guard(Effect.fail(down())))
+        now += 1_000
+        const exit = yield* Fiber.await(yield* Effect.fork(Effect.withFiberRuntime<unknown, LlmError.LlmError>((fiber) => {
+          interruptOnRead = fiber
+          return call(breaker)
+        })))
+        expect(Exit.isInterrupted(exit)).toBe(true)
+        expect((yield* breaker.snapshot).probing).toBe(false)
+        expect(yield* breaker.guard(Effect.succeed("next probe"))).toBe("next probe")
+      }
+    }).pipe(Effect.withClock(clock))
+  })
 
   it.effect("a stream counts as a success only when it reaches Finish", () =>
     Effect.gen(function*() {

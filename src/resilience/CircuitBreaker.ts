@@ -243,37 +243,40 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
     const publish = Effect.clockWith((clock) => publishAt(clock.unsafeCurrentTimeMillis()))
 
     // One clock lookup and one match per call; the state is updated synchronously.
+    // Uninterruptible from the admission to the match (only the call itself is
+    // interruptible), so a probe interrupted at any point gives its turn back.
     const guard = <A, R>(effect: Effect.Effect<A, LlmError.LlmError, R>) =>
-      Effect.clockWith((clock) => {
-        const admission = admitAt(clock.unsafeCurrentTimeMillis())
-        const admitted = publishAt(clock.unsafeCurrentTimeMillis())
-        if (typeof admission === "object") return Effect.zipRight(admitted, Effect.fail(refuse(admission.retryAfterMillis)))
-        // Uninterruptible around the match (as `Effect.onExit` is), so an
-        // interrupted probe still gives its turn back.
-        const call = Effect.uninterruptibleMask((restore) =>
-          Effect.matchCauseEffect(restore(effect), {
+      Effect.uninterruptibleMask((restore) =>
+        Effect.clockWith((clock) => {
+          const admission = admitAt(clock.unsafeCurrentTimeMillis())
+          const admitted = publishAt(clock.unsafeCurrentTimeMillis())
+          if (typeof admission === "object") return Effect.zipRight(admitted, Effect.fail(refuse(admission.retryAfterMillis)))
+          const call = Effect.matchCauseEffect(restore(effect), {
             onFailure: (cause) => {
               const failure = Cause.failureOption(cause)
               if (Option.isSome(failure)) {
                 failedAt(admission, failure.value, clock.unsafeCurrentTimeMillis())
               } else if (Cause.isInterruptedOnly(cause)) {
                 if (admission === "probe") cell = { ...cell, probing: false }
+              } else if (admission === "probe") {
+                // A probe that died (a defect: no usable answer) failed: another cooldown.
+                const now = clock.unsafeCurrentTimeMillis()
+                cell = { failures: [now], openedAt: now, probing: false }
               }
-              return Effect.zipRight(
-                Option.isSome(failure) ? publishAt(clock.unsafeCurrentTimeMillis()) : Effect.void,
-                Effect.failCause(cause)
-              )
+              return Effect.zipRight(publishAt(clock.unsafeCurrentTimeMillis()), Effect.failCause(cause))
             },
             onSuccess: (value) => {
               succeededAt(admission)
               return Effect.as(publishAt(clock.unsafeCurrentTimeMillis()), value)
             }
-          }))
-        return admitted === Effect.void ? call : Effect.zipRight(admitted, call)
-      })
+          })
+          return admitted === Effect.void ? call : Effect.zipRight(admitted, call)
+        })
+      )
 
+    // Uninterruptible from the admission to the finalizer that gives a probe's turn back.
     const guardStream = <R>(stream: Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError, R>) =>
-      Stream.unwrapScoped(Effect.gen(function*() {
+      Stream.unwrapScoped(Effect.uninterruptible(Effect.gen(function*() {
         const admission = yield* admit
         yield* publish
         if (typeof admission === "object") return Stream.fail(refuse(admission.retryAfterMillis))
@@ -287,7 +290,7 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
           () => Effect.zipRight(settle(onSuccess(admission)), publish),
           (error) => Effect.zipRight(settle(onFailure(admission, error)), publish)
         ))
-      }))
+      })))
 
     return {
       name: options.name,
