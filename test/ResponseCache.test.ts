@@ -611,6 +611,12 @@ describe("ResponseCache internals", () => {
     ]
     for (const value of values) expect(stableStringify(value)).toBe(stableStringifyReference(value))
     expect(stableStringify(values)).toBe(stableStringifyReference(values))
+    // What goes on the wire: a Date as its JSON text, an own "__proto__" key kept.
+    const wire = [{ d: new Date(0) }, JSON.parse("{\"__proto__\": {\"x\": 1}, \"a\": 2}")]
+    for (const value of wire) {
+      expect(stableStringify(value)).toBe(stableStringifyReference(value))
+      expect(stableStringify(value)).toBe(JSON.stringify(value))
+    }
   })
 
   it("a stored value is read back as the Schema decode reads it, and refused when the decode refuses it", () => {

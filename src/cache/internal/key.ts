@@ -33,6 +33,7 @@ type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly 
  */
 export const stableStringify = (value: unknown): string => {
   if (value === null || value === undefined) return "null"
+  if (hasToJSON(value)) return stableStringify(value.toJSON())
   if (Array.isArray(value)) {
     let out = "["
     for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + stableStringify(value[i])
@@ -60,6 +61,10 @@ export const stableStringify = (value: unknown): string => {
   }
 }
 
+/** What `JSON.stringify` writes for a value with `toJSON` (a `Date`: its ISO text) is what goes on the wire. */
+const hasToJSON = (value: unknown): value is { toJSON(): unknown } =>
+  typeof value === "object" && value !== null && typeof (value as { toJSON?: unknown }).toJSON === "function"
+
 const arrayIndex = /^(?:0|[1-9]\d{0,9})$/
 
 /**
@@ -80,9 +85,11 @@ export const stableStringifyReference = (value: unknown): string => JSON.stringi
 
 const sortDeep = (value: unknown): Json => {
   if (value === null || value === undefined) return null
+  if (hasToJSON(value)) return sortDeep(value.toJSON())
   if (Array.isArray(value)) return value.map(sortDeep)
   if (typeof value === "object") {
-    const out: Record<string, Json> = {}
+    // No prototype: an own "__proto__" key (JSON.parse makes them) stays a key.
+    const out: Record<string, Json> = Object.create(null)
     for (const key of Object.keys(value).sort()) {
       const member = (value as Record<string, unknown>)[key]
       if (member !== undefined) out[key] = sortDeep(member)
