@@ -131,6 +131,24 @@ describe("Anthropic", () => {
 })
 
 describe("Anthropic errors", () => {
+  // Some servers answer with nulls or strings where the model wants numbers: a
+  // typed, retryable server error, not a defect that skips retry and fallback.
+  it.scoped("a malformed answer (a count that is not a number) is a ProviderUnavailable, not a defect", () =>
+    Effect.gen(function*() {
+      const malformed: typeof globalThis.fetch = async (input, init) => {
+        const response = await globalThis.fetch(input, init)
+        const body = await response.json() as { usage: Record<string, unknown> }
+        body.usage.output_tokens = "many"
+        return new Response(JSON.stringify(body), { status: response.status, headers: response.headers })
+      }
+      const { lm, sim } = yield* setup({ fetch: malformed })
+      yield* sim.enqueue("anthropic", { text: "hello" })
+      const error = yield* Effect.flip(lm.generate(yield* ask("hello")))
+      expect(error).toBeInstanceOf(LlmError.ProviderUnavailable)
+      expect(error._tag === "ProviderUnavailable" && error.kind).toBe("server")
+      expect(error.message).toMatch(/^Malformed answer from the provider/)
+    }))
+
   const failWith = (behavior: ProviderSimulator.Behavior) =>
     Effect.gen(function*() {
       const { lm, sim } = yield* setup()

@@ -25,7 +25,7 @@ import { Config, Duration, Effect, Either, Layer, Option, Redacted, Stream } fro
 import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
-import { fromApiFailure, fromTransport, type Origin } from "./internal/errors.js"
+import { fromApiFailure, fromTransport, malformedAnswer, type Origin } from "./internal/errors.js"
 import { sdkStream } from "./internal/stream.js"
 
 /**
@@ -103,7 +103,12 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
         return Effect.tryPromise({
           try: (signal) => client.messages.create({ ...params, stream: false }, { signal }),
           catch: (error) => mapError(error, origin)
-        }).pipe(Effect.map((message) => fromMessage(message, origin, forced, Date.now() - started)))
+        }).pipe(Effect.flatMap((message) =>
+          Effect.try({
+            try: () => fromMessage(message, origin, forced, Date.now() - started),
+            catch: (error) => malformedAnswer(error, origin)
+          })
+        ))
       })
 
     const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>

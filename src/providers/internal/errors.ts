@@ -88,6 +88,19 @@ export const fromTransport = (
     )
   })
 
+/**
+ * An answer the provider sent that does not fit the model (a null where a count
+ * belongs, a tool call without an id): a server fault, retryable and counted by
+ * breakers, instead of the defect a throwing constructor would raise.
+ */
+export const malformedAnswer = (error: unknown, origin: Origin): LlmError.ProviderUnavailable =>
+  new LlmError.ProviderUnavailable({
+    provider: origin.provider,
+    model: origin.model,
+    kind: "server",
+    message: redact(`Malformed answer from the provider: ${describe(error).split("\n")[0]}`)
+  })
+
 const describe = (error: unknown): string => {
   if (error instanceof Error) {
     const cause = error.cause instanceof Error ? ` (${error.cause.message})` : ""
