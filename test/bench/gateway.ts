@@ -63,6 +63,8 @@ export interface Row {
   readonly rps: number
   readonly p50Ms: number
   readonly p99Ms: number
+  /** Seconds from the start until every connection had its first answer (the window opens after it). */
+  readonly allConnectedAfterS?: number | undefined
   /** autocannon's p99 over the whole run, warm-up (connection start) included. */
   readonly p99MsWholeRun?: number | undefined
   readonly requests: number
@@ -224,9 +226,16 @@ const load = async (
   // 1-4 s late, ~60 requests that alone set the p99. Direct to the simulator there is
   // no such stall. The whole-run p99 is kept in the row as `p99MsWholeRun`.)
   const startedAt = Date.now()
-  const windowStart = startedAt + s.warmup * 1000
-  const latencies: Array<number> = []
-  let non2xx = 0
+  // The window opens after the warm-up AND once every connection has had an answer.
+  // Node (libuv 1.46) accepts one new connection per event-loop turn: a gateway
+  // saturated by its first connections admits the rest one turn (~100-250 ms here)
+  // apart, so without this the "measured" window of a 64-connection run still held
+  // first requests that had waited seconds in the kernel's accept queue (both
+  // gateways alike), and fewer than 64 connections were really in use.
+  let windowStart = startedAt + s.warmup * 1000
+  let allConnectedAt: number | undefined
+  const clients = new Set<unknown>()
+  const samples: Array<readonly [sentAt: number, latency: number, status: number]> = []
   const instance = autocannon({
     url: `${target.url}/v1/chat/completions`,
     method: "POST",
@@ -235,30 +244,45 @@ const load = async (
     headers: { "content-type": "application/json", ...target.headers },
     requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: body(n++, kind === "stream") }) }]
   })
-  instance.on("response", (_client: unknown, status: number, _bytes: number, responseTime: number) => {
-    if (Date.now() - responseTime < windowStart) return
-    latencies.push(responseTime)
-    if (status < 200 || status > 299) non2xx++
-  })
   let cpuBefore = cpuMsOf(target.pid)
   let sampler = sampleRss(target.pid)
-  const windowTimer = setTimeout(() => {
+  const openWindow = () => {
     sampler.stop()
     void resetPeak(target.pid)
     sampler = sampleRss(target.pid)
     cpuBefore = cpuMsOf(target.pid)
-  }, s.warmup * 1000)
+  }
+  instance.on("response", (client: unknown, status: number, _bytes: number, responseTime: number) => {
+    const now = Date.now()
+    samples.push([now - responseTime, responseTime, status])
+    if (allConnectedAt === undefined) {
+      clients.add(client)
+      if (clients.size >= s.connections) {
+        allConnectedAt = now
+        if (now > windowStart) {
+          windowStart = now
+          openWindow()
+        }
+      }
+    }
+  })
+  // At the end of the warm-up; opened again when the last connection answers later.
+  const windowTimer = setTimeout(openWindow, s.warmup * 1000)
   const result = await instance
   clearTimeout(windowTimer)
   const cpu = cpuMsOf(target.pid) - cpuBefore
   const sampled = sampler.stop()
   const peak = Math.max(sampled, rssOf(target.pid)?.peakMb ?? 0)
-  const seconds = (Date.now() - Math.max(windowStart, startedAt)) / 1000
+  const measured = samples.filter(([sentAt]) => sentAt >= windowStart)
+  const latencies = measured.map(([, latency]) => latency)
+  const non2xx = measured.filter(([, , status]) => status < 200 || status > 299).length
+  const seconds = Math.max(0.001, (Date.now() - windowStart) / 1000)
   return {
     gateway,
     kind,
     connections: s.connections,
-    seconds: s.seconds,
+    seconds: round(seconds, 1),
+    allConnectedAfterS: allConnectedAt === undefined ? undefined : round((allConnectedAt - startedAt) / 1000, 1),
     rps: round(latencies.length / seconds, 1),
     p50Ms: round(quantile(latencies, 0.5), 1),
     p99Ms: round(quantile(latencies, 0.99), 1),
@@ -343,12 +367,12 @@ export const markdown = (r: Result): string =>
   [
     ...r.notes.map((n) => `- ${n}`),
     "",
-    "| gateway | kind | connections | seconds | requests/s | p50 ms | p99 ms | p99 ms incl. warm-up | requests | non-2xx | errors | peak RSS MB | CPU ms/request | load avg (1, 5, 15 min) |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| gateway | kind | connections | seconds | requests/s | p50 ms | p99 ms | p99 ms incl. warm-up | requests | non-2xx | errors | peak RSS MB | CPU ms/request | all connections answered after s | load avg (1, 5, 15 min) |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ...r.rows.map((x) =>
       x.failure !== undefined
-        ? `| ${x.gateway} | ${x.kind} | ${x.connections} | – | not measurable: ${x.failure.replaceAll("|", "\\|")} | – | – | – | – | – | – | – | – | ${x.loadavg} |`
-        : `| ${x.gateway} | ${x.kind} | ${x.connections} | ${x.seconds} | ${x.rps} | ${x.p50Ms} | ${x.p99Ms} | ${x.p99MsWholeRun ?? "–"} | ${x.requests} | ${x.non2xx} | ${x.errors} | ${x.peakRssMb} | ${x.cpuMsPerRequest} | ${x.loadavg} |`
+        ? `| ${x.gateway} | ${x.kind} | ${x.connections} | – | not measurable: ${x.failure.replaceAll("|", "\\|")} | – | – | – | – | – | – | – | – | – | ${x.loadavg} |`
+        : `| ${x.gateway} | ${x.kind} | ${x.connections} | ${x.seconds} | ${x.rps} | ${x.p50Ms} | ${x.p99Ms} | ${x.p99MsWholeRun ?? "–"} | ${x.requests} | ${x.non2xx} | ${x.errors} | ${x.peakRssMb} | ${x.cpuMsPerRequest} | ${x.allConnectedAfterS ?? "never"} | ${x.loadavg} |`
     )
   ].join("\n")
 
