@@ -60,8 +60,6 @@ const LEET: Record<string, string> = { "0": "o", "1": "i", "3": "e", "4": "a", "
 const isFormat = /^[\p{Cf}\uFE00-\uFE0F\u180B-\u180F\u3164\u115F\u1160]$/u
 const isMark = /\p{M}/gu
 const isSpace = /^\s$/u
-/** A run of letters, leet digits and symbols with a letter next to a leet character (the only runs folded). */
-const leetMixedToken = /[a-z0-9@$]*(?:[a-z][0-9@$]|[0-9@$][a-z])[a-z0-9@$]*/g
 const spacedLetters = /(?<![a-z])(?:[a-z][ .\-_*·|]){3,}[a-z](?![a-z])/g
 
 const cache = new Map<number, string>()
@@ -355,15 +353,7 @@ const slowPath = (input: string): Mutable => {
 const finish = (base: Mutable, leetish = true, spacedish = true): Normalized => {
   let text = base.text
   // Leetspeak inside mixed tokens: one character for one, so the map is unchanged.
-  if (leetish && leetAny.test(text)) {
-    text = text.replace(leetMixedToken, (token) => {
-      if (ordinal.test(token)) return token
-      base.leet = true
-      let out = ""
-      for (const c of token) out += LEET[c] ?? c
-      return out
-    })
-  }
+  if (leetish && leetAny.test(text)) text = foldLeet(text, base)
   // Spaced-out letters: drop the separators (the map shrinks with them).
   if (spacedish) {
     spacedLetters.lastIndex = 0
@@ -395,6 +385,55 @@ const finish = (base: Mutable, leetish = true, spacedish = true): Normalized => 
   }
   base.text = text
   return base
+}
+
+/** 1: a letter `a-z`, 2: a leet character `0-9 @ $`, 0: neither (ASCII codes). */
+const LEET_KIND = Uint8Array.from({ length: 128 }, (_, c) => (c >= 97 && c <= 122 ? 1 : (c >= 48 && c <= 57) || c === 64 || c === 36 ? 2 : 0))
+
+/**
+ * What `text.replace(leetMixedToken, ...)` gives, without the regex: it is
+ * retried at every offset of every word (quadratic in the word length), while
+ * its matches are exactly the maximal runs of `[a-z0-9@$]` with a letter next
+ * to a leet character (a run without such a pair has no sub-run with one).
+ */
+const foldLeet = (text: string, base: Mutable): string => {
+  const n = text.length
+  let out = ""
+  let last = 0
+  let changed = false
+  let i = 0
+  while (i < n) {
+    const c0 = text.charCodeAt(i)
+    if (c0 >= 128 || LEET_KIND[c0] === 0) {
+      i++
+      continue
+    }
+    const start = i
+    let prev = LEET_KIND[c0]!
+    let mixed = false
+    i++
+    while (i < n) {
+      const c = text.charCodeAt(i)
+      const kind = c < 128 ? LEET_KIND[c]! : 0
+      if (kind === 0) break
+      if (kind !== prev) mixed = true
+      prev = kind
+      i++
+    }
+    if (!mixed) continue
+    const token = text.slice(start, i)
+    if (ordinal.test(token)) continue
+    base.leet = true
+    let folded = ""
+    for (let k = 0; k < token.length; k++) {
+      const c = token[k]!
+      folded += LEET[c] ?? c
+    }
+    out += text.slice(last, start) + folded
+    last = i
+    changed = true
+  }
+  return changed ? out + text.slice(last) : text
 }
 
 const leetAny = /[0-9@$](?:(?<=[a-z].)|(?=[a-z]))/
