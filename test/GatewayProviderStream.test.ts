@@ -66,6 +66,7 @@ describe("provider streams", () => {
       }
       const delta = new LanguageModel.TextDelta({ text: "x" })
       const stream = sdkStream<number>({
+        origin: { provider: "test", model: "m" },
         open: () => Promise.resolve(items()),
         onError: () => {
           throw new Error("unexpected")

@@ -263,6 +263,32 @@ describe("OpenAi errors", () => {
     }))
 })
 
+describe("OpenAi malformed answers", () => {
+  // Some OpenAI-compatible servers send nulls or strings where the model wants
+  // numbers: a typed, retryable server error, not a defect that skips retry,
+  // fallback and the breaker's bookkeeping.
+  const rewriting = (rewrite: (body: string) => string): typeof globalThis.fetch => async (input, init) => {
+    const response = await globalThis.fetch(input, init)
+    return new Response(rewrite(await response.text()), { status: response.status, headers: response.headers })
+  }
+  const countAsText = (body: string) => body.replace(/"completion_tokens":\d+/, "\"completion_tokens\":\"many\"")
+
+  it.scoped("a completion whose usage is not a number fails with ProviderUnavailable(server), generate and stream", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup({ fetch: rewriting(countAsText) })
+      yield* sim.enqueue("openai", { text: "hello there" })
+      yield* sim.enqueue("openai", { text: "hello there" })
+      const errors = [
+        yield* Effect.flip(lm.generate(yield* ask("hi"))),
+        yield* Effect.flip(Stream.runDrain(lm.stream(yield* ask("hi"))))
+      ]
+      for (const error of errors) {
+        expect(error._tag === "ProviderUnavailable" && error.kind).toBe("server")
+        expect(error.message).toMatch(/^Malformed answer from the provider/)
+      }
+    }))
+})
+
 describe("OpenAi streams", () => {
   const streamWith = (behavior: ProviderSimulator.Behavior) =>
     Effect.gen(function*() {

@@ -115,6 +115,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
       Stream.unwrap(Effect.map(prepare(request), ({ forced, origin, params }) => {
         const state = new StreamState(origin, forced)
         return sdkStream({
+          origin,
           open: (signal) => client.messages.create({ ...params, stream: true }, { signal }),
           onError: (error, phase) =>
             phase === "read" && !(error instanceof Sdk.APIError) ? fromTransport("stream-interrupted", error, origin) : mapError(error, origin),

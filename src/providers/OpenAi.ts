@@ -20,7 +20,7 @@ import type {
 import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
-import { fromApiFailure, fromTransport, type Origin } from "./internal/errors.js"
+import { fromApiFailure, fromTransport, malformedAnswer, type Origin } from "./internal/errors.js"
 import { sdkStream } from "./internal/stream.js"
 
 /**
@@ -107,6 +107,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
       return Stream.suspend(() => {
         const state = new StreamState(origin)
         return sdkStream({
+        origin,
         open: (signal) =>
           client.chat.completions.create({
             ...toParams(request, origin.model, maxTokensField),
@@ -302,6 +303,19 @@ const missing = (origin: Origin, what: string) =>
  * @category mapping
  */
 export const fromCompletion = (
+  completion: ChatCompletion,
+  origin: Origin,
+  latencyMillis: number
+): Either.Either<LanguageModel.Response, LlmError.LlmError> => {
+  try {
+    return responseOf(completion, origin, latencyMillis)
+  } catch (error) {
+    // A completion that does not fit the model (a null count, a tool call without an id).
+    return Either.left(malformedAnswer(error, origin))
+  }
+}
+
+const responseOf = (
   completion: ChatCompletion,
   origin: Origin,
   latencyMillis: number

@@ -32,9 +32,12 @@
 import { Chunk, Effect, Either, Option, Stream } from "effect"
 import type * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
+import { malformedAnswer, type Origin } from "./errors.js"
 
 /** What an adapter provides to stream one request. */
 export interface StreamSpec<A> {
+  /** Who answers: named by the failure of an answer that does not fit the model. */
+  readonly origin: Origin
   /** Starts the request; the signal aborts it. */
   readonly open: (signal: AbortSignal) => Promise<AsyncIterable<A>>
   /** Maps a failure to start or to read the stream. */
@@ -80,8 +83,6 @@ export const sdkStream = <A>(spec: StreamSpec<A>): Stream.Stream<LanguageModel.S
     let buffer: Array<LanguageModel.StreamEvent> = []
     /** Set when the reader stops: the stream's failure, or `undefined` for its end. */
     let ending: { readonly failure: LlmError.LlmError | undefined } | undefined
-    /** A thrown adapter callback: a defect, not a provider failure. */
-    let defect: { readonly cause: unknown } | undefined
     let waiting: (() => void) | undefined
     let reading = false
 
@@ -124,8 +125,10 @@ export const sdkStream = <A>(spec: StreamSpec<A>): Stream.Stream<LanguageModel.S
             wake()
           }
         }
-      } catch (cause) {
-        defect = { cause }
+      } catch (error) {
+        // An adapter callback threw: the item does not fit the model (a null id, a
+        // count that is not a number). A server fault, typed; the request is aborted.
+        if (!closed) ending = { failure: malformedAnswer(error, spec.origin) }
       } finally {
         wake()
       }
@@ -138,7 +141,6 @@ export const sdkStream = <A>(spec: StreamSpec<A>): Stream.Stream<LanguageModel.S
         room?.()
         return Effect.succeed(chunk)
       }
-      if (defect !== undefined) return Effect.die(defect.cause)
       if (ending !== undefined) {
         const failure = ending.failure
         if (failure === undefined) return end
@@ -150,7 +152,7 @@ export const sdkStream = <A>(spec: StreamSpec<A>): Stream.Stream<LanguageModel.S
         void read()
       }
       return Effect.async<Chunk.Chunk<LanguageModel.StreamEvent>, Option.Option<LlmError.LlmError>>((resume) => {
-        if (buffer.length > 0 || ending !== undefined || defect !== undefined) return resume(pull)
+        if (buffer.length > 0 || ending !== undefined) return resume(pull)
         waiting = () => resume(pull)
         return Effect.sync(() => {
           waiting = undefined
