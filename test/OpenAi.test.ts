@@ -273,6 +273,16 @@ describe("OpenAi malformed answers", () => {
   }
   const countAsText = (body: string) => body.replace(/"completion_tokens":\d+/, "\"completion_tokens\":\"many\"")
 
+  it.scoped("tool-call deltas that repeat id and name as null (as some compatible servers send) are read as absent", () =>
+    Effect.gen(function*() {
+      const nulls = (body: string) =>
+        body.replaceAll("\"tool_calls\":[{\"index\":0,\"function\":{", "\"tool_calls\":[{\"index\":0,\"id\":null,\"function\":{\"name\":null,")
+      const { lm, sim } = yield* setup({ fetch: rewriting(nulls) })
+      yield* sim.enqueue("openai", { toolCalls: [{ id: "call_1", name: "get_weather", arguments: "{\"city\":\"Oslo\"}" }] })
+      const response = yield* LanguageModel.collect(lm.stream(yield* ask("weather?")))
+      expect(response.toolCalls).toEqual([new LanguageModel.ToolCall({ id: "call_1", name: "get_weather", arguments: "{\"city\":\"Oslo\"}" })])
+    }))
+
   it.scoped("a completion whose usage is not a number fails with ProviderUnavailable(server), generate and stream", () =>
     Effect.gen(function*() {
       const { lm, sim } = yield* setup({ fetch: rewriting(countAsText) })

@@ -378,8 +378,9 @@ class StreamState {
       events.push(
         new LanguageModel.ToolCallDelta({
           index: call.index,
-          id: call.id,
-          name: call.function?.name,
+          // Some OpenAI-compatible servers repeat `id: null, name: null` on later deltas: absent.
+          id: call.id ?? undefined,
+          name: call.function?.name ?? undefined,
           argumentsDelta: call.function?.arguments ?? ""
         })
       )
