@@ -228,11 +228,53 @@ describe("Gateway tenants and models", () => {
       const client = new OpenAI({ apiKey: "gw-key-acme", baseURL: `${url}/v1`, maxRetries: 0 })
       const answer = yield* Effect.promise(() => client.chat.completions.create({ model: "smart", messages: [{ role: "user", content: "hi" }] }))
       expect(answer.choices[0]!.message.content).toBe("smart")
-      const missing = (yield* Effect.flip(Effect.tryPromise(() => client.chat.completions.create({ model: "nope", messages: [{ role: "user", content: "hi" }] })))).error
-      expect(missing).toBeInstanceOf(OpenAI.NotFoundError)
+      // "constructor" and "__proto__" are names every object answers to, not models.
+      for (const model of ["nope", "constructor", "__proto__", "toString"]) {
+        for (const stream of [false, true]) {
+          const missing = (yield* Effect.flip(Effect.tryPromise(() => client.chat.completions.create({ model, stream, messages: [{ role: "user", content: "hi" }] })))).error
+          expect(missing, `${model}${stream ? " (stream)" : ""}`).toBeInstanceOf(OpenAI.NotFoundError)
+        }
+      }
       const list = yield* Effect.promise(() => client.models.list())
       expect(list.data.map((m) => m.id)).toEqual(["fast", "smart"])
       expect(yield* fast.recorder.calls).toBe(0)
+    }))
+
+  it.scoped("over one stack, a model it does not serve is 404 (it never reaches a provider); `default` and the served names are answered", () =>
+    Effect.gen(function*() {
+      const recorded = yield* ScriptedModel.make(() => ({ text: "ok" }), { provider: "openai", model: "gpt-4.1-mini" })
+      const url = yield* start(Layer.succeed(LanguageModel.LanguageModel, recorded.service))
+      const client = new OpenAI({ apiKey: "gw-key-acme", baseURL: `${url}/v1`, maxRetries: 0 })
+      for (const model of ["made-up-model", "constructor"]) {
+        const missing = (yield* Effect.flip(Effect.tryPromise(() => client.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }] })))).error
+        expect(missing, model).toBeInstanceOf(OpenAI.NotFoundError)
+      }
+      expect(yield* recorded.recorder.calls).toBe(0)
+      for (const model of ["default", "gpt-4.1-mini"]) {
+        const answer = yield* Effect.promise(() => client.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }] }))
+        expect(answer.choices[0]!.message.content).toBe("ok")
+      }
+    }))
+
+  it.scoped("a stream that ends without Finish is sent as an error event, not as a normal end", () =>
+    Effect.gen(function*() {
+      const recorded = yield* ScriptedModel.make(() => ({ text: "The answer is" }), { provider: "openai", model: "m" })
+      // A service that does not check its upstream finished: the text, then nothing.
+      const cut: LanguageModel.Service = {
+        ...recorded.service,
+        stream: (request) => Stream.filter(recorded.service.stream(request), (e) => e._tag !== "Finish")
+      }
+      const url = yield* start(Layer.succeed(LanguageModel.LanguageModel, cut))
+      const client = new OpenAI({ apiKey: "gw-key-acme", baseURL: `${url}/v1`, maxRetries: 0 })
+      const read = Effect.tryPromise(async () => {
+        let text = ""
+        for await (const chunk of await client.chat.completions.create({ model: "m", stream: true, messages: [{ role: "user", content: "hi" }] })) {
+          text += chunk.choices[0]?.delta.content ?? ""
+        }
+        return text
+      })
+      const failure = yield* Effect.flip(read)
+      expect(String(failure.error)).toMatch(/ended before the model finished/)
     }))
 
   it.scoped("healthz answers without a key", () =>

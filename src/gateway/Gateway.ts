@@ -197,8 +197,15 @@ const core = (options: Options, fallback: LanguageModel.Service | undefined) => 
   }
 
   const serviceFor = (model: string): { readonly service: LanguageModel.Service; readonly model: string | undefined } | undefined => {
-    if (fallback !== undefined) return { service: fallback, model: model === "default" ? undefined : model }
-    const service = options.models?.[model]
+    // Only the models the stack serves (what /v1/models lists): any other name
+    // would reach the providers, and each new name would add rate-limit gates and
+    // metric series for good.
+    if (fallback !== undefined) {
+      if (model === "default") return { service: fallback, model: undefined }
+      return fallback.models.some((m) => m.model === model) ? { service: fallback, model } : undefined
+    }
+    // Own names only: "constructor" or "__proto__" are not models.
+    const service = options.models !== undefined && Object.hasOwn(options.models, model) ? options.models[model] : undefined
     return service === undefined ? undefined : { service, model: undefined }
   }
 
@@ -280,7 +287,10 @@ const sseHeaders = {
 /**
  * Opens an SSE answer. The first event is awaited before answering, so a
  * failure before any output gets its proper status (429, 503, ...); a failure
- * after it is sent as an SSE error event.
+ * after it is sent as an SSE error event. A stream that ends without `Finish`
+ * (a service that does not check its upstream finished) is sent as an error
+ * event too, never as a normal end: a client would take the partial text for
+ * the whole answer.
  */
 const openSse = (
   events: Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError>,
@@ -290,11 +300,19 @@ const openSse = (
     Effect.flatMap(Scope.make(), (scope) => {
       const close = Scope.close(scope, Exit.void)
       const encode = Wire.chunkEncoder(options)
+      let finished = false
       const frames = (chunk: Chunk.Chunk<LanguageModel.StreamEvent>) => {
         let text = ""
-        for (const event of chunk) text += encode.event(event)
+        for (const event of chunk) {
+          if (event._tag === "Finish") finished = true
+          text += encode.event(event)
+        }
         return text
       }
+      const unfinished = () =>
+        encode.error(Wire.toErrorResponse(
+          new LlmError.ProviderUnavailable({ kind: "stream-interrupted", message: "The stream ended before the model finished" })
+        ).body)
       const opened = Effect.flatMap(Scope.extend(Stream.toPull(events), scope), (pullEvents) => {
         let done = false
         const pull: Effect.Effect<string, Option.Option<never>> = Effect.suspend(() =>
@@ -304,7 +322,8 @@ const openSse = (
               onSuccess: (chunk) => Effect.succeed(frames(chunk)),
               onFailure: (e) => {
                 done = true
-                return Option.isSome(e) ? Effect.succeed(encode.error(Wire.toErrorResponse(e.value).body)) : Effect.fail(Option.none())
+                if (Option.isSome(e)) return Effect.succeed(encode.error(Wire.toErrorResponse(e.value).body))
+                return finished ? Effect.fail(Option.none()) : Effect.succeed(unfinished())
               }
             })
         )
@@ -313,7 +332,7 @@ const openSse = (
           Effect.catchAll((e) =>
             Option.isSome(e)
               ? Effect.fail(e.value)
-              : Effect.succeed<Sse>({ _tag: "Sse", head: encode.start(), pull: Effect.fail(Option.none()), close })
+              : Effect.succeed<Sse>({ _tag: "Sse", head: encode.start() + unfinished(), pull: Effect.fail(Option.none()), close })
           )
         )
       })
