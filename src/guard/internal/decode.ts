@@ -20,7 +20,6 @@ export interface Blob {
 }
 
 const hexEscapes = /(?:\\x[0-9A-Fa-f]{2}){4,}/g
-const urlRun = /(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9._~!*'()+-])*(?:%[0-9A-Fa-f]{2}){3,}(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9._~!*'()+-])*/g
 const unicodeEscapes = /(?:\\u[0-9A-Fa-f]{4}){4,}/g
 const entities = /(?:&#(?:[xX][0-9A-Fa-f]{1,6}|[0-9]{1,7});){4,}/g
 
@@ -36,6 +35,8 @@ const mayHoldBlob = (text: string): boolean => blobCandidate.test(text)
 
 const utf8 = new TextDecoder("utf-8")
 
+const isLetter = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+
 /** Whether decoded text reads as text: mostly letters, digits, spaces and punctuation. */
 const readable = (text: string, prose: boolean): boolean => {
   if (text.length < 4) return false
@@ -45,11 +46,30 @@ const readable = (text: string, prose: boolean): boolean => {
     const c = text.charCodeAt(i)
     if ((c >= 32 && c < 127) || c === 10 || c === 13 || c === 9) {
       good++
-      if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) letters++
+      if (isLetter(c)) letters++
     } else if (c >= 160 && c !== 0xfffd) good++
   }
   if (!prose) return good / text.length >= 0.95
-  return good / text.length >= 0.9 && letters / text.length >= 0.4 && /[A-Za-z]{2,}[^A-Za-z]+[A-Za-z]{2,}/.test(text)
+  return good / text.length >= 0.9 && letters / text.length >= 0.4 && twoWords(text)
+}
+
+/**
+ * Whether two consecutive runs of ASCII letters are both at least two long
+ * (`/[A-Za-z]{2,}[^A-Za-z]+[A-Za-z]{2,}/.test(text)`, in one pass: that regex
+ * retries every offset of a long letter run, quadratic in its length).
+ */
+export const twoWords = (text: string): boolean => {
+  let previous = 0
+  let run = 0
+  for (let i = 0; i < text.length; i++) {
+    if (isLetter(text.charCodeAt(i))) {
+      if (++run === 2 && previous >= 2) return true
+    } else if (run > 0) {
+      previous = run
+      run = 0
+    }
+  }
+  return false
 }
 
 const bytesToText = (bytes: Uint8Array): string | undefined => {
@@ -62,7 +82,11 @@ const bytesToText = (bytes: Uint8Array): string | undefined => {
 const decodeBase64 = (run: string): string | undefined => {
   // A plain word or identifier is not base64: require a mix of classes.
   if (!/[0-9+/=_-]/.test(run) && !(/[a-z]/.test(run) && /[A-Z]/.test(run))) return undefined
-  let b64 = run.replace(/-/g, "+").replace(/_/g, "/").replace(/=+$/, "")
+  let b64 = run.replace(/-/g, "+").replace(/_/g, "/")
+  // Trailing padding dropped by hand: `/=+$/` retries every "=" of a long run.
+  let end = b64.length
+  while (end > 0 && b64.charCodeAt(end - 1) === 61) end--
+  b64 = b64.slice(0, end)
   const rem = b64.length % 4
   if (rem === 1) b64 = b64.slice(0, -1)
   else if (rem !== 0) b64 += rem === 2 ? "==" : "="
@@ -121,6 +145,41 @@ const decodeBinary = (run: string): string | undefined => {
 const isB64 = (c: number) =>
   (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 43 || c === 47 || c === 95 || c === 45 || c === 61
 const isHex = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102)
+
+/** URL characters that need no percent-encoding: `A-Z a-z 0-9 . _ ~ ! * ' ( ) + -`. */
+const isUrlChar = (c: number) =>
+  (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 46 || c === 95 || c === 126 ||
+  c === 33 || c === 42 || c === 39 || c === 40 || c === 41 || c === 43 || c === 45
+
+/**
+ * The `[start, end)` of every maximal run of URL characters and `%XX` escapes
+ * holding three escapes in a row: the matches of
+ * `/(?:%XX|[url])*(?:%XX){3,}(?:%XX|[url])*\/g`, found in one pass (that regex
+ * retries every offset of a long run without three escapes, quadratic in its length).
+ */
+export const urlRuns = (text: string): ReadonlyArray<readonly [number, number]> => {
+  const out: Array<readonly [number, number]> = []
+  const n = text.length
+  let p = 0
+  while (p < n) {
+    let q = p
+    let streak = 0
+    let longest = 0
+    while (q < n) {
+      const c = text.charCodeAt(q)
+      if (c === 37 && q + 2 < n && isHex(text.charCodeAt(q + 1)) && isHex(text.charCodeAt(q + 2))) {
+        q += 3
+        if (++streak > longest) longest = streak
+      } else if (isUrlChar(c)) {
+        q++
+        streak = 0
+      } else break
+    }
+    if (longest >= 3) out.push([p, q])
+    p = q > p ? q : p + 1
+  }
+  return out
+}
 
 // token classes for separated encodings
 const OTHER = 0
@@ -206,14 +265,14 @@ export const findBlobs = (text: string, options: { readonly prose?: boolean } = 
     for (const m of text.matchAll(hexEscapes)) push(out, "escape", m.index, m.index + m[0].length, decodeHex(m[0].replace(/\\x/g, "")))
   }
   if (text.includes("%")) {
-    for (const m of text.matchAll(urlRun)) {
+    for (const [start, end] of urlRuns(text)) {
       let decoded: string | undefined
       try {
-        decoded = decodeURIComponent(m[0].replace(/\+/g, " "))
+        decoded = decodeURIComponent(text.slice(start, end).replace(/\+/g, " "))
       } catch {
         decoded = undefined
       }
-      push(out, "url", m.index, m.index + m[0].length, decoded)
+      push(out, "url", start, end, decoded)
     }
   }
   if (text.includes("\\u")) {
