@@ -183,3 +183,54 @@ describe("the Tensor Trust leak set", () => {
     expect(falsePositives).toBeLessThan(0.1)
   })
 })
+
+describe("adversarial output: time linear in its length", () => {
+  const strings = (alphabet: ReadonlyArray<string>, count: number, seed: number): Array<string> => {
+    let state = seed
+    const next = (n: number) => (state = (state * 1103515245 + 12345) % 2147483648) % n
+    return Array.from({ length: count }, () => {
+      let text = ""
+      for (let i = 0, n = next(14); i < n; i++) text += alphabet[Math.floor(next(alphabet.length * 16) / 16)]!
+      return text
+    })
+  }
+  const spans = (text: string, kind: string, options: OutputGuard.Options) =>
+    OutputGuard.detect(text, options).filter((d) => d.kind === kind).map((d) => [d.start, d.end])
+
+  it("e-mail addresses are found where the regex they replace finds them", () => {
+    const regex = /\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b/g
+    let found = 0
+    for (const text of strings(["a", "Z", "1", "_", ".", "-", "%", "+", "@", " ", ".com", "co", "x@y.io", "é", "!", "..", "_x"], 20_000, 3)) {
+      const expected = [...text.matchAll(regex)].map((m) => [m.index, m.index + m[0].length])
+      found += expected.length
+      expect(spans(text, "email", { secrets: "off", pii: { emails: "redact" } }), JSON.stringify(text)).toEqual(expected)
+    }
+    expect(found).toBeGreaterThan(500)
+  })
+
+  it("JSON Web Tokens are found where the regex they replace finds them", () => {
+    const regex = /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g
+    let found = 0
+    const alphabet = ["eyJ", "a", "-", "_", ".", " ", "aaaaaaaa", "eyJhbGciOi.", "bbbbbbbbb", "1", "é", "eyJaaaaaaaa.eyJbbbbbbbb.cccccccc"]
+    for (const text of strings(alphabet, 20_000, 7)) {
+      const expected = [...text.matchAll(regex)].map((m) => [m.index, m.index + m[0].length])
+      found += expected.length
+      expect(spans(text, "jwt", { secrets: "reject" }), JSON.stringify(text)).toEqual(expected)
+    }
+    expect(found).toBeGreaterThan(50)
+  })
+
+  // Before, an unanchored e-mail regex retried every offset of a long run with no
+  // "@" after it, and the JWT regex every "eyJ" of a run: 32 KB took 1-2 s, a
+  // megabyte would have taken half an hour. A model can be asked to write such text.
+  it("a megabyte of key-like or address-like runs is checked once, not per offset", () => {
+    const megabyte = (unit: string) => unit.repeat(Math.ceil(1_000_000 / unit.length))
+    const options: OutputGuard.Options = { secrets: "redact", pii: { emails: "redact", phones: "redact", cards: "redact" } }
+    for (const text of [megabyte("sk-"), megabyte("a.b"), megabyte("+a"), megabyte("www."), megabyte("eyJ-"), megabyte("%41")]) {
+      expect(Either.isRight(OutputGuard.checkText(text, options, {})), text.slice(0, 8)).toBe(true)
+    }
+    // and a real address and token in such text are still found
+    const found = OutputGuard.detect(`${megabyte("a.b")} mail bob@example.com, token eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.c2lnbmF0dXJl`, options)
+    expect(found.map((d) => d.kind)).toEqual(["email", "jwt"])
+  })
+})
