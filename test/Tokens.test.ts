@@ -118,6 +118,42 @@ describe("Tokens", () => {
       expect(split).toBeGreaterThan(500) // most texts were counted in parts
     }))
 
+  it.effect("text with runs of more than 128 letters, symbols or spaces is bounded: never under the exact count", () =>
+    Effect.gen(function*() {
+      const o200k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/o200k_base"))
+      const cl100k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/cl100k_base"))
+      const raw = { o200k_base: o200k.countTokens, cl100k_base: cl100k.countTokens } as const
+      const runs = ["a", "Z", "ab", "aB", "é", "e\u0301", "日本", "😀", ":", "-", "=", "!?", " ", "\n", "\t", " \n", "x1"]
+      const words = ["Hello", " world", ". ", "1234", "\"", " the", "(", ")", "I'm", "'s", "\n\n", "", " "]
+      let seed = 17
+      const next = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n
+      let bounded = 0
+      for (const encoding of ["o200k_base", "cl100k_base"] as const) {
+        const tokens = yield* Tokens.counter(encoding)
+        for (let i = 0; i < 150; i++) {
+          let text = ""
+          for (let j = 0, n = 1 + next(4); j < n; j++) {
+            const run = runs[next(runs.length)]!
+            text += words[next(words.length)]! + run.repeat(Math.ceil((60 + next(700)) / run.length)) + words[next(words.length)]!
+          }
+          const exact = raw[encoding](text, { disallowedSpecial: new Set() })
+          const counted = tokens(text)
+          expect(counted, JSON.stringify(text.slice(0, 40))).toBeGreaterThanOrEqual(exact)
+          if (counted > exact) bounded++
+        }
+      }
+      expect(bounded).toBeGreaterThan(100) // most texts had a long run
+      // BPE is quadratic in one pre-token's length: a 1 MB run counted exactly takes
+      // minutes. Bounded, it is counted at once, at most one token a byte.
+      const tokens = yield* Tokens.counter("o200k_base")
+      for (const run of ["a", ":", " ", "é", "😀"]) {
+        const text = run.repeat(1_000_000 / run.length)
+        const counted = tokens(text)
+        expect(counted).toBeGreaterThan(0)
+        expect(counted).toBeLessThanOrEqual(Buffer.byteLength(text, "utf8"))
+      }
+    }))
+
   it.effect("an output-guard canary is counted as an upper bound: never under, at most a few tokens over", () =>
     Effect.gen(function*() {
       const o200k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/o200k_base"))

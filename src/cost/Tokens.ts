@@ -150,6 +150,56 @@ const CANARY_PART = /^ cnry-[a-z0-9]{16}\.$/
 const CANARY_TAIL = 18
 
 /**
+ * Runs longer than this (letters, symbols or whitespace: what the encodings keep
+ * in one pre-token) are not counted by BPE past their first `LONG_RUN` characters.
+ */
+const LONG_RUN = 128
+/** A run of more than `LONG_RUN` letters, symbols or whitespace, matched from its first character only. */
+const longRun =
+  /(?<![\p{L}\p{M}])[\p{L}\p{M}]{129,}|(?<![^\s\p{L}\p{M}\p{N}])[^\s\p{L}\p{M}\p{N}]{129,}|(?<!\s)\s{129,}/gu
+
+/** The UTF-8 length of a string (every byte is at most one token). */
+const utf8Length = (text: string): number => {
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x80) bytes += 1
+    else if (c < 0x800) bytes += 2
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      bytes += 4
+      i++
+    } else bytes += 3
+  }
+  return bytes
+}
+
+/**
+ * Bounds the count of a text with runs longer than `LONG_RUN`: each run is
+ * counted by BPE up to `LONG_RUN` characters (keeping its neighbours'
+ * pre-tokens as they are) and by its UTF-8 bytes past that, an upper bound
+ * (tested against exact counts). BPE is quadratic in the length of one
+ * pre-token — 64 KB of one letter took 4 s here, of one emoji 20 s — and a prompt
+ * is counted before it is sent, so an exact count of such text would let one
+ * request stall the process. Text without such runs is counted exactly.
+ */
+const boundLongRuns = (text: string, count: Counter): number => {
+  let kept = ""
+  let extra = 0
+  let last = 0
+  longRun.lastIndex = 0
+  for (const m of text.matchAll(longRun)) {
+    let cut = m.index + LONG_RUN
+    // never between the halves of a surrogate pair
+    const c = text.charCodeAt(cut - 1)
+    if (c >= 0xd800 && c <= 0xdbff) cut++
+    kept += text.slice(last, cut)
+    extra += utf8Length(text.slice(cut, m.index + m[0].length))
+    last = m.index + m[0].length
+  }
+  return count(kept + text.slice(last)) + extra
+}
+
+/**
  * Wraps a BPE count with a small memo. Counting is ~2-10 µs per short text; a
  * request counts its roles and usually a system prompt the previous call had too,
  * and a budget counts once per candidate model. The memo holds at most
@@ -173,7 +223,7 @@ const memoized = (count: Counter): Counter => {
     memo.set(text, n)
     return n
   }
-  return (text) => {
+  const exact = (text: string): number => {
     if (text.length === 0) return 0
     const known = text.length > MEMO_MAX_LENGTH ? undefined : memo.get(text)
     if (known !== undefined) return known
@@ -182,6 +232,11 @@ const memoized = (count: Counter): Counter => {
     let total = 0
     for (const part of parts) total += CANARY_PART.test(part) ? one(" cnry") + CANARY_TAIL : one(part)
     return total
+  }
+  return (text) => {
+    if (text.length <= LONG_RUN) return exact(text)
+    longRun.lastIndex = 0
+    return longRun.test(text) ? boundLongRuns(text, exact) : exact(text)
   }
 }
 
