@@ -9,13 +9,15 @@
  *
  *   node --import tsx test/bench/run.ts            full run: writes docs/benchmarks/stack.json, prints the markdown
  *   node --import tsx test/bench/run.ts --quick    the same, shorter (< 1 minute), writes nothing unless --write
- *   node --import tsx test/bench/run.ts --smoke    CI: checks every benchmark runs and yields finite figures (~10-20 s)
+ *   node --import tsx test/bench/run.ts --smoke    CI: checks every benchmark runs and yields finite figures, and that
+ *                                                  no text reader is super-linear on adversarial input (adversarial.ts) (~20-30 s)
  *   options: --out FILE (JSON path), --md FILE (also write the markdown there), --write, --only a,b (sections)
  */
 import { execFileSync } from "node:child_process"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { connect } from "node:net"
 import { dirname, resolve } from "node:path"
+import * as Adversarial from "./adversarial.js"
 import * as Cache from "./cache.js"
 import * as E2e from "./e2e.js"
 import * as Gateway from "./gateway.js"
@@ -148,6 +150,12 @@ const main = async () => {
     if (wants("memory")) finite("memory.rssMbAtStreams", memory?.rssMbAtStreams)
     if (bad.length > 0) {
       console.error(`smoke: no figure for ${bad.join(", ")}`)
+      process.exit(1)
+    }
+    // After the timed sections: the growth ratios need the machine to themselves.
+    const adversarial = wants("adversarial") ? await Adversarial.run("smoke") : undefined
+    if (adversarial !== undefined && adversarial.superlinear.length > 0) {
+      console.error(`smoke: super-linear on adversarial input:\n  ${adversarial.superlinear.join("\n  ")}`)
       process.exit(1)
     }
     console.error(`smoke: every benchmark ran (${result.durationSeconds} s)`)
