@@ -69,4 +69,16 @@ describe("PartialJson.parse", () => {
     expect(PartialJson.parse("{\"a\": \"\\q\"}")).toBeUndefined()
     expect(PartialJson.parse("{\"a\": 01}")).toBeUndefined()
   })
+
+  it("nesting deeper than maxDepth reads as not JSON instead of overflowing the stack; __proto__ is an own key", () => {
+    // 3,000 "[" threw RangeError (a defect in Structured.stream) before the cap
+    expect(PartialJson.parse("[".repeat(100_000))).toBeUndefined()
+    expect(PartialJson.parse("{\"a\":".repeat(10_000))).toBeUndefined()
+    const deep = "[".repeat(PartialJson.maxDepth) + "1" + "]".repeat(PartialJson.maxDepth)
+    expect(PartialJson.parse(deep)?.complete).toBe(true)
+    expect(PartialJson.parse(`[${deep}]`)).toBeUndefined()
+    const parsed = PartialJson.parse("{\"__proto__\": {\"x\": 1}, \"y\": 2}")!.value as Record<string, unknown>
+    expect(Object.getPrototypeOf(parsed)).toBe(Object.prototype)
+    expect(parsed).toEqual(JSON.parse("{\"__proto__\": {\"x\": 1}, \"y\": 2}"))
+  })
 })

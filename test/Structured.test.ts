@@ -195,6 +195,29 @@ describe("Structured (scripted model)", () => {
       chunks: ["{\"na", "me\":\"Ad", "a\",\"email\":nu", "ll,\"sentiment\":\"posi", "tive\",\"confidence\":0.9", "2}"]
     }]))))
 
+  it.effect("stream: partial parsing stays linear in the answer: a partial per delta for a short answer, fewer for a long one", () =>
+    Effect.gen(function*() {
+      const Note = Schema.Struct({ text: Schema.String })
+      const answer = (length: number) => JSON.stringify({ text: "a".repeat(length) })
+      const chunksOf = (text: string) => text.match(/[\s\S]{1,4}/g)!
+      const run = (length: number) =>
+        Stream.runCollect(Structured.stream(Note, ask)).pipe(
+          Effect.map((parts) => Chunk.toReadonlyArray(parts)),
+          Effect.provide(ScriptedModel.layer([{ text: answer(length), chunks: chunksOf(answer(length)) }]))
+        )
+      const short = yield* run(1_000)
+      // every delta after the string opened grew the value, and each gave a partial
+      expect(partialsOf(short).length).toBeGreaterThanOrEqual(chunksOf(answer(1_000)).length - 3)
+      // 64 KB in 16,000 deltas: a re-parse per delta read 500 million characters
+      // (15-60 s); a few hundred partials, each a prefix of the answer, are enough
+      const long = yield* run(64_000)
+      const partials = partialsOf(long) as ReadonlyArray<{ readonly text?: string }>
+      expect(partials.length).toBeGreaterThan(100)
+      expect(partials.length).toBeLessThan(2_000)
+      partials.slice(1).forEach((next, i) => expect(grows(partials[i], next)).toBe(true))
+      expect(long[long.length - 1]).toMatchObject({ _tag: "Complete", value: { text: "a".repeat(64_000) } })
+    }))
+
   it.effect("stream: a final value that does not decode fails with MalformedOutput; a refusal with ContentFiltered", () =>
     Effect.gen(function*() {
       const bad = yield* Effect.flip(Stream.runCollect(Structured.stream(ExtractedData, ask)))

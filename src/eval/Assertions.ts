@@ -20,6 +20,7 @@
  * @since 0.1.0
  */
 import { Cause, Effect, Either, Option, ParseResult, Schema } from "effect"
+import { fencedJson } from "../internal/fence.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as Embeddings from "../providers/Embeddings.js"
@@ -214,9 +215,8 @@ const preview = (text: string, max = 80) => {
 
 const parseJson = (text: string): Either.Either<unknown, string> => {
   const trimmed = text.trim()
-  const fenced = /^```(?:json)?\s*\n([\s\S]*?)\n?```$/.exec(trimmed)
   try {
-    return Either.right(JSON.parse(fenced ? fenced[1]! : trimmed))
+    return Either.right(JSON.parse(fencedJson(trimmed) ?? trimmed))
   } catch (error) {
     return Either.left(error instanceof Error ? error.message : String(error))
   }

@@ -42,6 +42,7 @@ import { Context, Effect, Either, FiberRef, Layer, Option, ParseResult, Schema, 
 import type { Scope } from "effect/Scope"
 import * as Pricing from "../cost/Pricing.js"
 import * as OutputGuard from "../guard/OutputGuard.js"
+import { unfence } from "../internal/fence.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as Structured from "../structured/Structured.js"
@@ -80,12 +81,6 @@ export interface Check {
     request: LanguageModel.Request,
     response: LanguageModel.Response
   ) => Effect.Effect<Verdict, LlmError.LlmError>
-}
-
-/** Removes a Markdown code fence around JSON, which models like to add. */
-const unfence = (text: string): string => {
-  const match = /^\s*```[a-zA-Z]*\s*\n?([\s\S]*?)\n?\s*```\s*$/.exec(text)
-  return match === null ? text : match[1]!
 }
 
 /**

@@ -9,7 +9,9 @@
  * it goes (an unfinished escape is dropped); a number or `true`/`false`/`null`
  * at the very end is left out until it is complete (`12` could become `123`);
  * an object key without its value is left out. Text before the first `{` or `[`
- * (a code fence, "Here is the JSON:") is skipped.
+ * (a code fence, "Here is the JSON:") is skipped. Nesting deeper than
+ * {@link maxDepth} reads as not JSON (the readers recurse, and a model can write
+ * three thousand `[` in a row).
  *
  * @since 0.1.0
  */
@@ -32,6 +34,20 @@ class Incomplete {
 
 class Invalid extends Error {}
 
+/** An own property, as `JSON.parse` makes it (assigning `__proto__` would set the prototype). */
+const set = (target: Record<string, unknown>, key: string, value: unknown) => {
+  if (key === "__proto__") Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true })
+  else target[key] = value
+}
+
+/**
+ * The deepest nesting {@link parse} reads.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxDepth = 512
+
 /**
  * Parses the JSON value that starts at the first `{` or `[` of `text`, tolerating
  * an unfinished end. `undefined` when nothing can be read yet, or when the text is
@@ -44,6 +60,7 @@ export const parse = (text: string): Parsed | undefined => {
   const start = text.search(/[[{]/)
   if (start < 0) return undefined
   let i = start
+  let depth = 0
   const n = text.length
 
   const ws = () => {
@@ -69,7 +86,15 @@ export const parse = (text: string): Parsed | undefined => {
     throw new Invalid(`unexpected ${JSON.stringify(c)} at ${i}`)
   }
 
-  const object = (): unknown => {
+  // A reader that throws unwinds the whole parse, so only a return gives the level back.
+  const nested = (read: () => unknown) => (): unknown => {
+    if (++depth > maxDepth) throw new Invalid(`nested deeper than ${maxDepth} at ${i}`)
+    const out = read()
+    depth--
+    return out
+  }
+
+  const object = nested((): unknown => {
     i++ // {
     const out: Record<string, unknown> = {}
     ws()
@@ -93,10 +118,10 @@ export const parse = (text: string): Parsed | undefined => {
       if (text[i] !== ":") throw new Invalid(`expected ':' at ${i}`)
       i++
       try {
-        out[key] = value()
+        set(out, key, value())
       } catch (e) {
         if (e instanceof Incomplete) {
-          if (e.has) out[key] = e.value
+          if (e.has) set(out, key, e.value)
           throw new Incomplete(out, true)
         }
         throw e
@@ -113,9 +138,9 @@ export const parse = (text: string): Parsed | undefined => {
       }
       throw new Invalid(`expected ',' or '}' at ${i}`)
     }
-  }
+  })
 
-  const array = (): unknown => {
+  const array = nested((): unknown => {
     i++ // [
     const out: Array<unknown> = []
     ws()
@@ -145,7 +170,7 @@ export const parse = (text: string): Parsed | undefined => {
       }
       throw new Invalid(`expected ',' or ']' at ${i}`)
     }
-  }
+  })
 
   const string = (): string => {
     i++ // "

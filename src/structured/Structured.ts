@@ -22,6 +22,7 @@
  * @since 0.1.0
  */
 import { Effect, Either, Option, ParseResult, Schema, SchemaAST, Stream } from "effect"
+import { unfence } from "../internal/fence.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as JsonSchema from "./JsonSchema.js"
@@ -255,12 +256,6 @@ const rawOf = (response: LanguageModel.Response, prepared: Prepared): Raw => {
   return { text: response.text }
 }
 
-/** Removes a Markdown code fence around the JSON, which JSON-mode models like to add. */
-const unfence = (text: string): string => {
-  const match = /^\s*```[a-zA-Z]*\s*\n?([\s\S]*?)\n?\s*```\s*$/.exec(text)
-  return match === null ? text : match[1]!
-}
-
 const decodeText = <A, I, R>(
   schema: Schema.Schema<A, I, R>,
   prepared: Prepared,
@@ -402,13 +397,19 @@ export const generate = <A, I, R>(
 // stream
 // -----------------------------------------------------------------------------
 
+/** Characters of partial parsing each streamed character pays for (see `stream`). */
+const PARSE_CREDIT = 32
+/** Parsing credit before anything has arrived: a partial per delta for answers up to about 4 KB. */
+const PARSE_CREDIT_START = 2_000_000
+
 /**
  * Streams an answer shaped by `schema`: a `Partial` element each time more of
  * the JSON has arrived (parsed tolerantly, not validated, in the Schema's encoded
  * shape), then one `Complete` element with the decoded value and the response.
  * There is no re-ask while streaming: a final value that does not decode fails
  * with `MalformedOutput` (attempts 1); truncation and refusals fail as in
- * {@link generate}.
+ * {@link generate}. Partial parsing is bounded to a constant times the answer's
+ * length: past a few kilobytes, partials come every few deltas rather than every one.
  *
  * @since 0.1.0
  * @category constructors
@@ -426,8 +427,16 @@ export const stream = <A, I, R>(
     let text = ""
     let toolIndex: number | undefined
     let last: string | undefined
+    // Each partial parse reads the whole text so far, so one per delta is quadratic
+    // in the answer's length (a 64 KB answer cost 15-60 s of CPU). Parsing is paid
+    // for by what arrives: every character earns PARSE_CREDIT characters of parsing,
+    // on top of a start that gives answers up to about 4 KB a partial per delta; past
+    // that, partials come every 1/32 of the length, and the total stays linear.
+    let credit = PARSE_CREDIT_START
 
     const progress = (): ReadonlyArray<Part<A, I>> => {
+      if (credit < text.length) return []
+      credit -= text.length
       const parsed = PartialJson.parse(text)
       if (parsed === undefined) return []
       const value = prepared.strict.fromWire(parsed.value, true)
@@ -444,6 +453,7 @@ export const stream = <A, I, R>(
         case "TextDelta":
           if (prepared.mode === "tool" && toolIndex !== undefined) return []
           text += event.text
+          credit += event.text.length * PARSE_CREDIT
           return progress()
         case "ToolCallDelta":
           if (prepared.mode !== "tool") return []
@@ -453,6 +463,7 @@ export const stream = <A, I, R>(
           }
           if (event.index !== toolIndex) return []
           text += event.argumentsDelta
+          credit += event.argumentsDelta.length * PARSE_CREDIT
           return progress()
         default:
           return []
