@@ -7,6 +7,7 @@ import * as LlmError from "../src/LlmError.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Retry from "../src/resilience/Retry.js"
+import * as Redaction from "../src/telemetry/internal/redaction.js"
 import * as Telemetry from "../src/telemetry/Telemetry.js"
 import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
 import * as ScriptedModel from "../src/testing/ScriptedModel.js"
@@ -147,6 +148,27 @@ describe("redactText", () => {
     for (const sample of samples) {
       expect(Telemetry.redactText(sample), sample).not.toContain(secret.slice(4))
     }
+  })
+
+  it("URL credentials are redacted exactly where the regex they replace redacts them, in time linear in the text", () => {
+    const regex = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi
+    const alphabet = ["://", "a", "B", "1", "_", "+", ".", "-", ":", "@", "/", " ", "u:p@", "http", "x://y:z@h", "é", "ab"]
+    let seed = 4
+    const next = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n
+    let redacted = 0
+    for (let k = 0; k < 20_000; k++) {
+      let text = ""
+      for (let i = 0, n = next(12); i < n; i++) text += alphabet[Math.floor(next(alphabet.length * 16) / 16)]!
+      const expected = text.replace(regex, "$1[REDACTED]@")
+      if (expected !== text) redacted++
+      expect(Redaction.redactUrlCredentials(text), JSON.stringify(text)).toBe(expected)
+    }
+    expect(redacted).toBeGreaterThan(1_000)
+    // The regex retried every word start of a scheme-like run: 32 KB of "a.a.…"
+    // with a "://" took a second, a megabyte would have taken a quarter of an hour.
+    const run = "a.".repeat(500_000)
+    expect(Telemetry.redactText(`${run}://user:pw@host`)).toBe(`${run}://[REDACTED]@host`)
+    expect(Telemetry.redactText(`sk- ${run}://`)).toBe(`sk- ${run}://`)
   })
 
   it("an LlmError keeps its class and fields when redacted; nested failures are redacted too", () => {

@@ -27,10 +27,40 @@ const extraPatterns: ReadonlyArray<readonly [RegExp, string]> = [
     `$1$2${REDACTED}`
   ],
   // `?key=...` query parameters (Google-style keys in URLs).
-  [/([?&](?:key|token|sig|signature)=)[^&\s"']+/gi, `$1${REDACTED}`],
-  // Credentials in URLs: scheme://user:password@host
-  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi, `$1${REDACTED}@`]
+  [/([?&](?:key|token|sig|signature)=)[^&\s"']+/gi, `$1${REDACTED}`]
 ]
+
+const urlCredentials = /([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/iy
+const isLetter = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+const isWord = (c: number) => isLetter(c) || (c >= 48 && c <= 57) || c === 95
+/** `[a-z0-9+.-]`, either case: a URL scheme. */
+const isScheme = (c: number) => isLetter(c) || (c >= 48 && c <= 57) || c === 43 || c === 46 || c === 45
+
+/**
+ * Credentials in URLs (`scheme://user:password@host`) replaced: what
+ * `text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi, "$1[REDACTED]@")`
+ * gives (tested against it). That regex retried every word start of a long
+ * scheme-like run (`a.a.a.…`), quadratic in its length; here each `://` is tried
+ * once, at the first word-starting letter of the run before it: every later
+ * start in the run reaches the same `://` and ends the same way.
+ */
+export const redactUrlCredentials = (text: string): string => {
+  let out = ""
+  let last = 0
+  for (let at = text.indexOf("://"); at >= 0; at = text.indexOf("://", at + 3)) {
+    let start = at
+    while (start > last && isScheme(text.charCodeAt(start - 1))) start--
+    while (start < at && !(isLetter(text.charCodeAt(start)) && (start === 0 || !isWord(text.charCodeAt(start - 1))))) start++
+    if (start === at) continue
+    urlCredentials.lastIndex = start
+    const m = urlCredentials.exec(text)
+    if (m === null) continue
+    out += `${text.slice(last, start)}${m[1]}${REDACTED}@`
+    last = start + m[0].length
+    at = last - 3
+  }
+  return last === 0 ? text : out + text.slice(last)
+}
 
 /**
  * A gate in front of the patterns: every text one of them (or `redact`'s) can
@@ -65,7 +95,7 @@ export const makeRedactor = (secrets: ReadonlyArray<string | Redacted.Redacted<s
       if (!mayHoldCredential.test(out)) return out
       out = redact(out)
       for (const [pattern, replacement] of extraPatterns) out = out.replace(pattern, replacement)
-      return out
+      return redactUrlCredentials(out)
     }
   }
 }
