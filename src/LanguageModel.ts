@@ -13,6 +13,7 @@
  */
 import { Context, Effect, Option, ParseResult, Schema, Stream } from "effect"
 import * as Construct from "./internal/construct.js"
+import { maxDepth, tooDeep } from "./internal/depth.js"
 import * as LlmError from "./LlmError.js"
 
 // -----------------------------------------------------------------------------
@@ -494,7 +495,12 @@ const fastRequest = (input: unknown): Request | undefined => {
 export const decodeRequest = (input: Request | RequestInput): Effect.Effect<Request, LlmError.InvalidRequest> => {
   if (input instanceof Request) return Effect.succeed(input)
   const fast = fastRequest(input)
-  return fast !== undefined ? Effect.succeed(fast) : decodeRequestUnknown(input).pipe(
+  if (fast !== undefined) return Effect.succeed(fast)
+  // Before the Schema: its error messages, the cache key and the token count recurse.
+  if (tooDeep(input)) {
+    return Effect.fail(new LlmError.InvalidRequest({ message: `Invalid request: nested deeper than ${maxDepth} levels`, code: "invalid_request" }))
+  }
+  return decodeRequestUnknown(input).pipe(
       Effect.mapError((error) =>
         new LlmError.InvalidRequest({
           message: `Invalid request: ${describeIssues(ParseResult.ArrayFormatter.formatErrorSync(error))}`,
@@ -538,6 +544,10 @@ interface ToolCallParts {
   arguments: string
 }
 
+/** Tool calls assembled by index, in index order. */
+const inIndexOrder = <A>(calls: ReadonlyMap<number, A>): Array<A> =>
+  [...calls.keys()].sort((a, b) => a - b).map((index) => calls.get(index)!)
+
 /**
  * The {@link Response} a list of stream events describes, or `undefined` when it
  * does not end in `Finish`: text deltas joined, tool-call deltas assembled by
@@ -549,7 +559,9 @@ interface ToolCallParts {
  */
 export const fromEvents = (events: Iterable<StreamEvent>): Response | undefined => {
   let text = ""
-  const calls: Array<ToolCallParts> = []
+  // By index in a Map: an array indexed by a provider's number was sparse up to it
+  // (index 1e9: a 40 s walk) or skipped it (2^32 - 1 is not an array index).
+  const calls = new Map<number, ToolCallParts>()
   let finish: Finish | undefined
   for (const event of events) {
     switch (event._tag) {
@@ -557,7 +569,8 @@ export const fromEvents = (events: Iterable<StreamEvent>): Response | undefined 
         text += event.text
         break
       case "ToolCallDelta": {
-        const call = (calls[event.index] ??= { id: "", name: "", arguments: "" })
+        let call = calls.get(event.index)
+        if (call === undefined) calls.set(event.index, call = { id: "", name: "", arguments: "" })
         if (event.id !== undefined) call.id = event.id
         if (event.name !== undefined) call.name = event.name
         call.arguments += event.argumentsDelta
@@ -573,7 +586,7 @@ export const fromEvents = (events: Iterable<StreamEvent>): Response | undefined 
   // absent optional members left out as the Schema constructor leaves them.
   const props: Record<string, unknown> = {
     text,
-    toolCalls: calls.filter((c) => c !== undefined).map((c) => Construct.make(ToolCall, c)),
+    toolCalls: inIndexOrder(calls).map((c) => Construct.make(ToolCall, c)),
     finishReason: finish.reason,
     usage: finish.usage,
     provider: finish.provider,

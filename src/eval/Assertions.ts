@@ -20,6 +20,7 @@
  * @since 0.1.0
  */
 import { Cause, Effect, Either, Option, ParseResult, Schema } from "effect"
+import { maxDepth, tooDeep } from "../internal/depth.js"
 import { fencedJson } from "../internal/fence.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
@@ -216,7 +217,9 @@ const preview = (text: string, max = 80) => {
 const parseJson = (text: string): Either.Either<unknown, string> => {
   const trimmed = text.trim()
   try {
-    return Either.right(JSON.parse(fencedJson(trimmed) ?? trimmed))
+    const value: unknown = JSON.parse(fencedJson(trimmed) ?? trimmed)
+    // the schema check and its messages recurse into the value
+    return tooDeep(value) ? Either.left(`nested deeper than ${maxDepth} levels`) : Either.right(value)
   } catch (error) {
     return Either.left(error instanceof Error ? error.message : String(error))
   }

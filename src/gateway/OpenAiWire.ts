@@ -7,6 +7,7 @@
  */
 import { Duration, Effect, Option, ParseResult, Schema } from "effect"
 import * as Construct from "../internal/construct.js"
+import { maxDepth, tooDeep } from "../internal/depth.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 
@@ -287,6 +288,8 @@ export const toRequest = (
     const request = simpleRequest(simple, context)
     if (request !== undefined) return Effect.succeed({ body: simple, request })
   }
+  // Before the Schema: its error messages, the cache key and the token count recurse.
+  if (tooDeep(raw)) return Effect.fail(invalid(`Invalid body: nested deeper than ${maxDepth} levels`))
   return simple !== undefined
     ? fromBody(simple)
     : decodeBody(raw).pipe(

@@ -200,7 +200,10 @@ export const makeOutput = (options: OutputOptions = {}) =>
           const { context } = prepared
           let assembled = ""
           let pending = ""
-          const calls: Array<{ id: string; name: string; arguments: string }> = []
+          // By index in a Map: an array indexed by a provider's number was sparse up to it
+          // (index 1e9: a 40 s walk) or skipped it (2^32 - 1 is not an array index, so
+          // that call escaped the argument check).
+          const calls = new Map<number, { id: string; name: string; arguments: string }>()
           const heldCalls: Array<LanguageModel.StreamEvent> = []
 
           const release = (text: string): Either.Either<ReadonlyArray<LanguageModel.StreamEvent>, LlmError.OutputRejected> =>
@@ -228,7 +231,8 @@ export const makeOutput = (options: OutputOptions = {}) =>
                 return release(ready)
               }
               case "ToolCallDelta": {
-                const call = (calls[event.index] ??= { id: "", name: "", arguments: "" })
+                let call = calls.get(event.index)
+                if (call === undefined) calls.set(event.index, call = { id: "", name: "", arguments: "" })
                 if (event.id !== undefined) call.id = event.id
                 if (event.name !== undefined) {
                   call.name = event.name
@@ -248,7 +252,7 @@ export const makeOutput = (options: OutputOptions = {}) =>
               case "Finish": {
                 const whole = leakCheck(assembled)
                 if (Either.isLeft(whole)) return Effect.fail(whole.left)
-                const toolCalls = calls.filter((c) => c !== undefined).map((c) => new LanguageModel.ToolCall(c))
+                const toolCalls = [...calls.keys()].sort((a, b) => a - b).map((index) => new LanguageModel.ToolCall(calls.get(index)!))
                 const tools = OutputGuard.checkToolCalls(toolCalls, options, context)
                 if (Either.isLeft(tools)) return Effect.fail(tools.left)
                 const schema = OutputGuard.checkSchema(assembled, options, context)

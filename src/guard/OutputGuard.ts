@@ -23,6 +23,8 @@
  */
 import { Effect, Either, ParseResult, Random, Schema } from "effect"
 import * as Construct from "../internal/construct.js"
+import { maxDepth, tooDeep } from "../internal/depth.js"
+import { unfence } from "../internal/fence.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { findBlobs } from "./internal/decode.js"
@@ -393,11 +395,32 @@ type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly 
  * @category schema
  */
 export const validateJsonSchema = (value: unknown, schema: unknown, path = "$"): ReadonlyArray<string> => {
-  if (typeof schema !== "object" || schema === null) return []
+  const budget = { steps: SCHEMA_STEPS }
+  const problems = validateNode(value, schema, path, 0, budget)
+  return budget.steps < 0 ? [`${path}: too complex to check (more than ${SCHEMA_STEPS} schema steps)`] : problems
+}
+
+/**
+ * Schema nodes one check may visit. An `anyOf` is tried per alternative for every
+ * array item: 2,000 alternatives over 5,000 items took 12.5 s. Past the budget the
+ * check reports the value as too complex (and the guard refuses it).
+ */
+const SCHEMA_STEPS = 200_000
+
+const validateNode = (
+  value: unknown,
+  schema: unknown,
+  path: string,
+  depth: number,
+  budget: { steps: number }
+): ReadonlyArray<string> => {
+  if (typeof schema !== "object" || schema === null || --budget.steps < 0) return []
+  if (depth > maxDepth) return [`${path}: schema nested deeper than ${maxDepth} levels`]
+  const check = (v: unknown, sub: unknown, at: string) => validateNode(v, sub, at, depth + 1, budget)
   const s = schema as Record<string, unknown>
   const problems: Array<string> = []
   if (Array.isArray(s.anyOf)) {
-    const ok = s.anyOf.some((sub) => validateJsonSchema(value, sub, path).length === 0)
+    const ok = s.anyOf.some((sub) => check(value, sub, path).length === 0)
     return ok ? [] : [`${path}: matches no alternative of anyOf`]
   }
   const typeOf = (v: unknown): string =>
@@ -408,8 +431,9 @@ export const validateJsonSchema = (value: unknown, schema: unknown, path = "$"):
     const ok = types.some((t) => t === actual || (t === "number" && actual === "integer"))
     if (!ok) return [`${path}: expected ${types.join(" | ")}, got ${actual}`]
   }
-  if (Array.isArray(s.enum) && !s.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {
-    problems.push(`${path}: not one of the allowed values`)
+  if (Array.isArray(s.enum)) {
+    budget.steps -= s.enum.length
+    if (!s.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) problems.push(`${path}: not one of the allowed values`)
   }
   if ("const" in s && JSON.stringify(s.const) !== JSON.stringify(value)) problems.push(`${path}: not the constant value`)
   if (typeof value === "number") {
@@ -421,7 +445,7 @@ export const validateJsonSchema = (value: unknown, schema: unknown, path = "$"):
     if (typeof s.maxLength === "number" && value.length > s.maxLength) problems.push(`${path}: longer than ${s.maxLength}`)
   }
   if (Array.isArray(value) && s.items !== undefined) {
-    value.forEach((item, i) => problems.push(...validateJsonSchema(item, s.items, `${path}[${i}]`)))
+    value.forEach((item, i) => problems.push(...check(item, s.items, `${path}[${i}]`)))
   }
   if (typeOf(value) === "object") {
     const obj = value as Record<string, unknown>
@@ -430,7 +454,7 @@ export const validateJsonSchema = (value: unknown, schema: unknown, path = "$"):
       for (const key of s.required) if (typeof key === "string" && !(key in obj)) problems.push(`${path}.${key}: is required`)
     }
     for (const [key, v] of Object.entries(obj)) {
-      if (key in props) problems.push(...validateJsonSchema(v, props[key], `${path}.${key}`))
+      if (key in props) problems.push(...check(v, props[key], `${path}.${key}`))
       else if (s.additionalProperties === false) problems.push(`${path}.${key}: is not allowed`)
     }
   }
@@ -438,12 +462,14 @@ export const validateJsonSchema = (value: unknown, schema: unknown, path = "$"):
 }
 
 const parseJson = (text: string): Either.Either<Json, string> => {
-  const trimmed = text.trim().replace(/^```(?:json)?\s*\n?([\s\S]*?)\n?```$/, "$1")
+  let value: Json
   try {
-    return Either.right(JSON.parse(trimmed) as Json)
+    value = JSON.parse(unfence(text)) as Json
   } catch (e) {
     return Either.left(e instanceof Error ? e.message : String(e))
   }
+  // The schema check and its comparisons recurse: 3,000 levels of "[" overflowed them.
+  return tooDeep(value) ? Either.left(`nested deeper than ${maxDepth} levels`) : Either.right(value)
 }
 
 // -----------------------------------------------------------------------------

@@ -28,6 +28,7 @@
  * @since 0.1.0
  */
 import { Either, JSONSchema, Schema } from "effect"
+import { maxDepth, tooDeep } from "../internal/depth.js"
 
 /**
  * A JSON Schema node, as plain JSON.
@@ -370,6 +371,8 @@ class Rewriter {
  * @category constructors
  */
 export const fromJsonSchema = (input: JsonObject, options: Options = {}): Either.Either<Strict, UnsupportedSchema> => {
+  // The rewriter recurses: 10,000 levels overflowed the stack.
+  if (tooDeep(input)) return Either.left(unsupported("", `the schema nests deeper than ${maxDepth} levels`))
   const defs = {
     ...(isObject(input.definitions) ? input.definitions : {}),
     ...(isObject(input.$defs) ? input.$defs : {})

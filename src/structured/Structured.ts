@@ -22,6 +22,7 @@
  * @since 0.1.0
  */
 import { Effect, Either, Option, ParseResult, Schema, SchemaAST, Stream } from "effect"
+import { maxDepth, tooDeep } from "../internal/depth.js"
 import { unfence } from "../internal/fence.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
@@ -271,6 +272,8 @@ const decodeText = <A, I, R>(
         : `The answer is not valid JSON: ${error instanceof Error ? error.message : String(error)}`
     ))
   }
+  // The Schema's error message prints the value recursively: a model's 3,000 "[" overflowed it.
+  if (tooDeep(json)) return Effect.succeed(Either.left(`The answer's JSON nests deeper than ${maxDepth} levels`))
   return Schema.decodeUnknown(schema, { errors: "all" })(prepared.strict.fromWire(json)).pipe(
     Effect.map(Either.right),
     Effect.catchAll((error) => Effect.succeed(Either.left(ParseResult.TreeFormatter.formatErrorSync(error))))

@@ -1,0 +1,38 @@
+/**
+ * A bound on how deeply JSON-like values nest, checked before anything walks
+ * them recursively. The cache key writer, the token count's `JSON.stringify`,
+ * Schema's error messages, the output guard's schema check and the JSON Schema
+ * converter all recurse, and 3,000–8,000 levels of `[` (a few kilobytes, from a
+ * client or from a model) overflowed the stack: a defect, or a 500 at the
+ * gateway, instead of a typed error.
+ */
+
+/** The deepest nesting of arrays and objects accepted (real tool schemas and answers stay far below). */
+export const maxDepth = 128
+
+/**
+ * Whether `value` nests arrays or objects more than `max` levels deep. Iterative
+ * (a recursive walk would overflow on exactly what it is meant to refuse); an
+ * object met twice is walked once.
+ */
+export const tooDeep = (value: unknown, max: number = maxDepth): boolean => {
+  if (typeof value !== "object" || value === null) return false
+  const seen = new Set<object>()
+  const stack: Array<unknown> = [value]
+  const depths: Array<number> = [1]
+  while (stack.length > 0) {
+    const node = stack.pop() as object
+    const depth = depths.pop()!
+    if (depth > max) return true
+    if (seen.has(node)) continue
+    seen.add(node)
+    const children = Array.isArray(node) ? node : Object.values(node)
+    for (const child of children) {
+      if (typeof child === "object" && child !== null) {
+        stack.push(child)
+        depths.push(depth + 1)
+      }
+    }
+  }
+  return false
+}

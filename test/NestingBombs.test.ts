@@ -1,0 +1,122 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Either, Exit, Schema, Stream } from "effect"
+import * as OpenAiWire from "../src/gateway/OpenAiWire.js"
+import * as Guard from "../src/guard/Guard.js"
+import * as OutputGuard from "../src/guard/OutputGuard.js"
+import { tooDeep } from "../src/internal/depth.js"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as JsonSchema from "../src/structured/JsonSchema.js"
+import * as Structured from "../src/structured/Structured.js"
+import * as ScriptedModel from "../src/testing/ScriptedModel.js"
+
+// Structure a client or a model can send that made the stack overflow, freeze or
+// skip a check (found in review): each now ends in a typed error or a right answer.
+
+const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
+const nestedObject = (depth: number): unknown => {
+  let value: unknown = {}
+  for (let i = 0; i < depth; i++) value = { a: value }
+  return value
+}
+
+describe("nesting depth", () => {
+  it("tooDeep walks without recursion: a million levels are refused, a shallow value is not", () => {
+    expect(tooDeep(JSON.parse(nested(100_000)))).toBe(true)
+    expect(tooDeep(nestedObject(129))).toBe(true)
+    expect(tooDeep(nestedObject(127))).toBe(false)
+    const shared = { a: 1 }
+    expect(tooDeep({ x: [shared, shared, { y: shared }] })).toBe(false)
+  })
+
+  it.effect("a request with tool parameters, a response schema or stop nested 8,000 deep is InvalidRequest, not a defect", () =>
+    Effect.gen(function*() {
+      const inputs = [
+        { messages: [{ role: "user", content: "x" }], tools: [{ name: "t", parameters: nestedObject(8_000) }] },
+        { messages: [{ role: "user", content: "x" }], responseFormat: { type: "json_schema", name: "s", schema: nestedObject(8_000) } },
+        { messages: [{ role: "user", content: "x" }], stop: JSON.parse(nested(8_000)) }
+      ]
+      for (const input of inputs) {
+        const error = yield* Effect.flip(LanguageModel.decodeRequest(input as unknown as LanguageModel.RequestInput))
+        expect(error._tag).toBe("InvalidRequest")
+        expect(error.message).toContain("nested deeper than 128 levels")
+      }
+    }))
+
+  it.effect("a gateway body with deep tool parameters is a typed invalid request (it was a 500)", () =>
+    Effect.gen(function*() {
+      const body = { model: "m", messages: [{ role: "user", content: "x" }], tools: [{ type: "function", function: { name: "t", parameters: nestedObject(8_000) } }] }
+      const error = yield* Effect.flip(OpenAiWire.toRequest(body, { tenant: "acme" }))
+      expect(error._tag).toBe("InvalidRequest")
+      expect(error.message).toContain("nested deeper than 128 levels")
+    }))
+
+  it.effect("a model answering 3,000 levels of '[' to a structured request is MalformedOutput, not a defect", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Structured.generate(Schema.Struct({ a: Schema.String }), { messages: [{ role: "user", content: "x" }] }, { maxAttempts: 1 }))
+      expect(Exit.isFailure(exit) && !Exit.isInterrupted(exit)).toBe(true)
+      const error = yield* Effect.flip(Structured.generate(Schema.Struct({ a: Schema.String }), { messages: [{ role: "user", content: "x" }] }, { maxAttempts: 1 }))
+      expect(error._tag).toBe("MalformedOutput")
+      expect(error.message).toContain("nests deeper than 128 levels")
+    }).pipe(Effect.provide(ScriptedModel.layer([{ text: `{"a":${nested(3_000)}}` }, { text: `{"a":${nested(3_000)}}` }]))))
+
+  it("the output guard refuses deep arguments and a deep schema; fromJsonSchema returns Left", () => {
+    const request = new LanguageModel.Request({
+      messages: [new LanguageModel.UserMessage({ role: "user", content: "x" })],
+      tools: [new LanguageModel.Tool({ name: "t", parameters: { type: "object" } })]
+    })
+    const deepArgs = OutputGuard.checkToolCalls([new LanguageModel.ToolCall({ id: "1", name: "t", arguments: `{"a":${nested(5_000)}}` })], {}, { request })
+    expect(Either.isLeft(deepArgs)).toBe(true)
+    let schema: unknown = { type: "string" }
+    for (let i = 0; i < 3_000; i++) schema = { type: "array", items: schema }
+    expect(OutputGuard.validateJsonSchema(JSON.parse(nested(200)), schema)).toEqual([expect.stringContaining("schema nested deeper than 128 levels")])
+    expect(Either.isLeft(JsonSchema.fromJsonSchema(nestedObject(10_000) as JsonSchema.JsonObject))).toBe(true)
+  })
+
+  it("a schema check too large to finish is reported as too complex (2,000 anyOf alternatives over 5,000 items took 12.5 s)", () => {
+    const schema = { type: "array", items: { anyOf: Array.from({ length: 2_000 }, () => ({ type: "string" })) } }
+    const problems = OutputGuard.validateJsonSchema(Array.from({ length: 5_000 }, () => 1), schema)
+    expect(problems).toEqual([expect.stringContaining("too complex to check")])
+    // an ordinary check is unaffected
+    expect(OutputGuard.validateJsonSchema(["a", "b"], schema)).toEqual([])
+    expect(OutputGuard.validateJsonSchema(["a", 1], schema)).toEqual(["$[1]: matches no alternative of anyOf"])
+  })
+})
+
+describe("tool-call indices from a provider", () => {
+  const usage = new LanguageModel.Usage({ inputTokens: 1, outputTokens: 1 })
+  const finish = new LanguageModel.Finish({ reason: "tool_calls", usage, provider: "p", model: "m" })
+
+  it("an index of 1e9 or 2^32 - 1 is assembled at once, in index order (1e9 walked a sparse array for 40 s)", () => {
+    const response = LanguageModel.fromEvents([
+      new LanguageModel.ToolCallDelta({ index: 4_294_967_295, id: "c", name: "late", argumentsDelta: "{}" }),
+      new LanguageModel.ToolCallDelta({ index: 1_000_000_000, id: "b", name: "far", argumentsDelta: "{}" }),
+      new LanguageModel.ToolCallDelta({ index: 0, id: "a", name: "first", argumentsDelta: "{}" }),
+      finish
+    ])!
+    expect(response.toolCalls.map((c) => c.name)).toEqual(["first", "far", "late"])
+  })
+
+  it.effect("the output guard checks a streamed call at index 2^32 - 1 (it escaped the argument check)", () =>
+    Effect.gen(function*() {
+      const model: LanguageModel.Service = {
+        models: [{ provider: "p", model: "m" }],
+        generate: () => Effect.die("unused"),
+        stream: () =>
+          Stream.fromIterable<LanguageModel.StreamEvent>([
+            new LanguageModel.ToolCallDelta({ index: 4_294_967_295, id: "c", name: "t", argumentsDelta: "{}" }),
+            finish
+          ])
+      }
+      const guarded = yield* Guard.makeOutput({ canary: false })(model)
+      const request = new LanguageModel.Request({
+        messages: [new LanguageModel.UserMessage({ role: "user", content: "x" })],
+        tools: [new LanguageModel.Tool({ name: "t", parameters: { type: "object", required: ["a"] } })]
+      })
+      const error = yield* Effect.flip(Stream.runCollect(guarded.stream(request)))
+      expect(error._tag).toBe("OutputRejected")
+      expect(error.message).toContain("$.a: is required")
+      // and a valid call at that index passes, in index order
+      const ok = yield* Stream.runCollect(guarded.stream(new LanguageModel.Request({ ...request, tools: [new LanguageModel.Tool({ name: "t", parameters: { type: "object" } })] })))
+      expect(Chunk.toReadonlyArray(ok).map((e) => e._tag)).toEqual(["ToolCallDelta", "Finish"])
+    }))
+})
