@@ -222,14 +222,17 @@ export const markdown = (result: Result): string => {
   const lines = [
     `Sizes ${small} and ${large} (8× apart: linear ≈ ×8, quadratic ≈ ×64), best of ${result.mode === "smoke" ? 2 : 3}; load ${result.load.start} → ${result.load.end}.`,
     "",
-    `| component | worst growth (shape) | worst µs per KB at ${large} (shape) | super-linear rows |`,
+    `| component | worst growth of a measurable row (shape) | worst µs per KB at ${large} (shape) | super-linear rows |`,
     "|---|---|---|---:|"
   ]
   for (const component of [...new Set(result.rows.map((r) => r.component))]) {
     const rows = result.rows.filter((r) => r.component === component)
-    const growth = rows.reduce((a, b) => (b.growth > a.growth ? b : a))
+    // Growth between sub-millisecond timings is noise: only rows whose large time is measurable count.
+    const measurable = rows.filter((r) => r.largeMs > MEASURABLE_MS[result.mode])
+    const growth = measurable.length === 0 ? undefined : measurable.reduce((a, b) => (b.growth > a.growth ? b : a))
     const perKb = rows.reduce((a, b) => (b.microsPerKb > a.microsPerKb ? b : a))
-    lines.push(`| ${component} | ×${growth.growth} (${growth.shape}) | ${perKb.microsPerKb} (${perKb.shape}) | ${rows.filter((r) => r.superlinear).length} |`)
+    const growthCell = growth === undefined ? `— (every row under ${MEASURABLE_MS[result.mode]} ms)` : `×${growth.growth} (${growth.shape})`
+    lines.push(`| ${component} | ${growthCell} | ${perKb.microsPerKb} (${perKb.shape}) | ${rows.filter((r) => r.superlinear).length} |`)
   }
   lines.push("", `| in-process stack, ${large} prompt | worst generate ms (shape) | worst stream ms (shape) |`, "|---|---|---|")
   for (const stack of [...new Set(result.stack.map((r) => r.stack))]) {
