@@ -1,17 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { fencedJson, unfence } from "../src/internal/fence.js"
+import { seededStrings } from "./seeded-strings.js"
 
-/** Seeded strings over an alphabet of fence pieces. */
-const strings = (alphabet: ReadonlyArray<string>, count: number, seed: number): Array<string> => {
-  let state = seed
-  // the high bits of a linear congruential generator (its low bits repeat quickly)
-  const next = (n: number) => Math.floor(((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648) * n)
-  return Array.from({ length: count }, () => {
-    let text = ""
-    for (let i = 0, n = next(10); i < n; i++) text += alphabet[next(alphabet.length)]!
-    return text
-  })
-}
+const strings = (alphabet: ReadonlyArray<string>, count: number, seed: number) => seededStrings(alphabet, count, seed, 9)
 const pieces = ["```", "`", "json", "js", " ", "\n", "\t", "{", "}", "a", "\u00a0", "\r\n", "x", "``"]
 
 describe("code fences", () => {

@@ -4,6 +4,7 @@ import * as Decode from "../src/guard/internal/decode.js"
 import * as InjectionScanner from "../src/guard/InjectionScanner.js"
 import * as ScriptedModel from "../src/testing/ScriptedModel.js"
 import { benignTriggerTexts } from "./guard-benign-texts.js"
+import { seededStrings } from "./seeded-strings.js"
 
 const scanner = InjectionScanner.compile()
 const scan = (text: string) => scanner.scan(text)
@@ -302,16 +303,7 @@ describe("coined persona names", () => {
 })
 
 describe("adversarial input: time linear in its length", () => {
-  // A seeded generator of short strings over an alphabet (for equivalence checks).
-  const strings = (alphabet: ReadonlyArray<string>, count: number, seed: number): Array<string> => {
-    let state = seed
-    const next = (n: number) => (state = (state * 1103515245 + 12345) % 2147483648) % n
-    return Array.from({ length: count }, () => {
-      let text = ""
-      for (let i = 0, n = next(14); i < n; i++) text += alphabet[Math.floor(next(alphabet.length * 16) / 16)]!
-      return text
-    })
-  }
+  const strings = seededStrings
 
   it("the decoder's word check is the regex it replaces", () => {
     const regex = /[A-Za-z]{2,}[^A-Za-z]+[A-Za-z]{2,}/

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Schema } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as OutputGuard from "../src/guard/OutputGuard.js"
+import { seededStrings } from "./seeded-strings.js"
 
 const canary = "cnry-k3x9q2m7z1w8v4t6"
 const rejected = (e: Either.Either<unknown, { readonly reason: string }>) => (Either.isLeft(e) ? e.left.reason : "passed")
@@ -185,15 +186,7 @@ describe("the Tensor Trust leak set", () => {
 })
 
 describe("adversarial output: time linear in its length", () => {
-  const strings = (alphabet: ReadonlyArray<string>, count: number, seed: number): Array<string> => {
-    let state = seed
-    const next = (n: number) => (state = (state * 1103515245 + 12345) % 2147483648) % n
-    return Array.from({ length: count }, () => {
-      let text = ""
-      for (let i = 0, n = next(14); i < n; i++) text += alphabet[Math.floor(next(alphabet.length * 16) / 16)]!
-      return text
-    })
-  }
+  const strings = seededStrings
   const spans = (text: string, kind: string, options: OutputGuard.Options) =>
     OutputGuard.detect(text, options).filter((d) => d.kind === kind).map((d) => [d.start, d.end])
 

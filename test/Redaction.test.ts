@@ -11,6 +11,7 @@ import * as Redaction from "../src/telemetry/internal/redaction.js"
 import * as Telemetry from "../src/telemetry/Telemetry.js"
 import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
 import * as ScriptedModel from "../src/testing/ScriptedModel.js"
+import { seededStrings } from "./seeded-strings.js"
 
 // Real-looking credentials: an OpenAI project key, an Anthropic key, and a gateway
 // key with no recognizable shape (scrubbed only because it is named in `secrets`).
@@ -153,12 +154,8 @@ describe("redactText", () => {
   it("URL credentials are redacted exactly where the regex they replace redacts them, in time linear in the text", () => {
     const regex = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi
     const alphabet = ["://", "a", "B", "1", "_", "+", ".", "-", ":", "@", "/", " ", "u:p@", "http", "x://y:z@h", "é", "ab"]
-    let seed = 4
-    const next = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n
     let redacted = 0
-    for (let k = 0; k < 20_000; k++) {
-      let text = ""
-      for (let i = 0, n = next(12); i < n; i++) text += alphabet[Math.floor(next(alphabet.length * 16) / 16)]!
+    for (const text of seededStrings(alphabet, 20_000, 4, 11)) {
       const expected = text.replace(regex, "$1[REDACTED]@")
       if (expected !== text) redacted++
       expect(Redaction.redactUrlCredentials(text), JSON.stringify(text)).toBe(expected)
