@@ -153,11 +153,13 @@ const main = async () => {
       process.exit(1)
     }
     // After the timed sections: the growth ratios need the machine to themselves.
+    const adversarialStart = Date.now()
     const adversarial = wants("adversarial") ? await Adversarial.run("smoke") : undefined
     if (adversarial !== undefined && adversarial.superlinear.length > 0) {
       console.error(`smoke: super-linear on adversarial input:\n  ${adversarial.superlinear.join("\n  ")}`)
       process.exit(1)
     }
+    if (adversarial !== undefined) console.error(`smoke: no reader super-linear on adversarial input (${Math.round((Date.now() - adversarialStart) / 1000)} s)`)
     console.error(`smoke: every benchmark ran (${result.durationSeconds} s)`)
   }
   if (write) {
