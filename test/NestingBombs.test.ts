@@ -26,6 +26,15 @@ describe("nesting depth", () => {
     expect(tooDeep(nestedObject(127))).toBe(false)
     const shared = { a: 1 }
     expect(tooDeep({ x: [shared, shared, { y: shared }] })).toBe(false)
+    // a shared object is judged by its deepest place; a cycle is too deep
+    const chain = nestedObject(100) as Record<string, unknown>
+    expect(tooDeep({ near: chain, far: nestedObject(20) })).toBe(false)
+    let far: Record<string, unknown> = { end: chain }
+    for (let i = 0; i < 40; i++) far = { a: far }
+    expect(tooDeep({ far, near: chain })).toBe(true) // the shallow place is walked first
+    const cycle: Record<string, unknown> = {}
+    cycle.self = cycle
+    expect(tooDeep(cycle)).toBe(true)
   })
 
   it.effect("a request with tool parameters, a response schema or stop nested 8,000 deep is InvalidRequest, not a defect", () =>

@@ -12,20 +12,22 @@ export const maxDepth = 128
 
 /**
  * Whether `value` nests arrays or objects more than `max` levels deep. Iterative
- * (a recursive walk would overflow on exactly what it is meant to refuse); an
- * object met twice is walked once.
+ * (a recursive walk would overflow on exactly what it is meant to refuse). An
+ * object met again is walked again only when met deeper than before (so a shared
+ * object is judged by its deepest place, and a cycle counts as too deep), which
+ * keeps the walk within `max` visits of each object.
  */
 export const tooDeep = (value: unknown, max: number = maxDepth): boolean => {
   if (typeof value !== "object" || value === null) return false
-  const seen = new Set<object>()
+  const deepest = new Map<object, number>()
   const stack: Array<unknown> = [value]
   const depths: Array<number> = [1]
   while (stack.length > 0) {
     const node = stack.pop() as object
     const depth = depths.pop()!
     if (depth > max) return true
-    if (seen.has(node)) continue
-    seen.add(node)
+    if ((deepest.get(node) ?? 0) >= depth) continue
+    deepest.set(node, depth)
     const children = Array.isArray(node) ? node : Object.values(node)
     for (const child of children) {
       if (typeof child === "object" && child !== null) {
