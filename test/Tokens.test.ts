@@ -123,7 +123,7 @@ describe("Tokens", () => {
       const o200k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/o200k_base"))
       const cl100k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/cl100k_base"))
       const raw = { o200k_base: o200k.countTokens, cl100k_base: cl100k.countTokens } as const
-      const runs = ["a", "Z", "ab", "aB", "é", "e\u0301", "日本", "😀", ":", "-", "=", "!?", " ", "\n", "\t", " \n", "x1"]
+      const runs = ["a", "Z", "ab", "aB", "é", "e\u0301", "日本", "😀", ":", "-", "=", "!?", " ", "\n", "\t", " \n", "x1", "!\u0301", "\u2764\ufe0f"]
       const words = ["Hello", " world", ". ", "1234", "\"", " the", "(", ")", "I'm", "'s", "\n\n", "", " "]
       let seed = 17
       const next = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n
@@ -146,7 +146,7 @@ describe("Tokens", () => {
       // BPE is quadratic in one pre-token's length: a 1 MB run counted exactly takes
       // minutes. Bounded, it is counted at once, at most one token a byte.
       const tokens = yield* Tokens.counter("o200k_base")
-      for (const run of ["a", ":", " ", "é", "😀"]) {
+      for (const run of ["a", ":", " ", "é", "😀", "!\u0301", "\u2764\ufe0f"]) {
         const text = run.repeat(1_000_000 / run.length)
         const counted = tokens(text)
         expect(counted).toBeGreaterThan(0)

@@ -154,9 +154,14 @@ const CANARY_TAIL = 18
  * in one pre-token) are not counted by BPE past their first `LONG_RUN` characters.
  */
 const LONG_RUN = 128
-/** A run of more than `LONG_RUN` letters, symbols or whitespace, matched from its first character only. */
+/**
+ * A run of more than `LONG_RUN` letters, symbols or whitespace, matched from its
+ * first character only. Combining marks belong to both letter and symbol runs,
+ * as in the encodings' pre-token patterns (`!` and U+0301 alternating are one
+ * symbol pre-token).
+ */
 const longRun =
-  /(?<![\p{L}\p{M}])[\p{L}\p{M}]{129,}|(?<![^\s\p{L}\p{M}\p{N}])[^\s\p{L}\p{M}\p{N}]{129,}|(?<!\s)\s{129,}/gu
+  /(?<![\p{L}\p{M}])[\p{L}\p{M}]{129,}|(?<![^\s\p{L}\p{N}])[^\s\p{L}\p{N}]{129,}|(?<!\s)\s{129,}/gu
 
 /** The UTF-8 length of a string (every byte is at most one token). */
 const utf8Length = (text: string): number => {

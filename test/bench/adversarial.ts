@@ -49,6 +49,7 @@ const shapes: ReadonlyArray<{ readonly name: string; readonly unit: string; read
   { name: "one letter", unit: "a" },
   { name: "one accented letter", unit: "é" },
   { name: "one emoji", unit: "😀" },
+  { name: "symbols with combining marks", unit: "!\u0301" },
   { name: "colons", unit: ":" },
   { name: "spaces then a word", unit: " ", tail: "x" },
   { name: "hex digits", unit: "4a" },
