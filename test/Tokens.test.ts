@@ -154,6 +154,30 @@ describe("Tokens", () => {
       }
     }))
 
+  it.effect("a run just past the cut is bounded too: every ASCII symbol, 129 to 140 long, in context", () =>
+    Effect.gen(function*() {
+      const o200k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/o200k_base"))
+      const cl100k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/cl100k_base"))
+      const raw = { o200k_base: o200k.countTokens, cl100k_base: cl100k.countTokens } as const
+      const units = [" ", "\n", "é", "😀", "!\u0301", "ab"]
+      for (let code = 33; code < 127; code++) units.push(String.fromCharCode(code))
+      // "!" × 129 followed by "'s next" is 13 tokens in o200k; BPE of the first 128
+      // plus one token a byte for the rest gave 12
+      const around = [["", ""], [" world", "'s next"], ["Hello ", "1234"]] as const
+      for (const encoding of ["o200k_base", "cl100k_base"] as const) {
+        const tokens = yield* Tokens.counter(encoding)
+        for (const unit of units) {
+          for (let length = 129; length <= 140; length++) {
+            for (const [before, after] of around) {
+              const text = before + unit.repeat(Math.ceil(length / unit.length)) + after
+              const exact = raw[encoding](text, { disallowedSpecial: new Set() })
+              expect(tokens(text), `${encoding} ${JSON.stringify(text.slice(0, 12))} × ${length}`).toBeGreaterThanOrEqual(exact)
+            }
+          }
+        }
+      }
+    }))
+
   it.effect("an output-guard canary is counted as an upper bound: never under, at most a few tokens over", () =>
     Effect.gen(function*() {
       const o200k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/o200k_base"))

@@ -181,7 +181,7 @@ const utf8Length = (text: string): number => {
 /**
  * Bounds the count of a text with runs longer than `LONG_RUN`: each run is
  * counted by BPE up to `LONG_RUN` characters (keeping its neighbours'
- * pre-tokens as they are) and by its UTF-8 bytes past that, an upper bound
+ * pre-tokens as they are) and by its UTF-8 bytes past that plus one, an upper bound
  * (tested against exact counts). BPE is quadratic in the length of one
  * pre-token — 64 KB of one letter took 4 s here, of one emoji 20 s — and a prompt
  * is counted before it is sent, so an exact count of such text would let one
@@ -198,7 +198,8 @@ const boundLongRuns = (text: string, count: Counter): number => {
     const c = text.charCodeAt(cut - 1)
     if (c >= 0xd800 && c <= 0xdbff) cut++
     kept += text.slice(last, cut)
-    extra += utf8Length(text.slice(cut, m.index + m[0].length))
+    // +1: BPE of the first part can end on a merge the whole run would not make
+    extra += utf8Length(text.slice(cut, m.index + m[0].length)) + 1
     last = m.index + m[0].length
   }
   return count(kept + text.slice(last)) + extra
