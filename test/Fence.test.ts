@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { fencedJson, unfence } from "../src/internal/fence.js"
+import { fencedJson, unfence, unfenceJson } from "../src/internal/fence.js"
 import { seededStrings } from "./seeded-strings.js"
 
 const strings = (alphabet: ReadonlyArray<string>, count: number, seed: number) => seededStrings(alphabet, count, seed, 9)
@@ -29,6 +29,21 @@ describe("code fences", () => {
     expect(fenced).toBeGreaterThan(50)
   })
 
+  it("unfenceJson gives what the output guard's regex captured, trimmed", () => {
+    const regex = /^```(?:json)?\s*\n?([\s\S]*?)\n?```$/
+    let fenced = 0
+    for (const text of strings([...pieces, "true", "\ufeff"], 30_000, 3)) {
+      const trimmed = text.trim()
+      if (regex.test(trimmed)) fenced++
+      expect(unfenceJson(text), JSON.stringify(text)).toBe(trimmed.replace(regex, "$1").trim())
+    }
+    expect(fenced).toBeGreaterThan(300)
+    // letters after the fence are content unless they are a json tag, in any case
+    expect(unfenceJson("```true```")).toBe("true")
+    expect(unfenceJson("```JSON\n{\"a\": 1}\n```")).toBe("{\"a\": 1}")
+    expect(unfenceJson("\ufeff{\"a\": 1}\u00a0")).toBe("{\"a\": 1}")
+  })
+
   // Both regexes backtracked on an unclosed fence: 4,000 characters of "```" and
   // whitespace took 44 s (cubic), 32 KB of "```json\n{" and spaces 15 s. A model's
   // answer is untrusted text.
@@ -36,6 +51,7 @@ describe("code fences", () => {
     for (const text of ["```" + " ".repeat(1_000_000), "```json\n{" + " ".repeat(1_000_000), "```" + "a".repeat(1_000_000), "```\n" + "\n".repeat(1_000_000) + "x"]) {
       expect(unfence(text)).toBe(text)
       expect(fencedJson(text.trim())).toBeUndefined()
+      expect(unfenceJson(text)).toBe(text.trim())
     }
   })
 })

@@ -155,6 +155,15 @@ describe("tool calls and schemas", () => {
     const schema = Schema.Struct({ n: Schema.Number.pipe(Schema.positive()) })
     expect(rejected(OutputGuard.checkSchema("{\"n\":-1}", { schema }))).toBe("schema")
     expect(Either.isRight(OutputGuard.checkSchema("```json\n{\"n\":2}\n```", { schema }))).toBe(true)
+    // a byte-order mark or a no-break space around the answer, a fence with no tag
+    for (const text of ["\ufeff{\"n\":3}", "{\"n\":3}\u00a0", "```{\"n\":3}```", "```JSON\n{\"n\":3}\n```"]) {
+      expect(Either.isRight(OutputGuard.checkSchema(text, { schema })), JSON.stringify(text)).toBe(true)
+    }
+    const booleanRequest = new LanguageModel.Request({
+      messages: [new LanguageModel.UserMessage({ role: "user", content: "x" })],
+      responseFormat: { type: "jsonSchema", name: "t", schema: { type: "boolean" } }
+    })
+    expect(Either.isRight(OutputGuard.checkSchema("```true```", {}, { request: booleanRequest }))).toBe(true)
   })
 
   it.effect("check returns the response redacted or fails with OutputRejected", () =>

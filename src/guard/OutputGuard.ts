@@ -24,7 +24,7 @@
 import { Effect, Either, ParseResult, Random, Schema } from "effect"
 import * as Construct from "../internal/construct.js"
 import { maxDepth, tooDeep } from "../internal/depth.js"
-import { unfence } from "../internal/fence.js"
+import { unfenceJson } from "../internal/fence.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { findBlobs } from "./internal/decode.js"
@@ -433,7 +433,8 @@ const validateNode = (
   }
   if (Array.isArray(s.enum)) {
     budget.steps -= s.enum.length
-    if (!s.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) problems.push(`${path}: not one of the allowed values`)
+    const encoded = JSON.stringify(value)
+    if (!s.enum.some((e) => JSON.stringify(e) === encoded)) problems.push(`${path}: not one of the allowed values`)
   }
   if ("const" in s && JSON.stringify(s.const) !== JSON.stringify(value)) problems.push(`${path}: not the constant value`)
   if (typeof value === "number") {
@@ -464,7 +465,7 @@ const validateNode = (
 const parseJson = (text: string): Either.Either<Json, string> => {
   let value: Json
   try {
-    value = JSON.parse(unfence(text)) as Json
+    value = JSON.parse(unfenceJson(text)) as Json
   } catch (e) {
     return Either.left(e instanceof Error ? e.message : String(e))
   }

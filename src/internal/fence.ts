@@ -21,6 +21,20 @@ export const unfence = (text: string): string => {
 }
 
 /**
+ * The trimmed text, or what a code fence wrapping all of it holds, without a `json`
+ * tag (any case) and surrounding whitespace. Unlike {@link unfence}, other letters
+ * after the fence are content: "```true```" holds `true`. What the output guard's
+ * `text.trim().replace(/^```(?:json)?\s*\n?([\s\S]*?)\n?```$/, "$1").trim()` gave
+ * (tested against it).
+ */
+export const unfenceJson = (text: string): string => {
+  const t = text.trim()
+  if (t.length < 6 || !t.startsWith("```") || !t.endsWith("```")) return t
+  const inner = t.slice(3, -3)
+  return (inner.slice(0, 4).toLowerCase() === "json" ? inner.slice(4) : inner).trim()
+}
+
+/**
  * The JSON inside a fence that opens the (trimmed) text with "```" or "```json"
  * and a line break and closes it with "```", or `undefined`. What
  * `/^```(?:json)?\s*\n([\s\S]*?)\n?```$/` captures (tested against it).
