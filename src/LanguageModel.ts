@@ -162,13 +162,26 @@ export class Metadata extends Schema.Class<Metadata>("effect-llm/Metadata")({
 }) {}
 
 /**
+ * Whether the caller's JSON objects in a request (tool parameters, a response
+ * schema) nest deeper than `maxDepth`. Checked on the whole request, not on those
+ * fields: Schema's failure inside an optional field formats the value recursively
+ * and overflowed on it, as the cache key, the token count and the SDKs did.
+ */
+const nestsTooDeep = (request: {
+  readonly tools?: ReadonlyArray<{ readonly parameters: unknown }> | undefined
+  readonly responseFormat?: ResponseFormat | undefined
+}): boolean =>
+  (request.responseFormat?.type === "jsonSchema" && tooDeep(request.responseFormat.schema)) ||
+  (request.tools?.some((tool) => tooDeep(tool.parameters)) ?? false)
+
+/**
  * A request to a language model. Decoding validates it: an empty conversation, a
  * negative `maxTokens` or an unknown role never reaches the network.
  *
  * @since 0.1.0
  * @category models
  */
-export class Request extends Schema.Class<Request>("effect-llm/Request")({
+export class Request extends Schema.Class<Request>("effect-llm/Request")(Schema.Struct({
   messages: Schema.NonEmptyArray(Message),
   /** Overrides the provider's default model. */
   model: Schema.optional(Schema.NonEmptyString),
@@ -186,7 +199,7 @@ export class Request extends Schema.Class<Request>("effect-llm/Request")({
     bypass: Schema.optional(Schema.Boolean),
     refresh: Schema.optional(Schema.Boolean)
   }))
-}) {}
+}).pipe(Schema.filter((request) => !nestsTooDeep(request) || `nested deeper than ${maxDepth} levels`))) {}
 
 /**
  * What callers may pass for a request: the JSON shape of {@link Request}.

@@ -51,6 +51,20 @@ describe("nesting depth", () => {
       }
     }))
 
+  it("a Request built or decoded directly with deep tool parameters or schema is refused with a message", () => {
+    // these skip decodeRequest's check; the cache key writer overflowed on them
+    const messages = [new LanguageModel.UserMessage({ role: "user", content: "x" })] as const
+    const deep = nestedObject(8_000) as Record<string, unknown>
+    const tools = [new LanguageModel.Tool({ name: "t", parameters: deep })]
+    expect(() => new LanguageModel.Request({ messages, tools })).toThrow("nested deeper than 128 levels")
+    expect(() => new LanguageModel.Request({ messages, responseFormat: { type: "jsonSchema", name: "s", schema: deep } }))
+      .toThrow("nested deeper than 128 levels")
+    const decoded = Schema.decodeUnknownEither(LanguageModel.Request)({ messages: [{ role: "user", content: "x" }], tools: [{ name: "t", parameters: deep }] })
+    expect(Either.isLeft(decoded) && decoded.left.message).toContain("nested deeper than 128 levels")
+    const shallow = nestedObject(100) as Record<string, unknown>
+    expect(new LanguageModel.Request({ messages, tools: [new LanguageModel.Tool({ name: "t", parameters: shallow })] }).tools).toHaveLength(1)
+  })
+
   it.effect("a gateway body with deep tool parameters is a typed invalid request (it was a 500)", () =>
     Effect.gen(function*() {
       const body = { model: "m", messages: [{ role: "user", content: "x" }], tools: [{ type: "function", function: { name: "t", parameters: nestedObject(8_000) } }] }
