@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Exit, Fiber, Layer, Option, Redacted, Schema, Scope, Stream } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, Layer, Option, Redacted, Schema, Scope, Stream } from "effect"
 import { createServer } from "node:http"
 import OpenAI from "openai"
 import * as Analyze from "../src/gateway/Analyze.js"
@@ -10,6 +10,7 @@ import * as Wire from "../src/gateway/OpenAiWire.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
+import * as Stack from "../src/Stack.js"
 import * as ScriptedModel from "../src/testing/ScriptedModel.js"
 import * as Telemetry from "../src/telemetry/Telemetry.js"
 
@@ -203,6 +204,71 @@ describe("Gateway over raw HTTP", () => {
       const ok = yield* post(JSON.stringify({ model: "m", messages: [{ role: "user", content: "still alive?" }] }))
       expect(ok.status).toBe(200)
       expect(yield* sim.journal).toHaveLength(1)
+    }))
+})
+
+describe("Gateway over a stack that hands its stream down as pulls", () => {
+  // Cache → fallback → breaker → retry → SDK: each layer gives its `streamPull`, so
+  // the SSE writer pulls the provider's reader with no stream stage in between.
+  const post = (url: string, body: object, signal?: AbortSignal) =>
+    fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: "Bearer gw-key-acme", "content-type": "application/json" },
+      body: JSON.stringify({ model: "default", temperature: 0, stream: true, ...body }),
+      ...(signal === undefined ? {} : { signal })
+    })
+  const setup = Effect.gen(function*() {
+    const sim = yield* ProviderSimulator.make()
+    const stack = yield* Layer.build(Stack.layer({
+      providers: {
+        primary: { type: "openai", model: "gpt-4.1-mini", baseURL: sim.openaiBaseURL, retry: { maxAttempts: 2, baseDelay: "1 millis", jitter: false } },
+        backup: { type: "openai", model: "gpt-4.1-nano", baseURL: sim.openaiBaseURL, retry: false }
+      },
+      cache: { exact: { ttl: "1 hour" } },
+      telemetry: false
+    }).pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["OPENAI_API_KEY", "sk-upstream"]]))))))
+    const url = yield* start(Layer.succeedContext(stack))
+    return { sim, url, service: yield* Effect.provide(LanguageModel.LanguageModel, stack) }
+  })
+
+  // Live clock: the retry waits (1 ms) between attempts.
+  it.scopedLive("retries before the first event, serves the repeat from the cache, and a failure before any event gets its status", () =>
+    Effect.gen(function*() {
+      const { sim, url, service } = yield* setup
+      expect(service.streamPull).toBeDefined()
+      yield* sim.enqueue("openai", { fault: { kind: "error", status: 500, type: "server_error" } }, { text: "pulled through" })
+      const text = (res: Response) => res.text().then((t) => t.split("\n\n").filter((f) => f.startsWith("data: {")).map((f) => JSON.parse(f.slice(6)).choices[0]?.delta?.content ?? "").join(""))
+      const first = yield* Effect.promise(() => post(url, { messages: [{ role: "user", content: "pull" }] }))
+      expect(first.status).toBe(200)
+      expect(yield* Effect.promise(() => text(first))).toBe("pulled through")
+      const calls = (yield* sim.journal).length
+      expect(calls).toBe(2)
+      const repeat = yield* Effect.promise(() => post(url, { messages: [{ role: "user", content: "pull" }] }))
+      expect(yield* Effect.promise(() => text(repeat))).toBe("pulled through")
+      expect((yield* sim.journal).length).toBe(calls) // from the cache
+      const fault = { fault: { kind: "error", status: 429, type: "requests", code: "rate_limit_exceeded", message: "slow" } } as const
+      yield* sim.enqueue("openai", fault, fault, fault)
+      // every member failed before any event: the chain's error and status, not a 200 stream
+      const failed = yield* Effect.promise(() => post(url, { messages: [{ role: "user", content: "fails" }] }))
+      expect(failed.status).toBe(503)
+      expect((yield* Effect.promise(() => failed.json())).error.message).toContain("All 2 providers failed")
+    }))
+
+  it.scopedLive("a client that disconnects mid-stream aborts the upstream call through every layer", () =>
+    Effect.gen(function*() {
+      const { sim, url } = yield* setup
+      yield* sim.enqueue("openai", { text: "w ".repeat(200), tokenDelayMs: 20 })
+      yield* Effect.promise(async () => {
+        const controller = new AbortController()
+        const res = await post(url, { messages: [{ role: "user", content: "long" }] }, controller.signal)
+        const reader = res.body!.getReader()
+        await reader.read()
+        await reader.read()
+        controller.abort()
+      })
+      const upstream = yield* sim.awaitEntry((e) => e.outcome !== "pending")
+      expect(upstream.outcome).toBe("aborted")
+      expect(upstream.chunksSent).toBeLessThan(200)
     }))
 })
 

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Redacted, Stream } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
-import { highWaterMark, sdkStream } from "../src/providers/internal/stream.js"
+import { highWaterMark, sdkPull } from "../src/providers/internal/stream.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
 
@@ -65,7 +65,7 @@ describe("provider streams", () => {
         }
       }
       const delta = new LanguageModel.TextDelta({ text: "x" })
-      const stream = sdkStream<number>({
+      const stream = LanguageModel.fromPull(sdkPull<number>({
         origin: { provider: "test", model: "m" },
         open: () => Promise.resolve(items()),
         onError: () => {
@@ -73,7 +73,7 @@ describe("provider streams", () => {
         },
         events: () => [delta],
         finish: () => Either.right(delta)
-      })
+      }))
       const first = yield* Effect.scoped(Effect.gen(function*() {
         const pull = yield* Stream.toPull(stream)
         const chunk = yield* pull

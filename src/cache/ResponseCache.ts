@@ -281,11 +281,11 @@ export const make = (options: Options = {}) =>
      * Reads the key and continues with `onHit` or `onMiss` in the same step (a
      * failed read or an entry that does not decode is logged and is a miss).
      */
-    const lookup = <A, E>(
+    const lookup = <A, E, R>(
       key: string,
-      onHit: (entry: Entry) => Effect.Effect<A, E>,
-      onMiss: () => Effect.Effect<A, E>
-    ): Effect.Effect<A, E> =>
+      onHit: (entry: Entry) => Effect.Effect<A, E, R>,
+      onMiss: () => Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E, R> =>
       Effect.matchEffect(store.get(key), {
         onFailure: (error) =>
           Effect.zipRight(Effect.logWarning("ResponseCache: store read failed, treated as a miss", error), Effect.suspend(onMiss)),
@@ -349,7 +349,10 @@ export const make = (options: Options = {}) =>
       return Effect.succeed(hitResponse(response, hitInfo("exact", entry.storedAt, now), now - started))
     }
 
-    const serveStream = (entry: Entry, clock: Clock.Clock, started: number) => {
+    const streamEnd: Effect.Effect<never, Option.Option<never>> = Effect.fail(Option.none())
+
+    /** A hit as a pull: its events in one chunk, then the end. */
+    const servePull = (entry: Entry, clock: Clock.Clock, started: number): LanguageModel.StreamPull => {
       const now = clock.unsafeCurrentTimeMillis()
       const cache = hitInfo("exact", entry.storedAt, now)
       const events = storedEvents(entry)
@@ -358,7 +361,12 @@ export const make = (options: Options = {}) =>
         const event = events[i]!
         out[i] = event._tag === "Finish" ? hitFinish(event, cache, now - started) : event
       }
-      return Stream.fromChunk(Chunk.unsafeFromArray(out))
+      let served = false
+      return Effect.suspend(() => {
+        if (served) return streamEnd
+        served = true
+        return Effect.succeed(Chunk.unsafeFromArray(out))
+      })
     }
 
     /**
@@ -438,59 +446,70 @@ export const make = (options: Options = {}) =>
           () => generateShared(request, plan, clock, started)
         )
 
-    const streamShared = (
+    // Streams are pulls handed down (see `LanguageModel.streamPull`): no stream
+    // stage of this layer's own between the caller and the inner service.
+    const sharedPull = (
       request: LanguageModel.Request,
       plan: Plan,
       clock: Clock.Clock,
       started: number
-    ): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
-      Stream.unwrapScoped(join(
+    ): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> =>
+      join(
         plan,
         (flight) =>
-          Effect.map(awaitFlight(flight), (entry) =>
+          Effect.flatMap(awaitFlight(flight), (entry) =>
             Option.isNone(entry)
-              ? attemptStream(request, { ...plan, refresh: false }, clock, started)
-              : serveStream(entry.value, clock, started)),
-        // The flight lands when the stream's scope closes: that finalizer is added in
-        // the same uninterruptible step that registered the flight.
-        (flight) =>
+              ? attemptPull(request, { ...plan, refresh: false }, clock, started)
+              : Effect.succeed(servePull(entry.value, clock, started))),
+        // The flight lands when the caller's scope closes: that finalizer is added in
+        // the same uninterruptible step that registered the flight; opening the
+        // inner stream (behind a fallback, a wait for its first event) is not.
+        (flight, restore) =>
           Effect.flatMap(Effect.scope, (scope) =>
-            Effect.map(Scope.addFinalizerExit(scope, (exit) => Effect.sync(() => land(plan, flight, exit))), () => {
-            const recorded: Array<LanguageModel.StreamEvent> = []
-            const complete = Effect.suspend(() => {
-              const last = recorded[recorded.length - 1]
-              if (last === undefined || last._tag !== "Finish") return Effect.void
-              const entry = Construct.make(Entry, {
-                storedAt: clock.unsafeCurrentTimeMillis(),
-                payload: { _tag: "Events", events: recorded }
+            Effect.flatMap(Scope.addFinalizerExit(scope, (exit) => Effect.sync(() => land(plan, flight, exit))), () => {
+              const recorded: Array<LanguageModel.StreamEvent> = []
+              const complete = Effect.suspend(() => {
+                const last = recorded[recorded.length - 1]
+                if (last === undefined || last._tag !== "Finish") return Effect.void
+                const entry = Construct.make(Entry, {
+                  storedAt: clock.unsafeCurrentTimeMillis(),
+                  payload: { _tag: "Events", events: recorded }
+                })
+                settle(flight, Exit.succeed(Option.some(entry)))
+                return save(request, plan, entry, last, last.reason)
               })
-              settle(flight, Exit.succeed(Option.some(entry)))
-              return save(request, plan, entry, last, last.reason)
-            })
-            return inner.stream(request).pipe(
-              // Recorded per chunk (no effect per event).
-              Stream.mapChunks((chunk) => {
-                for (const event of chunk) recorded.push(event)
-                return chunk
-              }),
-              Stream.concat(Stream.execute(complete))
-            )
-          }))
-      ))
+              return Effect.map(restore(LanguageModel.pullOf(inner, request)), (pull): LanguageModel.StreamPull =>
+                Effect.matchEffect(pull, {
+                  // Recorded per chunk (no effect per event).
+                  onSuccess: (chunk) => {
+                    for (const event of chunk) recorded.push(event)
+                    return Effect.succeed(chunk)
+                  },
+                  onFailure: (end: Option.Option<LlmError.LlmError>): Effect.Effect<never, Option.Option<LlmError.LlmError>> =>
+                    Option.isNone(end) ? Effect.zipRight(complete, Effect.fail(end)) : Effect.fail(end)
+                }))
+            }))
+      )
 
-    const attemptStream = (
+    const attemptPull = (
       request: LanguageModel.Request,
       plan: Plan,
       clock: Clock.Clock,
       started: number
-    ): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
+    ): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> =>
       plan.refresh
-        ? streamShared(request, plan, clock, started)
-        : Stream.unwrap(lookup(
+        ? sharedPull(request, plan, clock, started)
+        : lookup(
           plan.key,
-          (entry) => Effect.succeed(serveStream(entry, clock, started)),
-          () => Effect.succeed(streamShared(request, plan, clock, started))
-        ))
+          (entry) => Effect.succeed(servePull(entry, clock, started)),
+          () => sharedPull(request, plan, clock, started)
+        )
+
+    const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> => {
+      const plan = planOf(request)
+      if (plan === undefined) return LanguageModel.pullOf(inner, request)
+      return Effect.clockWith((clock) => attemptPull(request, plan, clock, clock.unsafeCurrentTimeMillis()))
+    }
 
     return {
       models: inner.models,
@@ -499,20 +518,8 @@ export const make = (options: Options = {}) =>
         if (plan === undefined) return inner.generate(request)
         return Effect.clockWith((clock) => attemptGenerate(request, plan, clock, clock.unsafeCurrentTimeMillis()))
       },
-      stream: (request) => {
-        const plan = planOf(request)
-        if (plan === undefined) return inner.stream(request)
-        return Stream.unwrap(Effect.clockWith((clock) => {
-          const started = clock.unsafeCurrentTimeMillis()
-          return plan.refresh
-            ? Effect.succeed(streamShared(request, plan, clock, started))
-            : lookup(
-              plan.key,
-              (entry) => Effect.succeed(serveStream(entry, clock, started)),
-              () => Effect.succeed(streamShared(request, plan, clock, started))
-            )
-        }))
-      }
+      stream: (request) => planOf(request) === undefined ? inner.stream(request) : LanguageModel.fromPull(streamPull(request)),
+      streamPull
     }
   })
 

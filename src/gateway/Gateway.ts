@@ -221,7 +221,7 @@ const core = (options: Options, fallback: LanguageModel.Service | undefined) => 
       const id = `chatcmpl-${Date.now().toString(36)}${(counter++).toString(36)}`
       const created = Math.floor(Date.now() / 1000)
       if (body.stream === true) {
-        return openSse(target.service.stream(request), {
+        return openSse(LanguageModel.pullOf(target.service, request), {
           id,
           created,
           model: requestedModel,
@@ -285,7 +285,8 @@ const sseHeaders = {
 } as const
 
 /**
- * Opens an SSE answer. The first event is awaited before answering, so a
+ * Opens an SSE answer over a service's pull (`LanguageModel.pullOf`: no stream
+ * stage between the SSE writer and the stack). The first event is awaited before answering, so a
  * failure before any output gets its proper status (429, 503, ...); a failure
  * after it is sent as an SSE error event. A stream that ends without `Finish`
  * (a service that does not check its upstream finished) is sent as an error
@@ -293,7 +294,7 @@ const sseHeaders = {
  * the whole answer.
  */
 const openSse = (
-  events: Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError>,
+  events: Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope>,
   options: { readonly id: string; readonly created: number; readonly model: string; readonly includeUsage: boolean }
 ): Effect.Effect<Sse, LlmError.LlmError> =>
   Effect.uninterruptibleMask((restore) =>
@@ -313,7 +314,7 @@ const openSse = (
         encode.error(Wire.toErrorResponse(
           new LlmError.ProviderUnavailable({ kind: "stream-interrupted", message: "The stream ended before the model finished" })
         ).body)
-      const opened = Effect.flatMap(Scope.extend(Stream.toPull(events), scope), (pullEvents) => {
+      const opened = Effect.flatMap(Scope.extend(events, scope), (pullEvents) => {
         let done = false
         const pull: Effect.Effect<string, Option.Option<never>> = Effect.suspend(() =>
           done

@@ -21,12 +21,12 @@ import type {
   MessageParam,
   RawMessageStreamEvent
 } from "@anthropic-ai/sdk/resources/messages/messages"
-import { Config, Duration, Effect, Either, Layer, Option, Redacted, Stream } from "effect"
+import { Config, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
 import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { fromApiFailure, fromTransport, malformedAnswer, type Origin } from "./internal/errors.js"
-import { sdkStream } from "./internal/stream.js"
+import { sdkPull } from "./internal/stream.js"
 
 /**
  * @since 0.1.0
@@ -111,10 +111,11 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
         ))
       })
 
-    const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
-      Stream.unwrap(Effect.map(prepare(request), ({ forced, origin, params }) => {
+    // A new state per run: a retry may run the same stream again.
+    const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> =>
+      Effect.flatMap(prepare(request), ({ forced, origin, params }) => {
         const state = new StreamState(origin, forced)
-        return sdkStream({
+        return sdkPull({
           origin,
           open: (signal) => client.messages.create({ ...params, stream: true }, { signal }),
           onError: (error, phase) =>
@@ -122,12 +123,13 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
           events: (event) => state.events(event),
           finish: (latencyMillis) => state.finish(latencyMillis)
         })
-      }))
+      })
 
     return {
       models: [options.model, ...(options.models ?? [])].map((model) => ({ provider, model })),
       generate,
-      stream
+      stream: (request) => LanguageModel.fromPull(streamPull(request)),
+      streamPull
     }
   })
 

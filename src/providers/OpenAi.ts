@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Duration, Effect, Either, Layer, Option, Redacted, Stream } from "effect"
+import { Config, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
 import OpenAI from "openai"
 import type {
   ChatCompletion,
@@ -21,7 +21,7 @@ import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { fromApiFailure, fromTransport, malformedAnswer, type Origin } from "./internal/errors.js"
-import { sdkStream } from "./internal/stream.js"
+import { sdkPull } from "./internal/stream.js"
 
 /**
  * @since 0.1.0
@@ -101,12 +101,12 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
       }).pipe(Effect.flatMap((completion) => fromCompletion(completion, origin, Date.now() - started)))
     }
 
-    const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> => {
+    const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> => {
       const origin = originOf(request)
       // A new state per run: a retry may run the same stream again.
-      return Stream.suspend(() => {
+      return Effect.suspend(() => {
         const state = new StreamState(origin)
-        return sdkStream({
+        return sdkPull({
         origin,
         open: (signal) =>
           client.chat.completions.create({
@@ -125,7 +125,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
     return {
       models: [options.model, ...(options.models ?? [])].map((model) => ({ provider, model })),
       generate,
-      stream
+      stream: (request) => LanguageModel.fromPull(streamPull(request)),
+      streamPull
     }
   })
 

@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Duration, Effect, Layer, Option, Ref, Stream } from "effect"
+import { Cause, Context, Duration, Effect, Layer, Option, Ref, type Scope, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as Metrics from "../telemetry/Metrics.js"
 import * as LlmError from "../LlmError.js"
@@ -92,6 +92,10 @@ export interface Breaker {
   readonly guardStream: <R>(
     stream: Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError, R>
   ) => Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError, R>
+  /** The same for a stream's pull, opened by `open` in the current scope once admitted. */
+  readonly guardPull: (
+    open: Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope>
+  ) => Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope>
 }
 
 /**
@@ -275,29 +279,35 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
       )
 
     // Uninterruptible from the admission to the finalizer that gives a probe's turn back.
-    const guardStream = <R>(stream: Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError, R>) =>
-      Stream.unwrapScoped(Effect.uninterruptible(Effect.gen(function*() {
+    const guardPull = (open: Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope>) =>
+      Effect.uninterruptibleMask((restore) => Effect.gen(function*() {
         const admission = yield* admit
         yield* publish
-        if (typeof admission === "object") return Stream.fail(refuse(admission.retryAfterMillis))
+        if (typeof admission === "object") return yield* Effect.fail(refuse(admission.retryAfterMillis))
         const settled = yield* Ref.make(false)
         const settle = (effect: Effect.Effect<void>) =>
           Effect.flatMap(Ref.getAndSet(settled, true), (done) => done ? Effect.void : effect)
         yield* Effect.addFinalizer(() => settle(onAbandon(admission)))
-        const pull = yield* Stream.toPull(stream)
-        return Stream.repeatEffectChunkOption(Attempts.observePull(
+        // A stream that fails to open failed; opening (which may wait for a first
+        // event, behind a fallback) can be interrupted: the finalizer above settles it.
+        const pull = yield* Effect.tapError(restore(open), (error) => Effect.zipRight(settle(onFailure(admission, error)), publish))
+        return Attempts.observePull(
           pull,
           () => Effect.zipRight(settle(onSuccess(admission)), publish),
           (error) => Effect.zipRight(settle(onFailure(admission, error)), publish)
-        ))
-      })))
+        )
+      }))
+    const guardStream = <R>(stream: Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError, R>) =>
+      Stream.unwrapScoped(Effect.flatMap(Effect.context<R>(), (context) =>
+        Effect.map(guardPull(Stream.toPull(Stream.provideContext(stream, context))), Stream.repeatEffectChunkOption)))
 
     return {
       name: options.name,
       state: Effect.map(snapshot, (s) => s.state),
       snapshot,
       guard,
-      guardStream
+      guardStream,
+      guardPull
     }
   })
 
@@ -321,7 +331,8 @@ export const nameOf = (inner: LanguageModel.Service) => {
 export const wrap = (breaker: Breaker) => (inner: LanguageModel.Service): LanguageModel.Service => ({
   models: inner.models,
   generate: (request) => breaker.guard(inner.generate(request)),
-  stream: (request) => breaker.guardStream(inner.stream(request))
+  stream: (request) => LanguageModel.fromPull(breaker.guardPull(LanguageModel.pullOf(inner, request))),
+  streamPull: (request) => breaker.guardPull(LanguageModel.pullOf(inner, request))
 })
 
 /**

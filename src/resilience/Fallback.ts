@@ -42,8 +42,7 @@ import {
   Fiber,
   Layer,
   Option,
-  Scope,
-  Stream
+  Scope
 } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
@@ -282,8 +281,8 @@ export const makeWithRegistry = (
         return Attempts.withAttempts(value, before, yield* Attempts.since(started), after)
       })
 
-    const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
-      Stream.unwrapScoped(Effect.gen(function*() {
+    const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> =>
+      Effect.gen(function*() {
         const started = yield* Effect.clockWith((c) => c.currentTimeMillis)
         // Each member's stream lives in its own scope. When the stream ends, the
         // winner's is closed in line and any other in the background: closing a
@@ -302,7 +301,7 @@ export const makeWithRegistry = (
             const target = Attempts.targetOf(member.service, request)
             return yield* Effect.gen(function*() {
               const pull = Attempts.requireFinishPull(
-                yield* Scope.extend(Stream.toPull(member.service.stream(request)), scope),
+                yield* Scope.extend(LanguageModel.pullOf(member.service, request), scope),
                 target
               )
               const first: Effect.Effect<Chunk.Chunk<LanguageModel.StreamEvent>, LlmError.LlmError> = pull.pipe(
@@ -335,13 +334,13 @@ export const makeWithRegistry = (
               Attempts.mapFinishChunk(chunk, (finish) => Attempts.finishWithAttempts(finish, before, d, after)))
             : Effect.succeed(chunk)
         let pending: Chunk.Chunk<LanguageModel.StreamEvent> | undefined = value.chunk
-        return Stream.repeatEffectChunkOption(Effect.suspend(() => {
+        return Effect.suspend(() => {
           const chunk = pending
           if (chunk === undefined) return Effect.flatMap(value.pull, route)
           pending = undefined
           return route(chunk)
-        }))
-      }))
+        })
+      })
 
     const registry = {
       breakers: resolved.flatMap((m) => m.breaker === undefined ? [] : [m.breaker]),
@@ -351,7 +350,8 @@ export const makeWithRegistry = (
       service: {
         models: resolved.flatMap((m) => m.service.models),
         generate,
-        stream
+        stream: (request: LanguageModel.Request) => LanguageModel.fromPull(streamPull(request)),
+        streamPull
       },
       registry
     }

@@ -36,8 +36,7 @@ import {
   Schedule,
   ScheduleDecision,
   ScheduleIntervals,
-  Scope,
-  Stream
+  Scope
 } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
@@ -227,8 +226,8 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
     // timeout bounds each pull of an attempt, a stream without `Finish` fails as
     // stream-interrupted, retries happen only before the first event, and the
     // `Finish` carries the failed attempts before it.
-    const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
-      Stream.unwrapScoped(Effect.map(Effect.scope, (outer) => {
+    const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, never, Scope.Scope> =>
+      Effect.map(Effect.scope, (outer) => {
         const target = Attempts.targetOf(inner, request)
         const failures: Array<LanguageModel.Attempt> = []
         const onTimeout = () => Option.some<LlmError.LlmError>(timeoutError(target, timeout))
@@ -248,7 +247,11 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
           finished = false
           scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
           pull = yield* Scope.extend(
-            Effect.flatMap(Stream.toPull(inner.stream(request)), (upstream) => Timeout.timeoutPull(upstream, timeout, onTimeout)),
+            // Opening is timed too: behind a fallback it waits for a first event.
+            Effect.flatMap(
+              Timeout.timeoutFail(LanguageModel.pullOf(inner, request), timeout, () => timeoutError(target, timeout)),
+              (upstream) => Timeout.timeoutPull(upstream, timeout, onTimeout)
+            ),
             scope
           )
         })
@@ -298,14 +301,19 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
         const next: Effect.Effect<Chunk.Chunk<LanguageModel.StreamEvent>, Option.Option<LlmError.LlmError>> = Effect
           .suspend(() =>
             pull === undefined
-              ? Effect.zipRight(open, next)
+              ? Effect.matchEffect(open, { onFailure: (error) => onFailure(Option.some(error)), onSuccess: () => next })
               : Effect.matchEffect(pull, { onFailure, onSuccess: onChunk })
           )
 
-        return Stream.repeatEffectChunkOption(next)
-      }))
+        return next
+      })
 
-    return { models: inner.models, generate, stream }
+    return {
+      models: inner.models,
+      generate,
+      stream: (request) => LanguageModel.fromPull(streamPull(request)),
+      streamPull
+    }
   })
 
 /**

@@ -29,7 +29,7 @@
  * `return()` on interruption waits for the pending read: a consumer that stops
  * aborts the request at once (the pending read then fails, unseen).
  */
-import { Chunk, Effect, Either, Option, Stream } from "effect"
+import { Chunk, Effect, Either, Option, type Scope } from "effect"
 import type * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
 import { malformedAnswer, type Origin } from "./errors.js"
@@ -53,9 +53,9 @@ export const highWaterMark = 256
 
 const end: Effect.Effect<never, Option.Option<never>> = Effect.fail(Option.none())
 
-/** Streams one request through an SDK. */
-export const sdkStream = <A>(spec: StreamSpec<A>): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
-  Stream.unwrapScoped(Effect.gen(function*() {
+/** Streams one request through an SDK, as a pull in the current scope. */
+export const sdkPull = <A>(spec: StreamSpec<A>): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> =>
+  Effect.gen(function*() {
     const controller = new AbortController()
     /** Read to its end (or failed): nothing left to abort. */
     let done = false
@@ -159,5 +159,5 @@ export const sdkStream = <A>(spec: StreamSpec<A>): Stream.Stream<LanguageModel.S
         })
       })
     })
-    return Stream.repeatEffectChunkOption(pull)
-  }))
+    return pull
+  })
