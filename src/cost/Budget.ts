@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Clock, Context, DateTime, Deferred, Duration, Effect, Layer, Option, Ref, Schema, Stream } from "effect"
+import { Chunk, Clock, Context, DateTime, Deferred, Duration, Effect, Layer, Option, Ref, Schema, type Scope as EffectScope } from "effect"
 import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
@@ -599,39 +599,37 @@ export const makeWithReport = (options: Options) =>
         })
       )
 
-    const stream = (request: LanguageModel.Request) =>
-      Stream.unwrapScoped(
-        Effect.uninterruptibleMask((restore) =>
-          Effect.gen(function*() {
-            const p = yield* plan(request)
-            yield* acquire(p, restore)
-            // Plain state read by the finalizer, events counted and Finish priced per
-            // chunk (`mapChunks`: no effect per event).
-            const seen: { events: number; finish?: LanguageModel.Finish; cost?: LanguageModel.Cost } = { events: 0 }
-            yield* Effect.addFinalizer(() => {
-              if (seen.finish !== undefined && seen.cost !== undefined) {
-                const served = { provider: seen.finish.provider, model: seen.finish.model }
-                return settleWith(p, served, seen.cost.estimated ? p.amount : toNanoCeil(seen.cost.usd))
-              }
-              // Nothing arrived: nothing was generated, release. Events but no final
-              // usage: the bill is unknown, charge the reserved worst case.
-              return seen.events === 0 ? release(p) : settleWith(p, undefined, p.amount)
-            })
-            return inner.stream(request).pipe(
-              Stream.mapChunks((chunk) => {
-                seen.events += chunk.length
-                return Chunk.map(chunk, (event): LanguageModel.StreamEvent => {
-                  if (event._tag !== "Finish") return event
-                  const cost = actualCost(p, { provider: event.provider, model: event.model }, event.usage)
-                  const finish = Construct.make(LanguageModel.Finish, { ...event, cost })
-                  seen.finish = finish
-                  seen.cost = cost
-                  return finish
-                })
-              })
-            )
+    const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, EffectScope.Scope> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const p = yield* plan(request)
+          yield* acquire(p, restore)
+          // Plain state read by the finalizer, events counted and Finish priced per
+          // chunk (no effect per event).
+          const seen: { events: number; finish?: LanguageModel.Finish; cost?: LanguageModel.Cost } = { events: 0 }
+          yield* Effect.addFinalizer(() => {
+            if (seen.finish !== undefined && seen.cost !== undefined) {
+              const served = { provider: seen.finish.provider, model: seen.finish.model }
+              return settleWith(p, served, seen.cost.estimated ? p.amount : toNanoCeil(seen.cost.usd))
+            }
+            // Nothing arrived: nothing was generated, release. Events but no final
+            // usage: the bill is unknown, charge the reserved worst case.
+            return seen.events === 0 ? release(p) : settleWith(p, undefined, p.amount)
           })
-        )
+          // Opening (behind a fallback, a wait for a first event) can be interrupted.
+          const pull = yield* restore(LanguageModel.pullOf(inner, request))
+          return Effect.map(pull, (chunk) => {
+            seen.events += chunk.length
+            return Chunk.map(chunk, (event): LanguageModel.StreamEvent => {
+              if (event._tag !== "Finish") return event
+              const cost = actualCost(p, { provider: event.provider, model: event.model }, event.usage)
+              const finish = Construct.make(LanguageModel.Finish, { ...event, cost })
+              seen.finish = finish
+              seen.cost = cost
+              return finish
+            })
+          })
+        })
       )
 
     const report: Effect.Effect<ReadonlyArray<SpendLine>, BudgetStoreError> = Effect.gen(function*() {
@@ -679,7 +677,12 @@ export const makeWithReport = (options: Options) =>
       }).sort((a, b) => `${a.scope}|${a.period}|${a.periodId}`.localeCompare(`${b.scope}|${b.period}|${b.periodId}`))
     })
 
-    const service: LanguageModel.Service = { models: inner.models, generate, stream }
+    const service: LanguageModel.Service = {
+      models: inner.models,
+      generate,
+      stream: (request) => LanguageModel.fromPull(streamPull(request)),
+      streamPull
+    }
     return { service, budget: { report } }
   })
 

@@ -24,7 +24,7 @@
  */
 import * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as RedisRateLimiter from "@effect/experimental/RateLimiter/Redis"
-import { Clock, Context, Duration, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
 import { Redis, type RedisOptions } from "ioredis"
 import * as LanguageModel from "../LanguageModel.js"
 import * as Metrics from "../telemetry/Metrics.js"
@@ -367,24 +367,30 @@ export const makeWith = (store: Store, options: Options = {}) =>
       ))
   }
 
-  const stream = (request: LanguageModel.Request) => {
+  const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> => {
     const target = Attempts.targetOf(inner, request)
-    return Stream.unwrapScoped(
-      Effect.tap(
-        admit(request, target),
-        ({ key }) => options.maxConcurrency === undefined ? Effect.void : enter(key, target)
-      ).pipe(Effect.flatMap(({ charged, key }) =>
-        Effect.map(Stream.toPull(inner.stream(request)), (pull) =>
-          Stream.repeatEffectChunkOption(Attempts.observePull(
+    return Effect.tap(
+      admit(request, target),
+      ({ key }) => options.maxConcurrency === undefined ? Effect.void : enter(key, target)
+    ).pipe(Effect.flatMap(({ charged, key }) =>
+      Effect.map(
+        Effect.tapError(LanguageModel.pullOf(inner, request), (error) => observe(key, error)),
+        (pull) =>
+          Attempts.observePull(
             pull,
             (finish) => settle(key, charged, finish.usage),
             (error) => observe(key, error)
-          )))
-      ))
-    )
+          )
+      )
+    ))
   }
 
-  return { models: inner.models, generate, stream }
+  return {
+    models: inner.models,
+    generate,
+    stream: (request) => LanguageModel.fromPull(streamPull(request)),
+    streamPull
+  }
 }
 
 /**

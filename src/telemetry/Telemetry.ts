@@ -60,7 +60,6 @@ import {
   Option,
   Redacted,
   Scope,
-  Stream,
   Tracer
 } from "effect"
 import * as Construct from "../internal/construct.js"
@@ -821,20 +820,16 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
     // loggers and the parent span are set per pull (`inCall`, which also replaces a
     // `provideService` per pull), and the span, clock and state live in one
     // synchronous step.
-    const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
+    const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> =>
       // Uninterruptible from making the span to adding the finalizer that ends it.
-      Stream.unwrapScoped(Effect.uninterruptible(Effect.flatMap(
+      Effect.uninterruptibleMask((restore) => Effect.flatMap(
         Effect.makeSpan(spanName(request), {
           kind: "client",
           attributes: requestAttributes(request, "stream"),
           captureStackTrace: false
         }),
         (span) =>
-          Effect.withFiberRuntime<
-            Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError>,
-            never,
-            Scope.Scope
-          >((runtimeFiber) => {
+          Effect.withFiberRuntime<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope>((runtimeFiber) => {
             const clock = Context.get(runtimeFiber.currentDefaultServices, Clock.Clock)
             const timing = FiberAccess.access(runtimeFiber).getFiberRef(FiberRef.currentTracerTimingEnabled)
             const scope = Context.get(runtimeFiber.currentContext as Context.Context<Scope.Scope>, Scope.Scope)
@@ -913,20 +908,34 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
                   return Effect.failCause(Cause.map(redacted, Option.some))
                 }
               })
+            // Opening (behind a fallback, a wait for a first event) can be interrupted;
+            // a failure to open is the call's failure.
+            const opened = Effect.catchAllCause(
+              restore(inCall(span, LanguageModel.pullOf(inner, request))),
+              (cause) => {
+                // An interrupted opening is told by the scope's exit, as a stream's.
+                if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+                failure = redactFailure(cause)
+                return Effect.failCause(failure)
+              }
+            )
             return Effect.zipRight(
               Scope.addFinalizerExit(scope, close),
-              Effect.map(inCall(span, Stream.toPull(inner.stream(request))), (upstream) => {
-                const pull = Effect.matchCauseEffect(inCall(span, upstream), {
+              Effect.map(opened, (upstream): LanguageModel.StreamPull =>
+                Effect.matchCauseEffect(inCall(span, upstream), {
                   onFailure,
                   onSuccess: (chunk) => Effect.succeed(observe(chunk))
-                })
-                return Stream.repeatEffectChunkOption(pull)
-              })
+                }))
             )
           })
-      )))
+      ))
 
-    return { models: inner.models, generate, stream } satisfies LanguageModel.Service
+    return {
+      models: inner.models,
+      generate,
+      stream: (request) => LanguageModel.fromPull(streamPull(request)),
+      streamPull
+    } satisfies LanguageModel.Service
   })
 
 /**
