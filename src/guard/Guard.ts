@@ -26,7 +26,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either, Layer, Option, Stream } from "effect"
+import { Chunk, Effect, Either, Layer, Option, type Scope, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as Construct from "../internal/construct.js"
 import * as LlmError from "../LlmError.js"
@@ -117,6 +117,11 @@ export const makeInput = (options: InputOptions = {}) =>
           Stream.suspend(() => {
             const flagged = firstFlagged(request)
             return flagged === undefined ? inner.stream(request) : Stream.fail(flagged)
+          }),
+        streamPull: (request) =>
+          Effect.suspend(() => {
+            const flagged = firstFlagged(request)
+            return flagged === undefined ? LanguageModel.pullOf(inner, request) : Effect.fail(flagged)
           })
       }
     }
@@ -129,7 +134,8 @@ export const makeInput = (options: InputOptions = {}) =>
     return {
       models: inner.models,
       generate: (request) => Effect.zipRight(check(request), inner.generate(request)),
-      stream: (request) => Stream.unwrap(Effect.as(check(request), inner.stream(request)))
+      stream: (request) => Stream.unwrap(Effect.as(check(request), inner.stream(request))),
+      streamPull: (request) => Effect.zipRight(check(request), LanguageModel.pullOf(inner, request))
     }
   })
 
@@ -194,88 +200,102 @@ export const makeOutput = (options: OutputOptions = {}) =>
           ))
       )
 
-    const streamIncremental = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
-      Stream.unwrap(
-        Effect.map(prepare(request, options), (prepared) => {
-          const { context } = prepared
-          let assembled = ""
-          let pending = ""
-          // By index in a Map: an array indexed by a provider's number was sparse up to it
-          // (index 1e9: a 40 s walk) or skipped it (2^32 - 1 is not an array index, so
-          // that call escaped the argument check).
-          const calls = new Map<number, { id: string; name: string; arguments: string }>()
-          const heldCalls: Array<LanguageModel.StreamEvent> = []
+    const streamIncrementalPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> =>
+      Effect.flatMap(prepare(request, options), (prepared) => {
+        const { context } = prepared
+        let assembled = ""
+        let pending = ""
+        // By index in a Map: an array indexed by a provider's number was sparse up to it
+        // (index 1e9: a 40 s walk) or skipped it (2^32 - 1 is not an array index, so
+        // that call escaped the argument check).
+        const calls = new Map<number, { id: string; name: string; arguments: string }>()
+        const heldCalls: Array<LanguageModel.StreamEvent> = []
 
-          const release = (text: string): Either.Either<ReadonlyArray<LanguageModel.StreamEvent>, LlmError.OutputRejected> =>
-            text.length === 0
-              ? Either.right([])
-              : Either.map(OutputGuard.checkText(text, options, {}), (safe) => safe.length === 0 ? [] : [Construct.make(LanguageModel.TextDelta, { _tag: "TextDelta", text: safe })])
+        const release = (text: string): Either.Either<ReadonlyArray<LanguageModel.StreamEvent>, LlmError.OutputRejected> =>
+          text.length === 0
+            ? Either.right([])
+            : Either.map(OutputGuard.checkText(text, options, {}), (safe) => safe.length === 0 ? [] : [Construct.make(LanguageModel.TextDelta, { _tag: "TextDelta", text: safe })])
 
-          const leakOptions: OutputGuard.Options = { protectedStrings: options.protectedStrings, secrets: "off", pii: "off" }
-          const leakContext: OutputGuard.Context = { canary: context.canary }
-          const leakCheck = (window: string): Either.Either<void, LlmError.OutputRejected> =>
-            Either.map(OutputGuard.checkText(window, leakOptions, leakContext), () => undefined)
+        const leakOptions: OutputGuard.Options = { protectedStrings: options.protectedStrings, secrets: "off", pii: "off" }
+        const leakContext: OutputGuard.Context = { canary: context.canary }
+        const leakCheck = (window: string): Either.Either<void, LlmError.OutputRejected> =>
+          Either.map(OutputGuard.checkText(window, leakOptions, leakContext), () => undefined)
 
-          const onEvent = (event: LanguageModel.StreamEvent): Effect.Effect<ReadonlyArray<LanguageModel.StreamEvent>, LlmError.OutputRejected> => {
-            switch (event._tag) {
-              case "TextDelta": {
-                assembled += event.text
-                pending += event.text
-                // Leaks are checked on a window of the assembled text, so a canary split
-                // across chunks is seen whole; the full text is checked again at Finish.
-                const leak = leakCheck(assembled.slice(-2048))
-                if (Either.isLeft(leak)) return Effect.fail(leak.left)
-                const cut = safeCut(pending)
-                const ready = pending.slice(0, cut)
-                pending = pending.slice(cut)
-                return release(ready)
+        const onEvent = (event: LanguageModel.StreamEvent): Either.Either<ReadonlyArray<LanguageModel.StreamEvent>, LlmError.OutputRejected> => {
+          switch (event._tag) {
+            case "TextDelta": {
+              assembled += event.text
+              pending += event.text
+              // Leaks are checked on a window of the assembled text, so a canary split
+              // across chunks is seen whole; the full text is checked again at Finish.
+              const leak = leakCheck(assembled.slice(-2048))
+              if (Either.isLeft(leak)) return Either.left(leak.left)
+              const cut = safeCut(pending)
+              const ready = pending.slice(0, cut)
+              pending = pending.slice(cut)
+              return release(ready)
+            }
+            case "ToolCallDelta": {
+              let call = calls.get(event.index)
+              if (call === undefined) calls.set(event.index, call = { id: "", name: "", arguments: "" })
+              if (event.id !== undefined) call.id = event.id
+              if (event.name !== undefined) {
+                call.name = event.name
+                const allowed = OutputGuard.checkToolCalls(
+                  [new LanguageModel.ToolCall({ id: call.id, name: call.name, arguments: "{}" })],
+                  { allowedActions: options.allowedActions, checkToolArguments: false, secrets: "off" },
+                  context
+                )
+                if (Either.isLeft(allowed)) return Either.left(allowed.left)
               }
-              case "ToolCallDelta": {
-                let call = calls.get(event.index)
-                if (call === undefined) calls.set(event.index, call = { id: "", name: "", arguments: "" })
-                if (event.id !== undefined) call.id = event.id
-                if (event.name !== undefined) {
-                  call.name = event.name
-                  const allowed = OutputGuard.checkToolCalls(
-                    [new LanguageModel.ToolCall({ id: call.id, name: call.name, arguments: "{}" })],
-                    { allowedActions: options.allowedActions, checkToolArguments: false, secrets: "off" },
-                    context
-                  )
-                  if (Either.isLeft(allowed)) return Effect.fail(allowed.left)
-                }
-                call.arguments += event.argumentsDelta
-                heldCalls.push(event)
-                return Effect.succeed([])
-              }
-              case "UsageEvent":
-                return Effect.succeed([event])
-              case "Finish": {
-                const whole = leakCheck(assembled)
-                if (Either.isLeft(whole)) return Effect.fail(whole.left)
-                const toolCalls = [...calls.keys()].sort((a, b) => a - b).map((index) => new LanguageModel.ToolCall(calls.get(index)!))
-                const tools = OutputGuard.checkToolCalls(toolCalls, options, context)
-                if (Either.isLeft(tools)) return Effect.fail(tools.left)
-                const schema = OutputGuard.checkSchema(assembled, options, context)
-                if (Either.isLeft(schema)) return Effect.fail(schema.left)
-                const rest = release(pending)
-                pending = ""
-                return Effect.map(rest, (events) => [...events, ...heldCalls, event])
-              }
+              call.arguments += event.argumentsDelta
+              heldCalls.push(event)
+              return Either.right([])
+            }
+            case "UsageEvent":
+              return Either.right([event])
+            case "Finish": {
+              const whole = leakCheck(assembled)
+              if (Either.isLeft(whole)) return Either.left(whole.left)
+              const toolCalls = [...calls.keys()].sort((a, b) => a - b).map((index) => new LanguageModel.ToolCall(calls.get(index)!))
+              const tools = OutputGuard.checkToolCalls(toolCalls, options, context)
+              if (Either.isLeft(tools)) return Either.left(tools.left)
+              const schema = OutputGuard.checkSchema(assembled, options, context)
+              if (Either.isLeft(schema)) return Either.left(schema.left)
+              const rest = release(pending)
+              pending = ""
+              return Either.map(rest, (events) => [...events, ...heldCalls, event])
             }
           }
+        }
 
-          return inner.stream(prepared.request).pipe(
-            Stream.mapEffect(onEvent),
-            Stream.flattenIterables
-          )
-        })
-      )
+        // Each chunk's events checked in order; what they release goes out as one
+        // chunk, and a refusal after the events before it (as one event at a time).
+        let refused: LlmError.OutputRejected | undefined
+        const onChunk = (chunk: Chunk.Chunk<LanguageModel.StreamEvent>): LanguageModel.StreamPull => {
+          const out: Array<LanguageModel.StreamEvent> = []
+          for (const event of chunk) {
+            const released = onEvent(event)
+            if (Either.isLeft(released)) {
+              refused = released.left
+              break
+            }
+            for (const e of released.right) out.push(e)
+          }
+          return refused !== undefined && out.length === 0 ? Effect.fail(Option.some(refused)) : Effect.succeed(Chunk.unsafeFromArray(out))
+        }
+        return Effect.map(LanguageModel.pullOf(inner, prepared.request), (pull): LanguageModel.StreamPull =>
+          Effect.suspend(() => refused !== undefined ? Effect.fail(Option.some(refused)) : Effect.flatMap(pull, onChunk)))
+      })
 
-    return {
-      models: inner.models,
-      generate,
-      stream: options.stream === "buffer" ? streamBuffered : streamIncremental
-    }
+    return options.stream === "buffer"
+      ? { models: inner.models, generate, stream: streamBuffered }
+      : {
+        models: inner.models,
+        generate,
+        stream: (request) => LanguageModel.fromPull(streamIncrementalPull(request)),
+        streamPull: streamIncrementalPull
+      }
   })
 
 /**
