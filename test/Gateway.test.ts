@@ -33,6 +33,22 @@ const withSimulator = Effect.gen(function*() {
   return { sim, url, client }
 })
 
+/** Opens a long stream, reads two chunks and disconnects: the upstream call must be aborted early. */
+const expectAbortOnDisconnect = (sim: ProviderSimulator.Simulator, open: (signal: AbortSignal) => Promise<Response>) =>
+  Effect.gen(function*() {
+    yield* sim.enqueue("openai", { text: "w ".repeat(200), tokenDelayMs: 20 })
+    yield* Effect.promise(async () => {
+      const controller = new AbortController()
+      const reader = (await open(controller.signal)).body!.getReader()
+      await reader.read()
+      await reader.read()
+      controller.abort()
+    })
+    const upstream = yield* sim.awaitEntry((e) => e.outcome !== "pending")
+    expect(upstream.outcome).toBe("aborted")
+    expect(upstream.chunksSent).toBeLessThan(200)
+  })
+
 describe("Gateway with the official openai SDK", () => {
   it.scoped("answers non-streaming completions with usage", () =>
     Effect.gen(function*() {
@@ -165,23 +181,13 @@ describe("Gateway over raw HTTP", () => {
   it.scoped("a client that disconnects mid-stream aborts the upstream call", () =>
     Effect.gen(function*() {
       const { sim, url } = yield* withSimulator
-      yield* sim.enqueue("openai", { text: "w ".repeat(200), tokenDelayMs: 20 })
-      yield* Effect.promise(async () => {
-        const controller = new AbortController()
-        const res = await fetch(`${url}/v1/chat/completions`, {
+      yield* expectAbortOnDisconnect(sim, (signal) =>
+        fetch(`${url}/v1/chat/completions`, {
           method: "POST",
           headers: { authorization: "Bearer gw-key-acme", "content-type": "application/json" },
           body: JSON.stringify({ model: "gpt-4.1-mini", messages: [{ role: "user", content: "x" }], stream: true }),
-          signal: controller.signal
-        })
-        const reader = res.body!.getReader()
-        await reader.read()
-        await reader.read()
-        controller.abort()
-      })
-      const upstream = yield* sim.awaitEntry((e) => e.outcome !== "pending")
-      expect(upstream.outcome).toBe("aborted")
-      expect(upstream.chunksSent).toBeLessThan(200)
+          signal
+        }))
     }))
 
   it.scoped("oversized and malformed bodies get 413 and 400, and the server keeps serving", () =>
@@ -257,18 +263,7 @@ describe("Gateway over a stack that hands its stream down as pulls", () => {
   it.scopedLive("a client that disconnects mid-stream aborts the upstream call through every layer", () =>
     Effect.gen(function*() {
       const { sim, url } = yield* setup
-      yield* sim.enqueue("openai", { text: "w ".repeat(200), tokenDelayMs: 20 })
-      yield* Effect.promise(async () => {
-        const controller = new AbortController()
-        const res = await post(url, { messages: [{ role: "user", content: "long" }] }, controller.signal)
-        const reader = res.body!.getReader()
-        await reader.read()
-        await reader.read()
-        controller.abort()
-      })
-      const upstream = yield* sim.awaitEntry((e) => e.outcome !== "pending")
-      expect(upstream.outcome).toBe("aborted")
-      expect(upstream.chunksSent).toBeLessThan(200)
+      yield* expectAbortOnDisconnect(sim, (signal) => post(url, { messages: [{ role: "user", content: "long" }] }, signal))
     }))
 })
 
