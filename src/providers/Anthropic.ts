@@ -23,8 +23,10 @@ import type {
 } from "@anthropic-ai/sdk/resources/messages/messages"
 import { Config, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
 import * as Construct from "../internal/construct.js"
+import * as Timed from "../internal/timed.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
+import { call } from "./internal/call.js"
 import { fromApiFailure, fromTransport, malformedAnswer, type Origin } from "./internal/errors.js"
 import { sdkPull } from "./internal/stream.js"
 
@@ -97,13 +99,17 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
         return { origin, params, forced }
       })
 
-    const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
+    const generateWithin = (
+      request: LanguageModel.Request,
+      timing: Timed.Timing | undefined
+    ): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
       Effect.flatMap(prepare(request), ({ forced, origin, params }) => {
         const started = Date.now()
-        return Effect.tryPromise({
-          try: (signal) => client.messages.create({ ...params, stream: false }, { signal }),
-          catch: (error) => mapError(error, origin)
-        }).pipe(Effect.flatMap((message) =>
+        return call(
+          (signal) => client.messages.create({ ...params, stream: false }, { signal }),
+          (error) => mapError(error, origin),
+          timing
+        ).pipe(Effect.flatMap((message) =>
           Effect.try({
             try: () => fromMessage(message, origin, forced, Date.now() - started),
             catch: (error) => malformedAnswer(error, origin)
@@ -111,8 +117,13 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
         ))
       })
 
+    const generate = Timed.withTimedGenerate((request) => generateWithin(request, undefined), generateWithin)
+
     // A new state per run: a retry may run the same stream again.
-    const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> =>
+    const streamPullWithin = (
+      request: LanguageModel.Request,
+      timing: Timed.Timing | undefined
+    ): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> =>
       Effect.flatMap(prepare(request), ({ forced, origin, params }) => {
         const state = new StreamState(origin, forced)
         return sdkPull({
@@ -122,8 +133,9 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
             phase === "read" && !(error instanceof Sdk.APIError) ? fromTransport("stream-interrupted", error, origin) : mapError(error, origin),
           events: (event) => state.events(event),
           finish: (latencyMillis) => state.finish(latencyMillis)
-        })
+        }, timing)
       })
+    const streamPull = Timed.withTimedStreamPull((request) => streamPullWithin(request, undefined), streamPullWithin)
 
     return {
       models: [options.model, ...(options.models ?? [])].map((model) => ({ provider, model })),

@@ -18,8 +18,10 @@ import type {
   ChatCompletionMessageParam
 } from "openai/resources/chat/completions"
 import * as Construct from "../internal/construct.js"
+import * as Timed from "../internal/timed.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
+import { call } from "./internal/call.js"
 import { fromApiFailure, fromTransport, malformedAnswer, type Origin } from "./internal/errors.js"
 import { sdkPull } from "./internal/stream.js"
 
@@ -92,16 +94,24 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
     const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
     const originOf = (request: LanguageModel.Request): Origin => ({ provider, model: request.model ?? options.model })
 
-    const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> => {
+    const generateWithin = (
+      request: LanguageModel.Request,
+      timing: Timed.Timing | undefined
+    ): Effect.Effect<LanguageModel.Response, LlmError.LlmError> => {
       const origin = originOf(request)
       const started = Date.now()
-      return Effect.tryPromise({
-        try: (signal) => client.chat.completions.create({ ...toParams(request, origin.model, maxTokensField), stream: false }, { signal }),
-        catch: (error) => mapError(error, origin)
-      }).pipe(Effect.flatMap((completion) => fromCompletion(completion, origin, Date.now() - started)))
+      return call(
+        (signal) => client.chat.completions.create({ ...toParams(request, origin.model, maxTokensField), stream: false }, { signal }),
+        (error) => mapError(error, origin),
+        timing
+      ).pipe(Effect.flatMap((completion) => fromCompletion(completion, origin, Date.now() - started)))
     }
+    const generate = Timed.withTimedGenerate((request) => generateWithin(request, undefined), generateWithin)
 
-    const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> => {
+    const streamPullWithin = (
+      request: LanguageModel.Request,
+      timing: Timed.Timing | undefined
+    ): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> => {
       const origin = originOf(request)
       // A new state per run: a retry may run the same stream again.
       return Effect.suspend(() => {
@@ -118,9 +128,10 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
           phase === "read" && !(error instanceof OpenAI.APIError) ? fromTransport("stream-interrupted", error, origin) : mapError(error, origin),
         events: (chunk) => state.events(chunk),
         finish: (latencyMillis) => state.finish(latencyMillis)
-        })
+        }, timing)
       })
     }
+    const streamPull = Timed.withTimedStreamPull((request) => streamPullWithin(request, undefined), streamPullWithin)
 
     return {
       models: [options.model, ...(options.models ?? [])].map((model) => ({ provider, model })),

@@ -13,6 +13,9 @@
  * timeout is a `ProviderUnavailable` of kind `timeout` and interrupts (aborts) the
  * call. Streams are retried only while no event has reached the caller; the
  * timeout bounds the wait for each event (time to first token, then any stall).
+ * Over the built-in providers, under the live clock, the provider arms that timer
+ * itself (src/internal/timed.ts); over anything else Retry times the attempt from
+ * outside (resilience/internal/timeout.ts). Same failure, same abort.
  *
  * Every attempt is recorded in `Response.attempts` (and in the stream's
  * `Finish.attempts`): the failed ones first, then the one that served.
@@ -38,6 +41,7 @@ import {
   ScheduleIntervals,
   Scope
 } from "effect"
+import * as Timed from "../internal/timed.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as Attempts from "./internal/attempts.js"
@@ -172,6 +176,9 @@ const timeoutError = (target: Attempts.Target, timeout: Duration.Duration) =>
 export const make = (options: Options = {}) => (inner: LanguageModel.Service): Effect.Effect<LanguageModel.Service> =>
   Effect.sync(() => {
     const timeout = Duration.decode(options.attemptTimeout ?? defaults.attemptTimeout)
+    // A provider arms the timeout itself when it can (src/internal/timed.ts): no timing fiber.
+    const timedGenerate = Timed.timedGenerateOf(inner)
+    const timedStreamPull = Timed.timedStreamPullOf(inner)
 
     // The common path is one clock lookup, one attempt and one match: the
     // retry loop (policy, schedule, sleeps) starts only after a failure.
@@ -185,13 +192,13 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
         })
       })
 
-    const attemptWith = (clock: Clock.Clock, request: LanguageModel.Request) =>
-      Timeout.timeoutFailWith(
-        clock,
-        inner.generate(request),
-        timeout,
-        () => timeoutError(Attempts.targetOf(inner, request), timeout)
-      )
+    const attemptWith = (clock: Clock.Clock, request: LanguageModel.Request) => {
+      const onTimeout = () => timeoutError(Attempts.targetOf(inner, request), timeout)
+      const millis = timedGenerate === undefined ? undefined : Timeout.timerMillis(clock, timeout)
+      return millis === undefined
+        ? Timeout.timeoutFailWith(clock, inner.generate(request), timeout, onTimeout)
+        : timedGenerate!(request, { millis, onTimeout })
+    }
 
     /** After the first attempt (started at `first`) failed with `error`. */
     const retrying = (
@@ -242,16 +249,20 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
 
         const open = Effect.gen(function*() {
           attempt++
-          started = yield* Clock.currentTimeMillis
+          const clock = yield* Effect.clock
+          started = clock.unsafeCurrentTimeMillis()
           first ??= started
           finished = false
           scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
+          const millis = timedStreamPull === undefined ? undefined : Timeout.timerMillis(clock, timeout)
           pull = yield* Scope.extend(
-            // Opening is timed too: behind a fallback it waits for a first event.
-            Effect.flatMap(
-              Timeout.timeoutFail(LanguageModel.pullOf(inner, request), timeout, () => timeoutError(target, timeout)),
-              (upstream) => Timeout.timeoutPull(upstream, timeout, onTimeout)
-            ),
+            millis === undefined
+              // Opening is timed too: behind a fallback it waits for a first event.
+              ? Effect.flatMap(
+                Timeout.timeoutFail(LanguageModel.pullOf(inner, request), timeout, () => timeoutError(target, timeout)),
+                (upstream) => Timeout.timeoutPull(upstream, timeout, onTimeout)
+              )
+              : timedStreamPull!(request, { millis, onTimeout: () => timeoutError(target, timeout) }),
             scope
           )
         })

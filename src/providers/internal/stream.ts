@@ -30,8 +30,10 @@
  * aborts the request at once (the pending read then fails, unseen).
  */
 import { Chunk, Effect, Either, Option, type Scope } from "effect"
+import type { Timing } from "../../internal/timed.js"
 import type * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
+import { call } from "./call.js"
 import { malformedAnswer, type Origin } from "./errors.js"
 
 /** What an adapter provides to stream one request. */
@@ -53,8 +55,16 @@ export const highWaterMark = 256
 
 const end: Effect.Effect<never, Option.Option<never>> = Effect.fail(Option.none())
 
-/** Streams one request through an SDK, as a pull in the current scope. */
-export const sdkPull = <A>(spec: StreamSpec<A>): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> =>
+/**
+ * Streams one request through an SDK, as a pull in the current scope. With
+ * `timing` (Retry's attempt timeout, see src/internal/timed.ts), the opening and
+ * every pull that waits fail with `timing.onTimeout()` after `timing.millis`, the
+ * request aborted; the pull after that failure ends the stream.
+ */
+export const sdkPull = <A>(
+  spec: StreamSpec<A>,
+  timing?: Timing
+): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> =>
   Effect.gen(function*() {
     const controller = new AbortController()
     /** Read to its end (or failed): nothing left to abort. */
@@ -74,10 +84,7 @@ export const sdkPull = <A>(spec: StreamSpec<A>): Effect.Effect<LanguageModel.Str
       })
     )
     const started = Date.now()
-    const items = yield* Effect.tryPromise({
-      try: () => spec.open(controller.signal),
-      catch: (error) => spec.onError(error, "open")
-    })
+    const items = yield* call(spec.open, (error) => spec.onError(error, "open"), timing, controller)
     const iterator = items[Symbol.asyncIterator]()
 
     let buffer: Array<LanguageModel.StreamEvent> = []
@@ -134,6 +141,14 @@ export const sdkPull = <A>(spec: StreamSpec<A>): Effect.Effect<LanguageModel.Str
       }
     }
 
+    /** The upstream stayed silent too long: the request is aborted and the next pull fails. */
+    const timeOut = (timing: Timing) => {
+      closed = true
+      room?.()
+      if (!done) controller.abort()
+      ending = { failure: timing.onTimeout() }
+    }
+
     const pull: Effect.Effect<Chunk.Chunk<LanguageModel.StreamEvent>, Option.Option<LlmError.LlmError>> = Effect.suspend(() => {
       if (buffer.length > 0) {
         const chunk = Chunk.unsafeFromArray(buffer)
@@ -153,9 +168,27 @@ export const sdkPull = <A>(spec: StreamSpec<A>): Effect.Effect<LanguageModel.Str
       }
       return Effect.async<Chunk.Chunk<LanguageModel.StreamEvent>, Option.Option<LlmError.LlmError>>((resume) => {
         if (buffer.length > 0 || ending !== undefined) return resume(pull)
-        waiting = () => resume(pull)
-        return Effect.sync(() => {
+        if (timing === undefined) {
+          waiting = () => resume(pull)
+          return Effect.sync(() => {
+            waiting = undefined
+          })
+        }
+        const wait = () => {
+          clearTimeout(timer)
+          resume(pull)
+        }
+        // `wake` clears `waiting` before its setImmediate: a timer firing in between is too late.
+        const timer = setTimeout(() => {
+          if (waiting !== wait) return
           waiting = undefined
+          timeOut(timing)
+          resume(pull)
+        }, timing.millis)
+        waiting = wait
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          if (waiting === wait) waiting = undefined
         })
       })
     })

@@ -19,6 +19,17 @@ const liveSleep = Clock.make().sleep
 /** Longer timers than this overflow `setTimeout`: treated as no timeout, as Effect's clock does. */
 const MAX_TIMER_MILLIS = 2 ** 31 - 1
 
+/**
+ * The milliseconds of a plain timer for `duration` under `clock`: `undefined` when
+ * the clock is not the live one (virtual time must drive the timeout) or the
+ * duration is too long for a timer (no timeout).
+ */
+export const timerMillis = (clock: Clock.Clock, duration: Duration.Duration): number | undefined => {
+  if (clock.sleep !== liveSleep) return undefined
+  const millis = Duration.toMillis(duration)
+  return millis <= MAX_TIMER_MILLIS ? millis : undefined
+}
+
 /** `self`, failing with `onTimeout()` (and interrupted) when it takes longer than `duration`. */
 export const timeoutFail = <A, E, E2, R>(
   self: Effect.Effect<A, E, R>,

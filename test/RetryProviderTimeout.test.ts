@@ -1,0 +1,138 @@
+/**
+ * Retry's attempt timeout over the real SDK providers, under the live clock: the
+ * provider arms the timer itself (src/internal/timed.ts) instead of Retry timing
+ * the call in fibers of its own. What must hold either way: the attempt fails
+ * with "No answer within …", its request is aborted upstream, and it is retried
+ * only before the first event.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Redacted, Stream } from "effect"
+import * as Timed from "../src/internal/timed.js"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Retry from "../src/resilience/Retry.js"
+import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
+
+const KEY = "sk-test-0123456789abcdef"
+
+const providers = {
+  openai: (sim: ProviderSimulator.Simulator) =>
+    OpenAi.make({ apiKey: Redacted.make(KEY), baseURL: sim.openaiBaseURL, model: "gpt-4.1-mini" }),
+  anthropic: (sim: ProviderSimulator.Simulator) =>
+    Anthropic.make({ apiKey: Redacted.make(KEY), baseURL: sim.anthropicBaseURL, model: "claude-sonnet-4-5" })
+} as const
+
+const ask = (content: string) => LanguageModel.decodeRequest({ messages: [{ role: "user", content }], maxTokens: 64 })
+const retryOptions = { attemptTimeout: "150 millis", baseDelay: "1 millis", jitter: false } as const
+
+const textOf = (events: Chunk.Chunk<LanguageModel.StreamEvent>) =>
+  Chunk.toReadonlyArray(events).flatMap((e) => (e._tag === "TextDelta" ? [e.text] : [])).join("")
+
+for (const route of ["openai", "anthropic"] as const) {
+  describe(`Retry over ${route}: the provider's own attempt timer (live clock)`, () => {
+    const setup = Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make({ apiKey: KEY })
+      const provider = yield* providers[route](sim)
+      return { sim, provider, retry: yield* Retry.make(retryOptions)(provider) }
+    })
+
+    it.scopedLive("the provider offers timed forms of its own generate and streamPull", () =>
+      Effect.gen(function*() {
+        const { provider } = yield* setup
+        expect(Timed.timedGenerateOf(provider)).toBeDefined()
+        expect(Timed.timedStreamPullOf(provider)).toBeDefined()
+      }))
+
+    it.scopedLive("a call with no answer in time is aborted upstream, recorded as a timeout and retried", () =>
+      Effect.gen(function*() {
+        const { sim, retry } = yield* setup
+        yield* sim.enqueue(route, { text: "too late", latencyMs: 5_000 })
+        yield* sim.enqueue(route, { text: "on time" })
+        const response = yield* retry.generate(yield* ask("hello"))
+        expect(response.text).toBe("on time")
+        expect(response.attempts.map((a) => a.outcome)).toEqual(["failure", "success"])
+        expect(response.attempts[0]!.error).toBe("ProviderUnavailable")
+        expect(response.attempts[0]!.message).toContain("No answer within 150ms")
+        const [first] = yield* sim.journal
+        expect(first!.outcome).toBe("aborted")
+      }))
+
+    it.scopedLive("a stream whose headers do not come in time is aborted and retried", () =>
+      Effect.gen(function*() {
+        const { sim, retry } = yield* setup
+        yield* sim.enqueue(route, { text: "too late", latencyMs: 5_000 })
+        yield* sim.enqueue(route, { text: "on time" })
+        const events = yield* Stream.runCollect(retry.stream(yield* ask("hello")))
+        expect(textOf(events)).toBe("on time")
+        const finish = Chunk.unsafeLast(events) as LanguageModel.Finish
+        expect(finish.attempts.map((a) => a.outcome)).toEqual(["failure", "success"])
+        expect(finish.attempts[0]!.message).toContain("No answer within 150ms")
+        const [first] = yield* sim.journal
+        expect(first!.outcome).toBe("aborted")
+      }))
+
+    it.scopedLive("a stream silent before its first event is aborted and retried", () =>
+      Effect.gen(function*() {
+        const { sim, retry } = yield* setup
+        yield* sim.enqueue(route, { text: "too late", firstTokenDelayMs: 5_000 })
+        yield* sim.enqueue(route, { text: "on time" })
+        const events = yield* Stream.runCollect(retry.stream(yield* ask("hello")))
+        expect(textOf(events)).toBe("on time")
+        const entry = yield* sim.awaitEntry((e) => e.id === 1 && e.outcome !== "pending")
+        expect(entry.outcome).toBe("aborted")
+        expect(entry.chunksSent).toBe(0)
+      }))
+
+    it.scopedLive("a stream silent after its first event fails with the timeout, aborted, not retried", () =>
+      Effect.gen(function*() {
+        const { sim, retry } = yield* setup
+        yield* sim.enqueue(route, { text: "first second third", tokenDelayMs: 5_000 })
+        const events: Array<string> = []
+        const error = yield* Effect.flip(
+          Stream.runForEach(retry.stream(yield* ask("hello")), (e) => Effect.sync(() => e._tag === "TextDelta" && events.push(e.text)))
+        )
+        expect(events.join("")).toBe("first ")
+        expect(error._tag).toBe("ProviderUnavailable")
+        expect(error.message).toContain("No answer within 150ms")
+        const entry = yield* sim.awaitEntry((e) => e.outcome !== "pending")
+        expect(entry.outcome).toBe("aborted")
+        expect(entry.chunksSent).toBe(1)
+        expect((yield* sim.journal).length).toBe(1)
+      }))
+
+    it.scopedLive("chunks each within the timeout pass, however long the whole stream takes", () =>
+      Effect.gen(function*() {
+        const { sim, retry } = yield* setup
+        yield* sim.enqueue(route, { text: "a b c d e", tokenDelayMs: 60 })
+        const events = yield* Stream.runCollect(retry.stream(yield* ask("hello")))
+        expect(textOf(events)).toBe("a b c d e")
+        expect((Chunk.unsafeLast(events) as LanguageModel.Finish).attempts.map((a) => a.outcome)).toEqual(["success"])
+      }))
+  })
+}
+
+describe("Retry over a middleware that replaces the provider's streamPull", () => {
+  // The timed form belongs to the provider's own function: a layer in between that
+  // replaces it must not be skipped (Retry then times it from outside).
+  it.scopedLive("Retry pulls through the middleware, and still times the attempt out", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make({ apiKey: KEY })
+      const provider = yield* providers.openai(sim)
+      let opened = 0
+      const middleware: LanguageModel.Service = {
+        ...provider,
+        streamPull: (request) => Effect.suspend(() => (opened++, LanguageModel.pullOf(provider, request))),
+        stream: (request) => LanguageModel.fromPull(LanguageModel.pullOf(middleware, request))
+      }
+      expect(Timed.timedStreamPullOf(middleware)).toBeUndefined()
+      const retry = yield* Retry.make(retryOptions)(middleware)
+      yield* sim.enqueue("openai", { text: "too late", firstTokenDelayMs: 5_000 })
+      yield* sim.enqueue("openai", { text: "on time" })
+      const events = yield* Stream.runCollect(retry.stream(yield* ask("hello")))
+      expect(textOf(events)).toBe("on time")
+      expect(opened).toBe(2)
+      const entry = yield* sim.awaitEntry((e) => e.id === 1 && e.outcome !== "pending")
+      expect(entry.outcome).toBe("aborted")
+    }))
+})
