@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Clock, Context, DateTime, Deferred, Duration, Effect, Layer, Option, Ref, Schema, type Scope as EffectScope } from "effect"
+import { Chunk, Clock, Context, DateTime, Deferred, Duration, Effect, Layer, Option, Ref, Schema, Scope as EffectScope } from "effect"
 import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
@@ -607,15 +607,19 @@ export const makeWithReport = (options: Options) =>
           // Plain state read by the finalizer, events counted and Finish priced per
           // chunk (no effect per event).
           const seen: { events: number; finish?: LanguageModel.Finish; cost?: LanguageModel.Cost } = { events: 0 }
-          yield* Effect.addFinalizer(() => {
-            if (seen.finish !== undefined && seen.cost !== undefined) {
-              const served = { provider: seen.finish.provider, model: seen.finish.model }
-              return settleWith(p, served, seen.cost.estimated ? p.amount : toNanoCeil(seen.cost.usd))
-            }
-            // Nothing arrived: nothing was generated, release. Events but no final
-            // usage: the bill is unknown, charge the reserved worst case.
-            return seen.events === 0 ? release(p) : settleWith(p, undefined, p.amount)
-          })
+          // Into the scope directly (`Effect.addFinalizer` diffs the fiber refs around it).
+          yield* EffectScope.addFinalizer(
+            yield* Effect.scope,
+            Effect.uninterruptible(Effect.suspend(() => {
+              if (seen.finish !== undefined && seen.cost !== undefined) {
+                const served = { provider: seen.finish.provider, model: seen.finish.model }
+                return settleWith(p, served, seen.cost.estimated ? p.amount : toNanoCeil(seen.cost.usd))
+              }
+              // Nothing arrived: nothing was generated, release. Events but no final
+              // usage: the bill is unknown, charge the reserved worst case.
+              return seen.events === 0 ? release(p) : settleWith(p, undefined, p.amount)
+            }))
+          )
           // Opening (behind a fallback, a wait for a first event) can be interrupted.
           const pull = yield* restore(LanguageModel.pullOf(inner, request))
           return Effect.map(pull, (chunk) => {

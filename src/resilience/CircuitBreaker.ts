@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Duration, Effect, Layer, Option, Ref, type Scope, Stream } from "effect"
+import { Cause, Context, Duration, Effect, Layer, Option, Scope, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as Metrics from "../telemetry/Metrics.js"
 import * as LlmError from "../LlmError.js"
@@ -284,10 +284,15 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
         const admission = yield* admit
         yield* publish
         if (typeof admission === "object") return yield* Effect.fail(refuse(admission.retryAfterMillis))
-        const settled = yield* Ref.make(false)
+        let settled = false
         const settle = (effect: Effect.Effect<void>) =>
-          Effect.flatMap(Ref.getAndSet(settled, true), (done) => done ? Effect.void : effect)
-        yield* Effect.addFinalizer(() => settle(onAbandon(admission)))
+          Effect.suspend(() => {
+            if (settled) return Effect.void
+            settled = true
+            return effect
+          })
+        // Into the scope directly (`Effect.addFinalizer` diffs the fiber refs around it).
+        yield* Scope.addFinalizer(yield* Effect.scope, settle(onAbandon(admission)))
         // A stream that fails to open failed; opening (which may wait for a first
         // event, behind a fallback) can be interrupted: the finalizer above settles it.
         const pull = yield* Effect.tapError(restore(open), (error) => Effect.zipRight(settle(onFailure(admission, error)), publish))

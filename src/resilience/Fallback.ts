@@ -290,10 +290,10 @@ export const makeWithRegistry = (
         // the caller.
         const opened = new Map<number, Scope.CloseableScope>()
         let winner = -1
-        yield* Effect.addFinalizer((exit) =>
-          Effect.forEach(opened, ([index, scope]) =>
-            index === winner ? Scope.close(scope, exit) : Effect.forkDaemon(Scope.close(scope, exit)), { discard: true })
-        )
+        // Into the scope directly (`Effect.addFinalizer` diffs the fiber refs around it).
+        yield* Scope.addFinalizerExit(yield* Effect.scope, (exit) =>
+          Effect.uninterruptible(Effect.forEach(opened, ([index, scope]) =>
+            index === winner ? Scope.close(scope, exit) : Effect.forkDaemon(Scope.close(scope, exit)), { discard: true })))
         const open = (member: Resolved, index: number) =>
           Effect.gen(function*() {
             const scope = yield* Scope.make()

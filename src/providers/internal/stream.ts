@@ -29,7 +29,7 @@
  * `return()` on interruption waits for the pending read: a consumer that stops
  * aborts the request at once (the pending read then fails, unseen).
  */
-import { Chunk, Effect, Either, Option, type Scope } from "effect"
+import { Chunk, Effect, Either, Option, Scope } from "effect"
 import type { Timing } from "../../internal/timed.js"
 import type * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
@@ -76,7 +76,10 @@ export const sdkPull = <A>(
     // A stream read to its end leaves nothing to abort: aborting it anyway cost more than
     // reading it (an AbortError with its stack, the SDK's and undici's abort listeners
     // releasing a finished body: ~0.5 ms CPU a stream, profiled with 32 concurrent streams).
-    yield* Effect.addFinalizer(() =>
+    // Into the scope directly: `Effect.addFinalizer` diffs and patches the fiber refs
+    // (the whole context) around every finalizer, which this one does not need.
+    yield* Scope.addFinalizer(
+      yield* Effect.scope,
       Effect.sync(() => {
         closed = true
         room?.()
