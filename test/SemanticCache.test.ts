@@ -172,6 +172,38 @@ describe("SemanticCache", () => {
       expect(yield* recorder.calls).toBe(1)
     }))
 
+  it.effect("streams are offered as pulls; only a stream read whole to its Finish is stored", () =>
+    Effect.gen(function*() {
+      const { recorder, service } = yield* ScriptedModel.make((request) => {
+        const text = LanguageModel.lastUserText(request).pipe((o) => (o._tag === "Some" ? o.value : ""))
+        return text.includes("fail")
+          ? { text: "half an answer", failMidStream: { after: 1, error: new LlmError.ProviderUnavailable({ kind: "server", message: "cut" }) } }
+          : { text: `answer to: ${text}`, chunks: ["answer ", "to: ", text] }
+      })
+      const lm = yield* SemanticCache.make()(service).pipe(Effect.provideService(Embeddings.Embeddings, Embeddings.local()))
+      expect(lm.streamPull).toBeDefined()
+      // stopped after its first event: not stored, the paraphrase goes to the model
+      yield* Stream.runDrain(Stream.take(lm.stream(ask("How do I reset my password?")), 1))
+      const afterPartial = yield* LanguageModel.collect(lm.stream(ask("How can I reset my password?")))
+      expect(afterPartial.cache).toBeUndefined()
+      expect(yield* recorder.calls).toBe(2)
+      // failed midway: not stored either
+      const failed = yield* Effect.flip(Stream.runDrain(lm.stream(ask("Please fail while answering about invoices"))))
+      expect(failed._tag).toBe("ProviderUnavailable")
+      yield* Effect.flip(Stream.runDrain(lm.stream(ask("Please fail while answering about invoices"))))
+      expect(yield* recorder.calls).toBe(4)
+      // read whole: stored, its events replayed in one chunk through the pull
+      const replay = yield* Effect.scoped(Effect.gen(function*() {
+        const pull = yield* LanguageModel.pullOf(lm, ask("How can I reset my password?"))
+        const chunk = yield* pull
+        const after = yield* Effect.either(pull)
+        return { chunk: Chunk.toReadonlyArray(chunk), after }
+      }))
+      expect(replay.chunk.map((e) => e._tag)).toEqual(["TextDelta", "TextDelta", "TextDelta", "Finish"])
+      expect(replay.after._tag).toBe("Left")
+      expect(yield* recorder.calls).toBe(4)
+    }))
+
   it.effect("an embedding failure sends the call to the model uncached", () =>
     Effect.gen(function*() {
       const failing: Embeddings.Service = {

@@ -33,12 +33,12 @@
  *
  * @since 0.1.0
  */
-import { Cause, Chunk, type Clock, Deferred, Duration, Effect, Either, Exit, Layer, Option, ParseResult, Schema, Scope, Stream } from "effect"
+import { Cause, type Clock, Deferred, Duration, Effect, Either, Exit, Layer, Option, ParseResult, Schema, Scope, Stream } from "effect"
 import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
 import { CacheStore, layerMemory as CacheStoreLayerMemory } from "./CacheStore.js"
-import { eventsOf, hitFinish, hitInfo, hitResponse } from "./internal/hit.js"
+import { eventsOf, hitInfo, hitResponse, replayPull } from "./internal/hit.js"
 import { expectedServing, producedBy, requestKey, type Serving, type VaryBy } from "./internal/key.js"
 
 /**
@@ -349,24 +349,10 @@ export const make = (options: Options = {}) =>
       return Effect.succeed(hitResponse(response, hitInfo("exact", entry.storedAt, now), now - started))
     }
 
-    const streamEnd: Effect.Effect<never, Option.Option<never>> = Effect.fail(Option.none())
-
     /** A hit as a pull: its events in one chunk, then the end. */
     const servePull = (entry: Entry, clock: Clock.Clock, started: number): LanguageModel.StreamPull => {
       const now = clock.unsafeCurrentTimeMillis()
-      const cache = hitInfo("exact", entry.storedAt, now)
-      const events = storedEvents(entry)
-      const out = new Array<LanguageModel.StreamEvent>(events.length)
-      for (let i = 0; i < events.length; i++) {
-        const event = events[i]!
-        out[i] = event._tag === "Finish" ? hitFinish(event, cache, now - started) : event
-      }
-      let served = false
-      return Effect.suspend(() => {
-        if (served) return streamEnd
-        served = true
-        return Effect.succeed(Chunk.unsafeFromArray(out))
-      })
+      return replayPull(storedEvents(entry), hitInfo("exact", entry.storedAt, now), now - started)
     }
 
     /**

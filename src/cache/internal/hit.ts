@@ -10,6 +10,7 @@
  * `LanguageModel.toEvents` (a test compares them) without the validating
  * constructors; a recorded stream is added up with `LanguageModel.fromEvents`.
  */
+import { Chunk, Effect, Option } from "effect"
 import * as Construct from "../../internal/construct.js"
 import * as LanguageModel from "../../LanguageModel.js"
 
@@ -107,3 +108,24 @@ export const eventsOf = (response: LanguageModel.Response): ReadonlyArray<Langua
 
 /** @internal exposed for the tests: the hand-built conversions beside the ones they replace. */
 
+
+const end: Effect.Effect<never, Option.Option<never>> = Effect.fail(Option.none())
+
+/** Stored events served as a hit: in one chunk (`Finish` as {@link hitFinish}), then the end. */
+export const replayPull = (
+  events: ReadonlyArray<LanguageModel.StreamEvent>,
+  cache: LanguageModel.CacheInfo,
+  latencyMillis: number
+): LanguageModel.StreamPull => {
+  const out = new Array<LanguageModel.StreamEvent>(events.length)
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!
+    out[i] = event._tag === "Finish" ? hitFinish(event, cache, latencyMillis) : event
+  }
+  let served = false
+  return Effect.suspend(() => {
+    if (served) return end
+    served = true
+    return Effect.succeed(Chunk.unsafeFromArray(out))
+  })
+}
