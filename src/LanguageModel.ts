@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { type Chunk, Context, Effect, Option, ParseResult, Schema, type Scope, Stream } from "effect"
+import { Chunk, Context, Effect, Option, ParseResult, Schema, type Scope, Stream } from "effect"
 import * as Construct from "./internal/construct.js"
 import { maxDepth, tooDeep } from "./internal/depth.js"
 import * as LlmError from "./LlmError.js"
@@ -451,6 +451,24 @@ export const fromPull = (
   open: Effect.Effect<StreamPull, LlmError.LlmError, Scope.Scope>
 ): Stream.Stream<StreamEvent, LlmError.LlmError> => Stream.unwrapScoped(Effect.map(open, Stream.repeatEffectChunkOption))
 
+const pullEnd: Effect.Effect<never, Option.Option<never>> = Effect.fail(Option.none())
+
+/**
+ * A pull that hands over `events` in one chunk, then ends (a replay, an answer
+ * checked whole).
+ *
+ * @since 0.1.0
+ * @category streaming
+ */
+export const pullOnce = (events: ReadonlyArray<StreamEvent>): StreamPull => {
+  let served = false
+  return Effect.suspend(() => {
+    if (served) return pullEnd
+    served = true
+    return Effect.succeed(Chunk.unsafeFromArray(events))
+  })
+}
+
 /**
  * The language model service tag.
  *
@@ -665,12 +683,34 @@ export const collect = <E, R>(events: Stream.Stream<StreamEvent, E, R>): Effect.
   E | LlmError.ProviderUnavailable,
   R
 > =>
-  Effect.flatMap(Stream.runCollect(events), (chunk) => {
-    const response = fromEvents(chunk)
-    return response !== undefined ? Effect.succeed(response) : Effect.fail(
-      new LlmError.ProviderUnavailable({ kind: "stream-interrupted", message: "The stream ended without finishing" })
-    )
+  Effect.flatMap(Stream.runCollect(events), finished)
+
+/**
+ * {@link collect} for a pull: reads it to its end and adds the events up, failing
+ * as `collect` does when they do not finish.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const collectPull = (pull: StreamPull): Effect.Effect<Response, LlmError.LlmError> =>
+  Effect.suspend(() => {
+    const events: Array<StreamEvent> = []
+    const loop: Effect.Effect<Response, LlmError.LlmError> = Effect.matchEffect(pull, {
+      onSuccess: (chunk) => {
+        for (const event of chunk) events.push(event)
+        return loop
+      },
+      onFailure: (error) => Option.isSome(error) ? Effect.fail(error.value) : finished(events)
+    })
+    return loop
   })
+
+const finished = (events: Iterable<StreamEvent>): Effect.Effect<Response, LlmError.ProviderUnavailable> => {
+  const response = fromEvents(events)
+  return response !== undefined ? Effect.succeed(response) : Effect.fail(
+    new LlmError.ProviderUnavailable({ kind: "stream-interrupted", message: "The stream ended without finishing" })
+  )
+}
 
 /**
  * The events that describe a response: its text as one delta, its tool calls, and

@@ -140,6 +140,29 @@ describe("Guard output", () => {
       expect(seen).toEqual([])
     }).pipe(Effect.provide(withModel(leakCanary, { output: { stream: "buffer" } }))))
 
+  it.effect("buffer mode hands the checked answer down as a pull: one chunk of events, redacted, then the end", () =>
+    Effect.gen(function*() {
+      const lm = yield* LanguageModel.LanguageModel
+      expect(lm.streamPull).toBeDefined()
+      const request = yield* LanguageModel.decodeRequest(user("Contact?"))
+      const { first, after } = yield* Effect.scoped(Effect.gen(function*() {
+        const pull = yield* LanguageModel.pullOf(lm, request)
+        return { first: yield* pull, after: yield* Effect.either(pull) }
+      }))
+      expect(texts(first).join("")).toBe("Write to [REDACTED:email] today.")
+      expect(Chunk.last(first).pipe(Option.map((e) => e._tag))).toEqual(Option.some("Finish"))
+      expect(after._tag).toBe("Left")
+      // a stream that ends without finishing fails as it does when collected
+      const error = yield* Effect.flip(Stream.runDrain(lm.stream(request)))
+      expect(error._tag).toBe("ProviderUnavailable")
+    }).pipe(Effect.provide(withModel(
+      [
+        { text: "Write to ann@example.com today.", chunks: ["Write to an", "n@example.com", " today."] },
+        { text: "cut short", chunks: ["cut ", "short"], dropAfter: 1 }
+      ],
+      { output: { stream: "buffer", pii: "redact" } }
+    ))))
+
   it.effect("a JSON response format is enforced on the assembled stream", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Stream.runCollect(LanguageModel.stream({ ...user("json"), responseFormat: { type: "json" } })))

@@ -191,14 +191,13 @@ export const makeOutput = (options: OutputOptions = {}) =>
       Effect.flatMap(prepare(request, options), (prepared) =>
         Effect.flatMap(inner.generate(prepared.request), (response) => OutputGuard.check(response, options, prepared.context)))
 
-    const streamBuffered = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
-      Stream.unwrap(
-        Effect.flatMap(prepare(request, options), (prepared) =>
-          LanguageModel.collect(inner.stream(prepared.request)).pipe(
-            Effect.flatMap((response) => OutputGuard.check(response, options, prepared.context)),
-            Effect.map((response) => Stream.fromIterable(LanguageModel.toEvents(response)))
-          ))
-      )
+    // The inner stream read whole in its own scope (released before the checked answer goes out).
+    const streamBufferedPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError> =>
+      Effect.flatMap(prepare(request, options), (prepared) =>
+        Effect.scoped(Effect.flatMap(LanguageModel.pullOf(inner, prepared.request), LanguageModel.collectPull)).pipe(
+          Effect.flatMap((response) => OutputGuard.check(response, options, prepared.context)),
+          Effect.map((response) => LanguageModel.pullOnce(LanguageModel.toEvents(response)))
+        ))
 
     const streamIncrementalPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> =>
       Effect.flatMap(prepare(request, options), (prepared) => {
@@ -289,7 +288,12 @@ export const makeOutput = (options: OutputOptions = {}) =>
       })
 
     return options.stream === "buffer"
-      ? { models: inner.models, generate, stream: streamBuffered }
+      ? {
+        models: inner.models,
+        generate,
+        stream: (request) => LanguageModel.fromPull(streamBufferedPull(request)),
+        streamPull: streamBufferedPull
+      }
       : {
         models: inner.models,
         generate,

@@ -10,7 +10,6 @@
  * `LanguageModel.toEvents` (a test compares them) without the validating
  * constructors; a recorded stream is added up with `LanguageModel.fromEvents`.
  */
-import { Chunk, Effect, Option } from "effect"
 import * as Construct from "../../internal/construct.js"
 import * as LanguageModel from "../../LanguageModel.js"
 
@@ -109,8 +108,6 @@ export const eventsOf = (response: LanguageModel.Response): ReadonlyArray<Langua
 /** @internal exposed for the tests: the hand-built conversions beside the ones they replace. */
 
 
-const end: Effect.Effect<never, Option.Option<never>> = Effect.fail(Option.none())
-
 /** Stored events served as a hit: in one chunk (`Finish` as {@link hitFinish}), then the end. */
 export const replayPull = (
   events: ReadonlyArray<LanguageModel.StreamEvent>,
@@ -122,10 +119,5 @@ export const replayPull = (
     const event = events[i]!
     out[i] = event._tag === "Finish" ? hitFinish(event, cache, latencyMillis) : event
   }
-  let served = false
-  return Effect.suspend(() => {
-    if (served) return end
-    served = true
-    return Effect.succeed(Chunk.unsafeFromArray(out))
-  })
+  return LanguageModel.pullOnce(out)
 }
