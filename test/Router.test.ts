@@ -128,6 +128,13 @@ describe("Router", () => {
         expect(value.route).toBe("cheap")
         expect(decisions.map((d) => d.route)).toEqual(["cheap"])
         expect(yield* modelsCalled(sim)).toEqual(["gpt-4.1-nano"])
+        // handed down as a pull: the route rides on the Finish of the chunk that carries it
+        const lm = yield* LanguageModel.LanguageModel
+        expect(lm.streamPull).toBeDefined()
+        const request = yield* LanguageModel.decodeRequest({ messages: [{ role: "user", content: "long essay" }], maxTokens: 20 })
+        const events = yield* Effect.scoped(Effect.flatMap(LanguageModel.pullOf(lm, request), LanguageModel.collectPull))
+        expect(events.route).toBe("strong")
+        expect(yield* modelsCalled(sim)).toEqual(["gpt-4.1-nano", "gpt-4.1"])
       })))
 
   it.scoped("withModel routes pick a model on one shared provider stack", () =>

@@ -38,7 +38,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Either, FiberRef, Layer, Option, ParseResult, Schema, Stream } from "effect"
+import { Context, Effect, Either, FiberRef, Layer, Option, ParseResult, Schema } from "effect"
 import type { Scope } from "effect/Scope"
 import * as Pricing from "../cost/Pricing.js"
 import * as OutputGuard from "../guard/OutputGuard.js"
@@ -470,8 +470,9 @@ export const make = (
         }).pipe(Effect.ensuring(report))
       }).pipe(Effect.withSpan("Cascade.generate"))
 
-    const stream = (request: LanguageModel.Request): Stream.Stream<LanguageModel.StreamEvent, LlmError.LlmError> =>
-      Stream.unwrap(Effect.map(generate(request), (response) => Stream.fromIterable(LanguageModel.toEvents(response))))
+    // The checked answer as one chunk (a pull, as the layers around it hand down).
+    const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError> =>
+      Effect.map(generate(request), (response) => LanguageModel.pullOnce(LanguageModel.toEvents(response)))
 
     const seen = new Set<string>()
     const models = resolved.flatMap((s) => s.service.models).filter((ref) => {
@@ -480,7 +481,7 @@ export const make = (
       seen.add(key)
       return true
     })
-    return { models, generate, stream }
+    return { models, generate, stream: (request) => LanguageModel.fromPull(streamPull(request)), streamPull }
   })
 
 /**

@@ -33,7 +33,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, FiberRef, Layer, Option, Stream } from "effect"
+import { Chunk, Context, Effect, FiberRef, Layer, Option } from "effect"
 import * as Tokens from "../cost/Tokens.js"
 import * as LanguageModel from "../LanguageModel.js"
 
@@ -331,11 +331,14 @@ export const make = <Name extends string>(options: ServiceOptions<Name>): Effect
           Effect.annotateLogs("route", decision.route)
         ))
 
-    const stream = (request: LanguageModel.Request) =>
-      Stream.unwrap(Effect.map(route(request), (decision) =>
-        routes[decision.route]!.stream(request).pipe(
-          Stream.map((event) => (event._tag === "Finish" ? new LanguageModel.Finish({ ...event, route: decision.route }) : event))
-        )))
+    // A pull, as the layers around it hand down (no Stream stage of the router's own).
+    const streamPull = (request: LanguageModel.Request) =>
+      Effect.flatMap(route(request), (decision) =>
+        Effect.map(LanguageModel.pullOf(routes[decision.route]!, request), (pull): LanguageModel.StreamPull =>
+          Effect.map(pull, (chunk) =>
+            Chunk.some(chunk, (event) => event._tag === "Finish")
+              ? Chunk.map(chunk, (event) => (event._tag === "Finish" ? new LanguageModel.Finish({ ...event, route: decision.route }) : event))
+              : chunk)))
 
     const seen = new Set<string>()
     const models = Object.values(routes).flatMap((service) => service.models).filter((ref) => {
@@ -344,7 +347,7 @@ export const make = <Name extends string>(options: ServiceOptions<Name>): Effect
       seen.add(key)
       return true
     })
-    return { models, generate, stream }
+    return { models, generate, stream: (request) => LanguageModel.fromPull(streamPull(request)), streamPull }
   })
 
 /**
@@ -408,7 +411,8 @@ export const withModel = (model: string): Layer.Layer<LanguageModel.LanguageMode
       return {
         models: [{ provider: inner.models[0]?.provider ?? "unknown", model }],
         generate: (request) => inner.generate(set(request)),
-        stream: (request) => inner.stream(set(request))
+        stream: (request) => inner.stream(set(request)),
+        streamPull: (request) => LanguageModel.pullOf(inner, set(request))
       }
     })
   )
