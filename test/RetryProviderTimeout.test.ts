@@ -6,10 +6,12 @@
  * only before the first event.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Redacted, Stream } from "effect"
+import { Cause, Chunk, Effect, Exit, Redacted, Stream } from "effect"
 import * as Timed from "../src/internal/timed.js"
 import * as LanguageModel from "../src/LanguageModel.js"
+import * as LlmError from "../src/LlmError.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
+import { call } from "../src/providers/internal/call.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Retry from "../src/resilience/Retry.js"
 import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
@@ -135,4 +137,23 @@ describe("Retry over a middleware that replaces the provider's streamPull", () =
       const entry = yield* sim.awaitEntry((e) => e.id === 1 && e.outcome !== "pending")
       expect(entry.outcome).toBe("aborted")
     }))
+})
+
+describe("providers/internal/call", () => {
+  // The failure is mapped inside the fiber: a mapper that throws is a defect, not a hang
+  // (mapped in the promise's handler, the throw was lost and the fiber never resumed).
+  it.live("a mapper that throws makes the call die, at once, with or without a timer", () =>
+    Effect.gen(function*() {
+      const boom = () => {
+        throw new Error("mapper failed")
+      }
+      for (const timing of [undefined, { millis: 60_000, onTimeout: () => new LlmError.ProviderUnavailable({ kind: "timeout", message: "late" }) }]) {
+        const rejected = yield* Effect.exit(call(() => Promise.reject(new Error("upstream")), boom, timing, new AbortController()))
+        expect(Exit.isFailure(rejected) && Cause.isDie(rejected.cause)).toBe(true)
+        const thrown = yield* Effect.exit(call(() => {
+          throw new Error("sync")
+        }, boom, timing, new AbortController()))
+        expect(Exit.isFailure(thrown) && Cause.isDie(thrown.cause)).toBe(true)
+      }
+    }).pipe(Effect.timeout("2 seconds")))
 })

@@ -291,8 +291,9 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
             settled = true
             return effect
           })
-        // Into the scope directly (`Effect.addFinalizer` diffs the fiber refs around it).
-        yield* Scope.addFinalizer(yield* Effect.scope, settle(onAbandon(admission)))
+        // Into the scope directly (`Effect.addFinalizer` diffs the fiber refs around it);
+        // uninterruptible as that was: a closer may run interruptibly (Retry's attempt scope).
+        yield* Scope.addFinalizer(yield* Effect.scope, Effect.uninterruptible(settle(onAbandon(admission))))
         // A stream that fails to open failed; opening (which may wait for a first
         // event, behind a fallback) can be interrupted: the finalizer above settles it.
         const pull = yield* Effect.tapError(restore(open), (error) => Effect.zipRight(settle(onFailure(admission, error)), publish))

@@ -37,13 +37,14 @@ export const call = <A>(
         resume(effect)
       }
       let promise: Promise<A>
+      // The failure is mapped in the fiber (`failSync`): a mapper that throws is a defect, not a hang.
       try {
         promise = run(abort.signal)
       } catch (error) {
-        settle(Effect.fail(onError(error)))
+        settle(Effect.failSync(() => onError(error)))
         return
       }
-      promise.then((value) => settle(Effect.succeed(value)), (error) => settle(Effect.fail(onError(error))))
+      promise.then((value) => settle(Effect.succeed(value)), (error) => settle(Effect.failSync(() => onError(error))))
       return Effect.sync(() => {
         if (settled) return
         settled = true
