@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber, FiberRef, Layer, Stream, TestClock } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, FiberRef, Layer, Option, Scope, Stream, TestClock } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as Retry from "../src/resilience/Retry.js"
@@ -410,5 +410,37 @@ describe("Retry: a stream pull abandoned by its caller (live clock)", () => {
       // the upstream pull in flight was interrupted, and no further pull was started
       expect(results.pullsAfter).toBe(1)
       expect(next).toBe(0)
+    }))
+})
+
+describe("Retry: a failed stream attempt is released whole", () => {
+  // Closing a failed attempt's scope runs its finalizers in order; a caller interrupted
+  // while one of them waits (a budget settling against Redis) must not skip the rest
+  // (the request's abort among them).
+  it.effect("an interrupt during the release of a failed attempt waits for every finalizer", () =>
+    Effect.gen(function*() {
+      let released = 0
+      const settling = yield* Deferred.make<void>()
+      const inner: LanguageModel.Service = {
+        models: [{ provider: "test", model: "m" }],
+        generate: () => Effect.die("unused"),
+        stream: () => Stream.die("unused"),
+        streamPull: () =>
+          Effect.gen(function*() {
+            const scope = yield* Effect.scope
+            // finalizers run last-added first: the slow one, then this one
+            yield* Scope.addFinalizer(scope, Effect.sync(() => void released++))
+            yield* Scope.addFinalizer(scope, Effect.zipRight(Deferred.succeed(settling, undefined), Effect.sleep("1 second")))
+            return Effect.fail(Option.some<LlmError.LlmError>(unavailable()))
+          })
+      }
+      const retry = yield* Retry.make({ baseDelay: "1 millis", jitter: false })(inner)
+      const decoded = yield* LanguageModel.decodeRequest(request)
+      const consumer = yield* Effect.fork(Stream.runDrain(retry.stream(decoded)))
+      yield* Deferred.await(settling)
+      const interrupting = yield* Effect.fork(Fiber.interrupt(consumer))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(interrupting)
+      expect(released).toBe(1)
     }))
 })

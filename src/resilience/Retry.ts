@@ -273,7 +273,9 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
             const closing = scope
             pull = undefined
             scope = undefined
-            if (closing !== undefined) yield* Scope.close(closing, Exit.void)
+            // Uninterruptible: an interrupt mid-close would skip the finalizers after an async
+            // one (a budget settle), the request's abort among them.
+            if (closing !== undefined) yield* Effect.uninterruptible(Scope.close(closing, Exit.void))
             retry ??= policyFrom(options, first ?? started)
             const delay = yield* retry.next(error, attempt)
             if (Option.isNone(delay)) return yield* Effect.fail(Option.some(error))
