@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Exit, Fiber, Layer, Option, Schema, Stream, TestClock } from "effect"
+import { Chunk, Effect, Either, Exit, Fiber, Layer, Option, Schema, Scope, Stream, TestClock } from "effect"
 import * as CacheStore from "../src/cache/CacheStore.js"
 import { eventsOf } from "../src/cache/internal/hit.js"
 import {
@@ -498,6 +498,32 @@ describe("ResponseCache", () => {
       expect(results.map((r) => r._tag)).toEqual(["Left", "Left", "Left"])
       expect(yield* recorder.calls).toBe(1)
       expect((yield* LanguageModel.collect(lm.stream(ask("q")))).text).toBe("later")
+    }))
+
+  // The gateway and Retry open pulls in a scope they close with `Exit.void` whatever
+  // happened (helper-32's review): the flight must land with the stream's failure, not
+  // with that exit, or each waiter calls upstream again, one after another.
+  it.effect("pulled in a scope closed with Exit.void, concurrent streams still share the failure", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached([
+        { fail: new LlmError.ProviderUnavailable({ kind: "server", message: "boom" }), latency: "1 second" },
+        { text: "cut", failMidStream: { after: 1, error: new LlmError.ProviderUnavailable({ kind: "server", message: "cut" }) }, latency: "1 second" },
+        { text: "later" }
+      ])
+      const pulledAsTheGatewayDoes = (question: string) =>
+        Effect.flatMap(Scope.make(), (scope) =>
+          Effect.ensuring(
+            Effect.either(Effect.flatMap(Scope.extend(LanguageModel.pullOf(lm, ask(question)), scope), (pull) =>
+              Effect.flatMap(pull, () => pull))),
+            Scope.close(scope, Exit.void)
+          ))
+      for (const question of ["opening fails", "fails mid-stream"]) {
+        const fiber = yield* Effect.fork(Effect.all([1, 2, 3].map(() => pulledAsTheGatewayDoes(question)), { concurrency: "unbounded" }))
+        yield* TestClock.adjust("1 second")
+        const results = yield* Fiber.join(fiber)
+        expect(results.map((r) => r._tag)).toEqual(["Left", "Left", "Left"])
+      }
+      expect(yield* recorder.calls).toBe(2)
     }))
 
   it.effect("when the leader is interrupted, a waiter takes over", () =>

@@ -378,8 +378,9 @@ export const make = (options: Options = {}) =>
 
     /**
      * Ends a flight (waiters that got nothing try again) and forgets it. A stream's
-     * flight lands with its scope's exit, typed `unknown` but carrying the stream's
-     * own errors: `LlmError`.
+     * flight lands with its failure when the stream fails, else with its scope's exit
+     * (an interruption or an early stop), typed `unknown` but carrying the stream's own
+     * errors: `LlmError`.
      */
     const land = (plan: Plan, flight: Flight, exit: Exit.Exit<unknown, unknown>) => {
       settle(
@@ -464,7 +465,12 @@ export const make = (options: Options = {}) =>
                 settle(flight, Exit.succeed(Option.some(entry)))
                 return save(request, plan, entry, last, last.reason)
               })
-              return Effect.map(restore(LanguageModel.pullOf(inner, request)), (pull): LanguageModel.StreamPull =>
+              // A failure lands the flight with that failure as soon as the stream sees it:
+              // the caller's scope may close long after (once the gateway has written its
+              // answer) and with `Exit.void` whatever happened, which waiters would take
+              // for "nothing stored, try again" and call upstream one after another.
+              const failed = (error: LlmError.LlmError) => Effect.sync(() => land(plan, flight, Exit.fail(error)))
+              return Effect.map(Effect.tapError(restore(LanguageModel.pullOf(inner, request)), failed), (pull): LanguageModel.StreamPull =>
                 Effect.matchEffect(pull, {
                   // Recorded per chunk (no effect per event).
                   onSuccess: (chunk) => {
@@ -472,7 +478,9 @@ export const make = (options: Options = {}) =>
                     return Effect.succeed(chunk)
                   },
                   onFailure: (end: Option.Option<LlmError.LlmError>): Effect.Effect<never, Option.Option<LlmError.LlmError>> =>
-                    Option.isNone(end) ? Effect.zipRight(complete, Effect.fail(end)) : Effect.fail(end)
+                    Option.isNone(end)
+                      ? Effect.zipRight(complete, Effect.fail(end))
+                      : Effect.zipRight(failed(end.value), Effect.fail(end))
                 }))
             }))
       )
