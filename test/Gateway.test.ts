@@ -6,8 +6,10 @@ import { createServer } from "node:http"
 import OpenAI from "openai"
 import * as Analyze from "../src/gateway/Analyze.js"
 import * as Gateway from "../src/gateway/Gateway.js"
+import * as Guard from "../src/guard/Guard.js"
 import * as Wire from "../src/gateway/OpenAiWire.js"
 import * as LanguageModel from "../src/LanguageModel.js"
+import * as LlmError from "../src/LlmError.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
 import * as Stack from "../src/Stack.js"
@@ -176,6 +178,29 @@ describe("Gateway over raw HTTP", () => {
       expect(res.status).toBe(429)
       expect(res.headers.get("retry-after")).toBe("3")
       expect((yield* Effect.promise(() => res.json())).error.code).toBe("rate_limit_exceeded")
+    }))
+
+  // helper-32's review: the SSE head went out on the first chunk even when it was empty
+  // (an output guard holding back a possible secret), so a failure right after was a
+  // 200 with an error event instead of its own status.
+  it.scoped("a failure after chunks that released nothing yet still gets its status", () =>
+    Effect.gen(function*() {
+      const model = yield* ScriptedModel.make(() => ({
+        text: "ann@example.com",
+        chunks: ["ann@exa"],
+        failMidStream: { after: 1, error: new LlmError.RateLimited({ source: "provider", message: "slow", retryAfterMillis: 3000 }) }
+      }))
+      const guarded = yield* Guard.makeOutput({ pii: "redact" })(model.service)
+      const url = yield* start(Layer.succeed(LanguageModel.LanguageModel, guarded))
+      const res = yield* Effect.promise(() =>
+        fetch(`${url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: "Bearer gw-key-acme", "content-type": "application/json" },
+          body: JSON.stringify({ model: "default", messages: [{ role: "user", content: "x" }], stream: true })
+        })
+      )
+      expect(res.status).toBe(429)
+      expect(res.headers.get("retry-after")).toBe("3")
     }))
 
   it.scoped("a client that disconnects mid-stream aborts the upstream call", () =>

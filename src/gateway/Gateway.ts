@@ -328,8 +328,14 @@ const openSse = (
               }
             })
         )
-        return pullEvents.pipe(
-          Effect.map((first): Sse => ({ _tag: "Sse", head: encode.start() + frames(first), pull, close })),
+        // The status goes out with the first frames: an empty chunk (a guard holding back
+        // the first words) does not commit it, so a failure right after still gets its own.
+        const first: Effect.Effect<Chunk.Chunk<LanguageModel.StreamEvent>, Option.Option<LlmError.LlmError>> = Effect.flatMap(
+          pullEvents,
+          (chunk) => (Chunk.isEmpty(chunk) ? first : Effect.succeed(chunk))
+        )
+        return first.pipe(
+          Effect.map((chunk): Sse => ({ _tag: "Sse", head: encode.start() + frames(chunk), pull, close })),
           Effect.catchAll((e) =>
             Option.isSome(e)
               ? Effect.fail(e.value)
