@@ -28,6 +28,16 @@ const start = <E>(stack: Layer.Layer<LanguageModel.LanguageModel, E>, options: P
     return yield* Effect.provide(Gateway.url, context)
   })
 
+/** A streamed chat completion POSTed as raw HTTP (to see the status the SDK would turn into an error). */
+const postStream = (url: string, model: string) =>
+  Effect.promise(() =>
+    fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: "Bearer gw-key-acme", "content-type": "application/json" },
+      body: JSON.stringify({ model, messages: [{ role: "user", content: "x" }], stream: true })
+    })
+  )
+
 const withSimulator = Effect.gen(function*() {
   const sim = yield* ProviderSimulator.make()
   const url = yield* start(OpenAi.layer({ apiKey: Redacted.make("sk-upstream"), baseURL: sim.openaiBaseURL, model: "gpt-4.1-mini" }))
@@ -168,13 +178,7 @@ describe("Gateway over raw HTTP", () => {
     Effect.gen(function*() {
       const { sim, url } = yield* withSimulator
       yield* sim.enqueue("openai", { fault: { kind: "error", status: 429, type: "requests", code: "rate_limit_exceeded", message: "slow", headers: { "retry-after": "3" } } })
-      const res = yield* Effect.promise(() =>
-        fetch(`${url}/v1/chat/completions`, {
-          method: "POST",
-          headers: { authorization: "Bearer gw-key-acme", "content-type": "application/json" },
-          body: JSON.stringify({ model: "gpt-4.1-mini", messages: [{ role: "user", content: "x" }], stream: true })
-        })
-      )
+      const res = yield* postStream(url, "gpt-4.1-mini")
       expect(res.status).toBe(429)
       expect(res.headers.get("retry-after")).toBe("3")
       expect((yield* Effect.promise(() => res.json())).error.code).toBe("rate_limit_exceeded")
@@ -192,13 +196,7 @@ describe("Gateway over raw HTTP", () => {
       }))
       const guarded = yield* Guard.makeOutput({ pii: "redact" })(model.service)
       const url = yield* start(Layer.succeed(LanguageModel.LanguageModel, guarded))
-      const res = yield* Effect.promise(() =>
-        fetch(`${url}/v1/chat/completions`, {
-          method: "POST",
-          headers: { authorization: "Bearer gw-key-acme", "content-type": "application/json" },
-          body: JSON.stringify({ model: "default", messages: [{ role: "user", content: "x" }], stream: true })
-        })
-      )
+      const res = yield* postStream(url, "default")
       expect(res.status).toBe(429)
       expect(res.headers.get("retry-after")).toBe("3")
     }))

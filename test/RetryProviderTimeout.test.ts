@@ -46,33 +46,23 @@ for (const route of ["openai", "anthropic"] as const) {
         expect(Timed.timedStreamPullOf(provider)).toBeDefined()
       }))
 
-    it.scopedLive("a call with no answer in time is aborted upstream, recorded as a timeout and retried", () =>
-      Effect.gen(function*() {
-        const { sim, retry } = yield* setup
-        yield* sim.enqueue(route, { text: "too late", latencyMs: 5_000 })
-        yield* sim.enqueue(route, { text: "on time" })
-        const response = yield* retry.generate(yield* ask("hello"))
-        expect(response.text).toBe("on time")
-        expect(response.attempts.map((a) => a.outcome)).toEqual(["failure", "success"])
-        expect(response.attempts[0]!.error).toBe("ProviderUnavailable")
-        expect(response.attempts[0]!.message).toContain("No answer within 150ms")
-        const [first] = yield* sim.journal
-        expect(first!.outcome).toBe("aborted")
-      }))
-
-    it.scopedLive("a stream whose headers do not come in time is aborted and retried", () =>
-      Effect.gen(function*() {
-        const { sim, retry } = yield* setup
-        yield* sim.enqueue(route, { text: "too late", latencyMs: 5_000 })
-        yield* sim.enqueue(route, { text: "on time" })
-        const events = yield* Stream.runCollect(retry.stream(yield* ask("hello")))
-        expect(textOf(events)).toBe("on time")
-        const finish = Chunk.unsafeLast(events) as LanguageModel.Finish
-        expect(finish.attempts.map((a) => a.outcome)).toEqual(["failure", "success"])
-        expect(finish.attempts[0]!.message).toContain("No answer within 150ms")
-        const [first] = yield* sim.journal
-        expect(first!.outcome).toBe("aborted")
-      }))
+    // The same for a call and for a stream whose headers come late (the opening's timer).
+    for (const how of ["generate", "stream"] as const) {
+      it.scopedLive(`${how}: no answer in time is aborted upstream, recorded as a timeout and retried`, () =>
+        Effect.gen(function*() {
+          const { sim, retry } = yield* setup
+          yield* sim.enqueue(route, { text: "too late", latencyMs: 5_000 })
+          yield* sim.enqueue(route, { text: "on time" })
+          const request = yield* ask("hello")
+          const response = how === "generate" ? yield* retry.generate(request) : yield* LanguageModel.collect(retry.stream(request))
+          expect(response.text).toBe("on time")
+          expect(response.attempts.map((a) => a.outcome)).toEqual(["failure", "success"])
+          expect(response.attempts[0]!.error).toBe("ProviderUnavailable")
+          expect(response.attempts[0]!.message).toContain("No answer within 150ms")
+          const [first] = yield* sim.journal
+          expect(first!.outcome).toBe("aborted")
+        }))
+    }
 
     it.scopedLive("a stream silent before its first event is aborted and retried", () =>
       Effect.gen(function*() {
