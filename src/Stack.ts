@@ -111,7 +111,9 @@ export const ProviderConfig = Schema.Struct({
   defaultMaxTokens: Schema.optional(PositiveInt),
   retry: Schema.optional(Schema.Union(RetryConfig, Schema.Literal(false))),
   rateLimit: Schema.optional(Schema.Union(RateLimitConfig, Schema.Literal(false))),
-  breaker: Schema.optional(Schema.Union(BreakerConfig, Schema.Literal(false)))
+  breaker: Schema.optional(Schema.Union(BreakerConfig, Schema.Literal(false))),
+  /** The HTTP client under the SDK: `node` (`NodeFetch.fetch`, default) or `fetch` (the global fetch, e.g. behind an undici proxy dispatcher). */
+  transport: Schema.optional(Schema.Literal("node", "fetch"))
 })
 
 /**
@@ -350,12 +352,16 @@ type ModelLayer = Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigErr
 
 const optionalKey = (name: string) => Config.option(Config.redacted(name)).pipe(Config.map(Option.getOrUndefined))
 
+/** The global fetch, looked up at each call (so a fetch installed later is the one used). */
+const globalFetch: typeof globalThis.fetch = (input, init) => globalThis.fetch(input, init)
+
 const providerLayer = (name: string, p: StackConfig["providers"][string]): ModelLayer => {
   const timeout = p.timeout
+  const fetch = p.transport === "fetch" ? globalFetch : undefined
   switch (p.type) {
     case "openai":
       return Layer.unwrapEffect(Effect.map(Config.redacted(p.apiKeyEnv ?? "OPENAI_API_KEY"), (apiKey) =>
-        OpenAi.layer({ apiKey, baseURL: p.baseURL, model: p.model, models: p.models, timeout })))
+        OpenAi.layer({ apiKey, baseURL: p.baseURL, model: p.model, models: p.models, timeout, fetch })))
     case "openai-compatible":
       return Layer.unwrapEffect(Effect.map(p.apiKeyEnv === undefined ? Effect.succeed(undefined) : optionalKey(p.apiKeyEnv), (apiKey) =>
         OpenAi.layerCompatible({
@@ -364,11 +370,12 @@ const providerLayer = (name: string, p: StackConfig["providers"][string]): Model
           model: p.model,
           models: p.models,
           provider: name,
-          timeout
+          timeout,
+          fetch
         })))
     case "anthropic":
       return Layer.unwrapEffect(Effect.map(Config.redacted(p.apiKeyEnv ?? "ANTHROPIC_API_KEY"), (apiKey) =>
-        Anthropic.layer({ apiKey, baseURL: p.baseURL, model: p.model, models: p.models, timeout, defaultMaxTokens: p.defaultMaxTokens })))
+        Anthropic.layer({ apiKey, baseURL: p.baseURL, model: p.model, models: p.models, timeout, defaultMaxTokens: p.defaultMaxTokens, fetch })))
   }
 }
 

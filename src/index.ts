@@ -20,6 +20,9 @@ export * as Anthropic from "./providers/Anthropic.js"
 export * as Embeddings from "./providers/Embeddings.js"
 
 /** @since 0.1.0 */
+export * as NodeFetch from "./providers/NodeFetch.js"
+
+/** @since 0.1.0 */
 export * as Retry from "./resilience/Retry.js"
 
 /** @since 0.1.0 */

@@ -38,6 +38,7 @@ import OpenAI from "openai"
 import * as Pricing from "../cost/Pricing.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
+import * as NodeFetch from "../providers/NodeFetch.js"
 import type { Adapter } from "./internal/adapter.js"
 import * as AnthropicBatch from "./internal/anthropic.js"
 import * as OpenAiBatch from "./internal/openai.js"
@@ -219,6 +220,7 @@ export interface CommonOptions {
   /** The share of the live price charged (default {@link DEFAULT_DISCOUNT}). */
   readonly discount?: number | undefined
   readonly timeout?: Duration.DurationInput | undefined
+  /** The fetch the SDK calls (default {@link NodeFetch.fetch}; `globalThis.fetch` for undici's, e.g. behind a proxy dispatcher). */
   readonly fetch?: typeof globalThis.fetch | undefined
 }
 
@@ -395,7 +397,7 @@ export const makeOpenAi = (options: OpenAiOptions): Effect.Effect<Service, never
       project: options.project,
       maxRetries: 0,
       timeout: options.timeout === undefined ? undefined : Duration.toMillis(options.timeout),
-      fetch: options.fetch
+      fetch: options.fetch ?? NodeFetch.fetch
     })
     const provider = options.provider ?? "openai"
     return fromAdapter(
@@ -417,7 +419,7 @@ export const makeAnthropic = (options: AnthropicOptions): Effect.Effect<Service,
       baseURL: options.baseURL,
       maxRetries: 0,
       timeout: Duration.toMillis(options.timeout ?? Duration.minutes(10)),
-      fetch: options.fetch,
+      fetch: options.fetch ?? NodeFetch.fetch,
       openTelemetry: false
     })
     const provider = options.provider ?? "anthropic"

@@ -26,6 +26,7 @@ import * as Construct from "../internal/construct.js"
 import * as Timed from "../internal/timed.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
+import * as NodeFetch from "./NodeFetch.js"
 import { call } from "./internal/call.js"
 import { fromApiFailure, fromTransport, malformedAnswer, type Origin } from "./internal/errors.js"
 import { sdkPull } from "./internal/stream.js"
@@ -51,6 +52,7 @@ export interface Options {
   /** The SDK's timeout until the response headers arrive (default 10 minutes). */
   readonly timeout?: Duration.DurationInput | undefined
   readonly headers?: Readonly<Record<string, string>> | undefined
+  /** The fetch the SDK calls (default {@link NodeFetch.fetch}; `globalThis.fetch` for undici's, e.g. behind a proxy dispatcher). */
   readonly fetch?: typeof globalThis.fetch | undefined
 }
 
@@ -80,7 +82,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
       // An explicit timeout also turns off the SDK's "streaming required" guard for large max_tokens.
       timeout: Duration.toMillis(options.timeout ?? Duration.minutes(10)),
       defaultHeaders: options.headers,
-      fetch: options.fetch,
+      fetch: options.fetch ?? NodeFetch.fetch,
       openTelemetry: false
     })
     const mode = options.jsonSchemaMode ?? "native"

@@ -34,6 +34,7 @@
 import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import OpenAI from "openai"
 import type * as LlmError from "../LlmError.js"
+import * as NodeFetch from "./NodeFetch.js"
 import { mapError } from "./OpenAi.js"
 
 /**
@@ -112,6 +113,7 @@ export interface OpenAiOptions {
   /** The provider name on errors (default `openai`). */
   readonly provider?: string | undefined
   readonly timeout?: Duration.DurationInput | undefined
+  /** The fetch the SDK calls (default {@link NodeFetch.fetch}; `globalThis.fetch` for undici's, e.g. behind a proxy dispatcher). */
   readonly fetch?: typeof globalThis.fetch | undefined
 }
 
@@ -138,7 +140,7 @@ export const openAi = (options: OpenAiOptions = {}): Effect.Effect<Service> =>
       maxRetries: 0,
       timeout: options.timeout === undefined ? undefined : Duration.toMillis(options.timeout),
       ...(options.apiKey === undefined ? { defaultHeaders: { authorization: null } } : {}),
-      fetch: options.fetch
+      fetch: options.fetch ?? NodeFetch.fetch
     })
     const model = options.model ?? "text-embedding-3-small"
     const origin = { provider: options.provider ?? "openai", model }

@@ -21,6 +21,7 @@ import * as Construct from "../internal/construct.js"
 import * as Timed from "../internal/timed.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
+import * as NodeFetch from "./NodeFetch.js"
 import { call } from "./internal/call.js"
 import { fromApiFailure, fromTransport, malformedAnswer, type Origin } from "./internal/errors.js"
 import { sdkPull } from "./internal/stream.js"
@@ -47,7 +48,7 @@ export interface Options {
   /** Send `max_completion_tokens` (OpenAI, default) or the older `max_tokens` (most compatible servers). */
   readonly maxTokensField?: "max_completion_tokens" | "max_tokens" | undefined
   readonly headers?: Readonly<Record<string, string>> | undefined
-  /** A custom fetch, e.g. for a proxy. */
+  /** The fetch the SDK calls (default {@link NodeFetch.fetch}; `globalThis.fetch` for undici's, e.g. behind a proxy dispatcher). */
   readonly fetch?: typeof globalThis.fetch | undefined
 }
 
@@ -89,7 +90,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
       maxRetries: 0,
       timeout: options.timeout === undefined ? undefined : Duration.toMillis(options.timeout),
       defaultHeaders: options.apiKey === undefined ? { ...options.headers, authorization: null } : options.headers,
-      fetch: options.fetch
+      fetch: options.fetch ?? NodeFetch.fetch
     })
     const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
     const originOf = (request: LanguageModel.Request): Origin => ({ provider, model: request.model ?? options.model })

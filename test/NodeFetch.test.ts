@@ -1,0 +1,254 @@
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as Zlib from "node:zlib"
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Deferred, Effect, Layer, Redacted } from "effect"
+import { vi } from "vitest"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as NodeFetch from "../src/providers/NodeFetch.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Stack from "../src/Stack.js"
+import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
+
+interface Seen {
+  readonly method: string
+  readonly url: string
+  readonly headers: Http.IncomingHttpHeaders
+  readonly body: string
+  readonly socket: number
+}
+
+interface Server {
+  readonly url: string
+  /** Every request, in arrival order. */
+  readonly seen: Array<Seen>
+  /** The ids of the connections closed so far. */
+  readonly closed: Array<number>
+}
+
+/** A loopback server for the duration of the scope; connections are numbered from 0. */
+const server = (handle: (req: Http.IncomingMessage, res: Http.ServerResponse, seen: Seen) => void) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly http: Http.Server; readonly server: Server }>((resume) => {
+      const seen: Array<Seen> = []
+      const closed: Array<number> = []
+      const ids = new WeakMap<object, number>()
+      let connections = 0
+      const http = Http.createServer((req, res) => {
+        let body = ""
+        req.setEncoding("utf8")
+        req.on("data", (d: string) => (body += d))
+        req.on("end", () => {
+          const entry = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body, socket: ids.get(req.socket)! }
+          seen.push(entry)
+          handle(req, res, entry)
+        })
+      })
+      http.on("connection", (socket) => {
+        const id = connections++
+        ids.set(socket, id)
+        socket.on("close", () => closed.push(id))
+      })
+      http.listen(0, "127.0.0.1", () =>
+        resume(Effect.succeed({ http, server: { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, seen, closed } })))
+    }),
+    ({ http }) =>
+      Effect.async<void>((resume) => {
+        http.closeAllConnections()
+        http.close(() => resume(Effect.void))
+      })
+  ).pipe(Effect.map(({ server }) => server))
+
+const fetchWith = NodeFetch.make()
+const configWithKey = ConfigProvider.fromMap(new Map([["OPENAI_API_KEY", "sk-test"]]))
+const text = (response: Response) => Effect.promise(() => response.text())
+const call = (url: string, init?: RequestInit) => Effect.promise(() => fetchWith(url, init))
+const failure = (url: string, init?: RequestInit) => Effect.promise(() => fetchWith(url, init).then(() => undefined, (e: unknown) => e))
+
+describe("NodeFetch", () => {
+  it.scoped("a POST carries its method, headers, body and length; the answer's status, headers and body come back", () =>
+    Effect.gen(function*() {
+      const srv = yield* server((_req, res) => {
+        res.writeHead(201, "Made", { "content-type": "application/json", "x-request-id": "req_1" })
+        res.end("{\"ok\":true}")
+      })
+      const response = yield* call(`${srv.url}/v1/chat?x=1`, {
+        method: "post",
+        headers: { "content-type": "application/json", authorization: "Bearer k" },
+        body: "{\"q\":\"é\"}"
+      })
+      expect(response.status).toBe(201)
+      expect(response.statusText).toBe("Made")
+      expect(response.ok).toBe(true)
+      expect(response.headers.get("x-request-id")).toBe("req_1")
+      expect(yield* Effect.promise(() => response.json())).toEqual({ ok: true })
+      const [seen] = srv.seen
+      expect(seen).toMatchObject({ method: "POST", url: "/v1/chat?x=1", body: "{\"q\":\"é\"}" })
+      expect(seen!.headers).toMatchObject({ "content-type": "application/json", authorization: "Bearer k", "content-length": "10" })
+    }))
+
+  it.scoped("bodies: a string without a type is text/plain, URLSearchParams form-encoded, bytes as they are; no body, no length", () =>
+    Effect.gen(function*() {
+      const srv = yield* server((_req, res) => res.end("ok"))
+      yield* call(srv.url, { method: "POST", body: "plain" })
+      yield* call(srv.url, { method: "POST", body: new URLSearchParams({ a: "1 2" }) })
+      yield* call(srv.url, { method: "PUT", body: new TextEncoder().encode("bytes") })
+      yield* call(srv.url)
+      expect(srv.seen.map((s) => [s.method, s.headers["content-type"], s.headers["content-length"], s.body])).toEqual([
+        ["POST", "text/plain;charset=UTF-8", "5", "plain"],
+        ["POST", "application/x-www-form-urlencoded;charset=UTF-8", "5", "a=1+2"],
+        ["PUT", undefined, "5", "bytes"],
+        ["GET", undefined, undefined, ""]
+      ])
+    }))
+
+  it.scoped("a body streams: the first part is readable before the server has sent the rest", () =>
+    Effect.gen(function*() {
+      const rest = yield* Deferred.make<void>()
+      const srv = yield* server((_req, res) => {
+        res.writeHead(200, { "content-type": "text/event-stream" })
+        res.write("data: one\n\n")
+        Effect.runFork(Effect.andThen(Deferred.await(rest), () => res.end("data: two\n\n")))
+      })
+      const response = yield* call(srv.url, { method: "POST", body: "{}" })
+      const reader = response.body!.getReader()
+      const first = yield* Effect.promise(() => reader.read())
+      expect(new TextDecoder().decode(first.value)).toBe("data: one\n\n")
+      yield* Deferred.succeed(rest, undefined)
+      const second = yield* Effect.promise(() => reader.read())
+      expect(new TextDecoder().decode(second.value)).toBe("data: two\n\n")
+      expect((yield* Effect.promise(() => reader.read())).done).toBe(true)
+    }))
+
+  it.scoped("an abort before the answer rejects with the signal's reason and closes the connection", () =>
+    Effect.gen(function*() {
+      const arrived = yield* Deferred.make<void>()
+      const srv = yield* server(() => Effect.runFork(Deferred.succeed(arrived, undefined)))
+      const controller = new AbortController()
+      const pending = Effect.runPromise(failure(srv.url, { method: "POST", body: "{}", signal: controller.signal }))
+      yield* Deferred.await(arrived)
+      controller.abort()
+      const error = yield* Effect.promise(() => pending)
+      expect(error).toBeInstanceOf(DOMException)
+      expect((error as DOMException).name).toBe("AbortError")
+      const reason = new Error("mine")
+      const already = new AbortController()
+      already.abort(reason)
+      expect(yield* failure(srv.url, { signal: already.signal })).toBe(reason)
+      expect(srv.seen).toHaveLength(1) // the pre-aborted call never connected
+      yield* Effect.promise(() => vi.waitFor(() => expect(srv.closed).toEqual([0])))
+    }))
+
+  it.scoped("an abort mid-body errors the body with the reason and closes the connection", () =>
+    Effect.gen(function*() {
+      const srv = yield* server((_req, res) => {
+        res.writeHead(200)
+        res.write("part")
+      })
+      const controller = new AbortController()
+      const response = yield* call(srv.url, { signal: controller.signal })
+      const reader = response.body!.getReader()
+      expect(new TextDecoder().decode((yield* Effect.promise(() => reader.read())).value)).toBe("part")
+      const reason = new Error("stop")
+      controller.abort(reason)
+      expect(yield* Effect.promise(() => reader.read().then(() => undefined, (e: unknown) => e))).toBe(reason)
+      yield* Effect.promise(() => vi.waitFor(() => expect(srv.closed).toEqual([0])))
+    }))
+
+  it.scoped("a connection cut mid-body errors the body (terminated); a refused one rejects with TypeError whose cause says why", () =>
+    Effect.gen(function*() {
+      const srv = yield* server((req, res) => {
+        res.writeHead(200, { "content-length": "100" })
+        res.write("short", () => req.socket.destroy())
+      })
+      const response = yield* call(srv.url)
+      const error = yield* Effect.promise(() => response.text().then(() => undefined, (e: unknown) => e))
+      expect(error).toBeInstanceOf(TypeError)
+      expect((error as TypeError).message).toBe("terminated")
+
+      const refused = yield* failure("http://127.0.0.1:9/v1")
+      expect(refused).toBeInstanceOf(TypeError)
+      expect((refused as TypeError).message).toBe("fetch failed")
+      expect(((refused as TypeError).cause as NodeJS.ErrnoException).code).toBe("ECONNREFUSED")
+    }))
+
+  it.scoped("gzip, deflate and brotli answers are decoded; 204 has no body", () =>
+    Effect.gen(function*() {
+      const payload = "the same text ".repeat(50)
+      const encoders: Record<string, (b: Buffer) => Buffer> = { gzip: Zlib.gzipSync, deflate: Zlib.deflateSync, br: Zlib.brotliCompressSync }
+      const srv = yield* server((req, res) => {
+        const coding = req.url!.slice(1)
+        if (coding === "none") return res.writeHead(204).end()
+        res.writeHead(200, { "content-encoding": coding })
+        res.end(encoders[coding]!(Buffer.from(payload)))
+      })
+      for (const coding of ["gzip", "deflate", "br"]) expect(yield* Effect.flatMap(call(`${srv.url}/${coding}`), text)).toBe(payload)
+      const empty = yield* call(`${srv.url}/none`)
+      expect(empty.status).toBe(204)
+      expect(empty.body).toBeNull()
+    }))
+
+  it.scoped("redirects are followed as fetch follows them (307 keeps the POST, 303 turns it into a GET); a form-data body goes through the global fetch", () =>
+    Effect.gen(function*() {
+      const srv = yield* server((req, res) => {
+        if (req.url === "/old") return res.writeHead(307, { location: "/new" }).end()
+        if (req.url === "/post") return res.writeHead(303, { location: "/result" }).end()
+        res.end(`at ${req.url}`)
+      })
+      expect(yield* Effect.flatMap(call(`${srv.url}/old`, { method: "POST", body: "x" }), text)).toBe("at /new")
+      expect(yield* Effect.flatMap(call(`${srv.url}/post`, { method: "POST", body: "y", headers: { "content-type": "text/plain" } }), text)).toBe("at /result")
+      const manual = yield* call(`${srv.url}/old`, { redirect: "manual" })
+      expect([manual.status, manual.headers.get("location")]).toEqual([307, "/new"])
+      const form = new FormData()
+      form.append("purpose", "batch")
+      expect(yield* Effect.flatMap(call(`${srv.url}/upload`, { method: "POST", body: form }), text)).toBe("at /upload")
+      expect(srv.seen.map((s) => [s.method, s.url, s.body, s.headers["content-type"]])).toEqual([
+        ["POST", "/old", "x", "text/plain;charset=UTF-8"],
+        ["POST", "/new", "x", "text/plain;charset=UTF-8"],
+        ["POST", "/post", "y", "text/plain"],
+        ["GET", "/result", "", undefined],
+        ["GET", "/old", "", undefined],
+        ["POST", "/upload", expect.stringContaining("name=\"purpose\""), expect.stringMatching(/^multipart\/form-data; boundary=/)]
+      ])
+    }))
+
+  it.scoped("a reset on a reused idle connection is sent once more on a new one; on a new connection it is not", () =>
+    Effect.gen(function*() {
+      let drop = false
+      const srv = yield* server((req, res, seen) => {
+        if (drop && seen.socket === 0) return req.socket.destroy()
+        res.end(`socket ${seen.socket}`)
+      })
+      expect(yield* Effect.flatMap(call(srv.url), text)).toBe("socket 0")
+      drop = true
+      expect(yield* Effect.flatMap(call(srv.url, { method: "POST", body: "again" }), text)).toBe("socket 1")
+      expect(srv.seen.map((s) => [s.socket, s.body])).toEqual([[0, ""], [0, "again"], [1, "again"]])
+
+      const fresh = yield* server((req) => req.socket.destroy())
+      const error = yield* failure(fresh.url, { method: "POST", body: "once" })
+      expect(error).toBeInstanceOf(TypeError)
+      expect(fresh.seen).toHaveLength(1)
+    }))
+})
+
+describe("NodeFetch under the providers", () => {
+  it.scoped("the OpenAI provider calls through it by default, never the global fetch; a stack file's transport: fetch uses the global one", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make()
+      const global = vi.spyOn(globalThis, "fetch")
+      yield* Effect.addFinalizer(() => Effect.sync(() => global.mockRestore()))
+      const request = yield* LanguageModel.decodeRequest({ messages: [{ role: "user", content: "hi" }] })
+      const lm = yield* OpenAi.make({ apiKey: Redacted.make("sk-test"), baseURL: sim.openaiBaseURL, model: "gpt-4.1-mini" })
+      yield* sim.enqueue("openai", { text: "by node" })
+      expect((yield* lm.generate(request)).text).toBe("by node")
+      expect(global).not.toHaveBeenCalled()
+
+      const stack = Stack.layer({ providers: { main: { type: "openai", model: "gpt-4.1-mini", baseURL: sim.openaiBaseURL, retry: false, transport: "fetch" } } })
+      yield* sim.enqueue("openai", { text: "by fetch" })
+      const answer = yield* LanguageModel.generate(request).pipe(
+        Effect.provide(stack.pipe(Layer.provide(Layer.setConfigProvider(configWithKey))))
+      )
+      expect(answer.text).toBe("by fetch")
+      expect(global).toHaveBeenCalledTimes(1)
+    }))
+})
