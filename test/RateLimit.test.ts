@@ -132,6 +132,28 @@ describe("RateLimit (memory store)", () => {
       expect(yield* Ref.get(peak)).toBe(3)
     }))
 
+  it.effect("a caller waiting for a concurrency slot (delay mode) can be interrupted at once, and leaves no slot taken", () =>
+    Effect.gen(function*() {
+      const { peak, service } = yield* gauge
+      const limitedModel = yield* RateLimit.make({ maxConcurrency: 1 })(service)
+      const call = limitedModel.generate(yield* LanguageModel.decodeRequest(requestOf()))
+      const holder = yield* Effect.fork(call)
+      yield* TestClock.adjust("10 millis")
+      const waiter = yield* Effect.fork(call)
+      yield* TestClock.adjust("10 millis")
+      // The slot is still held for 980 ms more: the interrupt must not wait for it.
+      yield* Fiber.interrupt(waiter)
+      expect(yield* TestClock.currentTimeMillis).toBe(20)
+      expect(holder.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(holder)
+      // The interrupted waiter took nothing: the next call runs at once.
+      const next = yield* Effect.fork(call)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(next)
+      expect(yield* Ref.get(peak)).toBe(1)
+    }))
+
   it.effect("concurrency over the cap fails in fail mode", () =>
     Effect.gen(function*() {
       const { peak, service } = yield* gauge

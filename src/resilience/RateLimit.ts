@@ -24,7 +24,7 @@
  */
 import * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as RedisRateLimiter from "@effect/experimental/RateLimiter/Redis"
-import { Clock, Context, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Schema, Scope } from "effect"
 import { Redis, type RedisOptions } from "ioredis"
 import * as LanguageModel from "../LanguageModel.js"
 import * as Metrics from "../telemetry/Metrics.js"
@@ -232,7 +232,18 @@ interface Gate {
 const makeGate = (mode: "delay" | "fail", max: number): Gate => {
   if (mode === "delay") {
     const semaphore = Effect.unsafeMakeSemaphore(max)
-    return { acquire: Effect.as(Effect.acquireRelease(semaphore.take(1), () => semaphore.release(1)), true) }
+    const release = semaphore.release(1)
+    // The wait for a slot stays interruptible (a caller that gives up leaves the
+    // queue at once: `acquireRelease` would wait uninterruptibly for the slot);
+    // once taken, the release is registered before anything can interrupt.
+    return {
+      acquire: Effect.uninterruptibleMask((restore) =>
+        Effect.zipRight(
+          restore(semaphore.take(1)),
+          Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release), true))
+        )
+      )
+    }
   }
   let inUse = 0
   return {
