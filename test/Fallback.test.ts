@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Effect, Layer, Stream, TestClock } from "effect"
+import { Chunk, Context, Deferred, Effect, Fiber, Layer, Option, Stream, TestClock } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
@@ -195,6 +195,50 @@ describe("Fallback", () => {
       const events = yield* Stream.runCollect(lm.stream(yield* ask()))
       expect(Date.now() - started).toBeLessThan(2000)
       expect(textOf(events)).toBe("fast stream")
+    }))
+
+  it.scoped("a hedged loser that had opened its stream when the winner was chosen is closed at once, not when the winner's stream ends", () =>
+    Effect.gen(function*() {
+      const closed: Array<string> = []
+      const gate = yield* Deferred.make<void>()
+      // Opens when the gate opens, with a first event at once, then one event a second.
+      const member = (name: string): LanguageModel.Service => {
+        const streamPull = () =>
+          Effect.gen(function*() {
+            yield* Effect.addFinalizer(() => Effect.sync(() => closed.push(name)))
+            yield* Deferred.await(gate)
+            const response = new LanguageModel.Response({
+              text: name,
+              finishReason: "stop",
+              usage: new LanguageModel.Usage({ inputTokens: 1, outputTokens: 1 }),
+              provider: name,
+              model: name,
+              latencyMillis: 0
+            })
+            const events = [new LanguageModel.TextDelta({ text: "a" }), new LanguageModel.TextDelta({ text: "b" }), LanguageModel.finishOf(response)]
+            let next = 0
+            return Effect.suspend(() => {
+              const event = events[next++]
+              if (event === undefined) return Effect.fail(Option.none())
+              return next === 1 ? Effect.succeed(Chunk.of(event)) : Effect.as(Effect.sleep("1 second"), Chunk.of(event))
+            })
+          })
+        return { models: [{ provider: name, model: name }], generate: () => Effect.die("not called"), stream: () => LanguageModel.fromPull(streamPull()), streamPull }
+      }
+      // The hedge starts the second member at 1 s; both open in the same turn, as two
+      // answers read from the network in one tick can: the loser has opened its
+      // stream by the time the winner is chosen.
+      const lm = yield* Fallback.make([member("first"), member("second")], { hedge: { delay: "1 second" }, breaker: false })
+      const fiber = yield* Effect.fork(Stream.runCollect(lm.stream(yield* ask())))
+      yield* TestClock.adjust("1 second")
+      yield* Deferred.succeed(gate, undefined)
+      yield* TestClock.adjust("10 millis")
+      expect(fiber.unsafePoll()).toBeNull()
+      expect(closed).toHaveLength(1)
+      yield* TestClock.adjust("5 seconds")
+      const events = yield* Fiber.join(fiber)
+      expect(textOf(events)).toBe("ab")
+      expect([...closed].sort()).toEqual(["first", "second"])
     }))
 
   it.scoped("a member that answers before the hedge delay is not hedged", () =>

@@ -327,6 +327,14 @@ export const makeWithRegistry = (
           })
         const { after, before, value } = yield* runChain(request, open)
         winner = value.index
+        // A hedged loser that had opened its stream by the time the winner was
+        // chosen (both answered in one turn) is closed now, in the background, not
+        // when the winner's stream ends: its upstream read would stay open till then.
+        for (const [index, scope] of opened) {
+          if (index === winner) continue
+          opened.delete(index)
+          yield* Effect.forkDaemon(Scope.close(scope, Exit.void))
+        }
         // One stage: the first chunk, then the winner's pull, `Finish` given the route.
         const route = (chunk: Chunk.Chunk<LanguageModel.StreamEvent>) =>
           Chunk.some(chunk, (event) => event._tag === "Finish")
