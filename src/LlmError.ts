@@ -374,7 +374,8 @@ export const isFallbackable = (error: LlmError): boolean => {
 }
 
 /**
- * How long the error asks the caller to wait before trying the same key again.
+ * How long the error asks the caller to wait before trying the same key again. For
+ * `AllProvidersFailed`: the shortest wait among its members, when each gave one.
  *
  * @since 0.1.0
  * @category getters
@@ -387,6 +388,17 @@ export const retryAfter = (error: LlmError): Option.Option<Duration.Duration> =>
       return error.retryAfterMillis === undefined
         ? Option.none()
         : Option.some(Duration.millis(error.retryAfterMillis))
+    case "AllProvidersFailed": {
+      // The soonest any member may be tried again; unknown as soon as one member
+      // failed without saying (it may answer right away).
+      let soonest: Duration.Duration | undefined
+      for (const failure of error.failures) {
+        const wait = retryAfter(failure.error)
+        if (Option.isNone(wait)) return Option.none()
+        if (soonest === undefined || Duration.lessThan(wait.value, soonest)) soonest = wait.value
+      }
+      return Option.fromNullable(soonest)
+    }
     default:
       return Option.none()
   }

@@ -11,6 +11,7 @@ import * as Wire from "../src/gateway/OpenAiWire.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Fallback from "../src/resilience/Fallback.js"
 import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
 import * as Stack from "../src/Stack.js"
 import * as ScriptedModel from "../src/testing/ScriptedModel.js"
@@ -184,6 +185,25 @@ describe("Gateway over raw HTTP", () => {
       expect((yield* Effect.promise(() => res.json())).error.code).toBe("rate_limit_exceeded")
     }))
 
+  it.scoped("a fallback whose members all refused for their rate limits answers 429 with the soonest retry-after; with a 5xx among them, 503", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make()
+      const member = (model: string) => OpenAi.layer({ apiKey: Redacted.make("sk-upstream"), baseURL: sim.openaiBaseURL, model, models: ["gpt-4.1-mini"] })
+      const url = yield* start(Fallback.layer([member("gpt-4.1-mini"), member("gpt-4.1-mini")], { breaker: false }))
+      const limited = (seconds: string) =>
+        ({ fault: { kind: "error", status: 429, type: "requests", code: "rate_limit_exceeded", message: "slow", headers: { "retry-after": seconds } } }) as const
+      yield* sim.enqueue("openai", limited("7"), limited("3"))
+      const both = yield* postStream(url, "gpt-4.1-mini")
+      expect(both.status).toBe(429)
+      expect(both.headers.get("retry-after")).toBe("3")
+      expect((yield* Effect.promise(() => both.json())).error.code).toBe("rate_limit_exceeded")
+      yield* sim.enqueue("openai", limited("7"), { fault: { kind: "error", status: 500, message: "down" } })
+      const mixed = yield* postStream(url, "gpt-4.1-mini")
+      expect(mixed.status).toBe(503)
+      expect(mixed.headers.get("retry-after")).toBeNull()
+      expect((yield* Effect.promise(() => mixed.json())).error.code).toBe("all_providers_failed")
+    }))
+
   // helper-32's review: the SSE head went out on the first chunk even when it was empty
   // (an output guard holding back a possible secret), so a failure right after was a
   // 200 with an error event instead of its own status.
@@ -277,9 +297,9 @@ describe("Gateway over a stack that hands its stream down as pulls", () => {
       expect((yield* sim.journal).length).toBe(calls) // from the cache
       const fault = { fault: { kind: "error", status: 429, type: "requests", code: "rate_limit_exceeded", message: "slow" } } as const
       yield* sim.enqueue("openai", fault, fault, fault)
-      // every member failed before any event: the chain's error and status, not a 200 stream
+      // every member failed before any event: the chain's error and status (all rate limited: 429), not a 200 stream
       const failed = yield* Effect.promise(() => post(url, { messages: [{ role: "user", content: "fails" }] }))
-      expect(failed.status).toBe(503)
+      expect(failed.status).toBe(429)
       expect((yield* Effect.promise(() => failed.json())).error.message).toContain("All 2 providers failed")
     }))
 

@@ -102,6 +102,11 @@ describe("LlmError", () => {
     ])
     expect(LlmError.retryAfter(all[0]!)).toEqual(Option.some(Duration.seconds(7)))
     expect(LlmError.retryAfter(all[3]!)).toEqual(Option.none())
+    const failed = (...errors: Array<LlmError.LlmError>) =>
+      new LlmError.AllProvidersFailed({ message: "m", failures: errors.map((error) => ({ provider: "p", model: "m", error })) })
+    const limited = (ms: number) => new LlmError.RateLimited({ source: "provider", message: "m", retryAfterMillis: ms })
+    expect(LlmError.retryAfter(failed(limited(9000), all[2]!))).toEqual(Option.some(Duration.millis(100)))
+    expect(LlmError.retryAfter(failed(limited(9000), all[1]!))).toEqual(Option.none())
     expect(all.every(LlmError.isLlmError)).toBe(true)
     expect(LlmError.isLlmError(new Error("x"))).toBe(false)
   })

@@ -444,6 +444,9 @@ export const toErrorResponse = (error: LlmError.LlmError): {
     case "ProviderUnavailable":
       return of(error.kind === "timeout" ? 504 : 503, "server_error", error.kind)
     case "AllProvidersFailed":
-      return of(503, "server_error", "all_providers_failed")
+      // Every member refused for its rate limit: the client should back off (retry-after: the soonest), not fail over.
+      return error.failures.length > 0 && error.failures.every((f) => f.error._tag === "RateLimited")
+        ? of(429, "rate_limit_error", "rate_limit_exceeded")
+        : of(503, "server_error", "all_providers_failed")
   }
 }
