@@ -2,13 +2,17 @@
  * End to end through the real `openai` SDK against the ProviderSimulator (in a
  * process of its own): the raw SDK call vs the same call through the full stack
  * (`Stack.layer`, see stacks.ts), in the same run, interleaved (the order
- * alternates every pair), each call with a new prompt so the cache misses.
+ * rotates every round), each call with a new prompt so the cache misses. The raw
+ * SDK runs on its default transport (the global fetch); a third series gives it
+ * the transport the stack's providers use (`NodeFetch`), so the stack's own
+ * overhead can be read apart from the transport's gain.
  *
  *   node --import tsx test/bench/e2e.ts [--quick|--smoke] [--latency-ms N]
  */
 import { ConfigProvider, Layer, ManagedRuntime } from "effect"
 import OpenAI from "openai"
 import * as LanguageModel from "../../src/LanguageModel.js"
+import * as NodeFetch from "../../src/providers/NodeFetch.js"
 import * as Stack from "../../src/Stack.js"
 import { load1, round, startSimulator, summarize, type Summary } from "./lib.js"
 import { MODEL, silentLogger, stackConfig } from "./stacks.js"
@@ -20,8 +24,12 @@ export interface Result {
   readonly calls: number
   readonly rawMs: Summary
   readonly stackMs: Summary
+  /** The raw SDK given `NodeFetch.fetch`, the stack's transport. */
+  readonly rawNodeFetchMs: Summary
   readonly p50Ratio: number
   readonly p99Ratio: number
+  /** Stack p50 over the raw SDK's on the same transport. */
+  readonly p50RatioSameTransport: number
   readonly loadStart: number
   readonly loadEnd: number
   readonly simulatorCommand: string
@@ -35,6 +43,7 @@ export const run = async (mode: Mode, latencyMs = 0): Promise<Result> => {
   const sim = await startSimulator(latencyMs > 0 ? ["--latency-ms", String(latencyMs)] : [])
   const base = `${sim.url}/v1`
   const raw = new OpenAI({ apiKey: KEY, baseURL: base, maxRetries: 0 })
+  const rawNode = new OpenAI({ apiKey: KEY, baseURL: base, maxRetries: 0, fetch: NodeFetch.make() })
   const runtime = ManagedRuntime.make(
     Stack.layer(stackConfig(base, base)).pipe(
       Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["BENCH_OPENAI_KEY", KEY]])))),
@@ -44,9 +53,9 @@ export const run = async (mode: Mode, latencyMs = 0): Promise<Result> => {
   let n = 0
   const prompt = () => `What is the capital of France? (question ${n++})`
   const system = "You are a concise assistant."
-  const rawCall = async () => {
+  const rawCall = (client: OpenAI) => async () => {
     const started = performance.now()
-    const completion = await raw.chat.completions.create({
+    const completion = await client.chat.completions.create({
       model: MODEL,
       messages: [{ role: "system", content: system }, { role: "user", content: prompt() }],
       temperature: 0,
@@ -67,31 +76,27 @@ export const run = async (mode: Mode, latencyMs = 0): Promise<Result> => {
   }
   try {
     const { calls, warmup } = counts[mode]
-    for (let i = 0; i < warmup; i++) {
-      await rawCall()
-      await stackCall()
-    }
+    const series = [rawCall(raw), stackCall, rawCall(rawNode)]
+    for (let i = 0; i < warmup; i++) for (const call of series) await call()
     const loadStart = load1()
-    const rawMs: Array<number> = []
-    const stackMs: Array<number> = []
+    const samples: Array<Array<number>> = series.map(() => [])
     for (let i = 0; i < calls; i++) {
-      if (i % 2 === 0) {
-        rawMs.push(await rawCall())
-        stackMs.push(await stackCall())
-      } else {
-        stackMs.push(await stackCall())
-        rawMs.push(await rawCall())
+      for (let k = 0; k < series.length; k++) {
+        const which = (i + k) % series.length
+        samples[which]!.push(await series[which]!())
       }
     }
-    const r = summarize(rawMs)
-    const s = summarize(stackMs)
+    const [r, s, rn] = samples.map(summarize) as [Summary, Summary, Summary]
+    const rounded = (x: Summary) => ({ n: x.n, p50: round(x.p50, 3), p99: round(x.p99, 3), mean: round(x.mean, 3) })
     return {
       simulatorLatencyMs: latencyMs,
       calls,
-      rawMs: { n: r.n, p50: round(r.p50, 3), p99: round(r.p99, 3), mean: round(r.mean, 3) },
-      stackMs: { n: s.n, p50: round(s.p50, 3), p99: round(s.p99, 3), mean: round(s.mean, 3) },
+      rawMs: rounded(r),
+      stackMs: rounded(s),
+      rawNodeFetchMs: rounded(rn),
       p50Ratio: round(s.p50 / r.p50, 3),
       p99Ratio: round(s.p99 / r.p99, 3),
+      p50RatioSameTransport: round(s.p50 / rn.p50, 3),
       loadStart,
       loadEnd: load1(),
       simulatorCommand: sim.child.command.replace(process.execPath, "node")
@@ -104,10 +109,10 @@ export const run = async (mode: Mode, latencyMs = 0): Promise<Result> => {
 
 export const markdown = (rows: ReadonlyArray<Result>): string =>
   [
-    "| simulator latency | calls each | raw SDK p50 / p99 ms | full stack p50 / p99 ms | ratio p50 | ratio p99 | load start / end |",
-    "|---:|---:|---:|---:|---:|---:|---:|",
+    "| simulator latency | calls each | raw SDK p50 / p99 ms | full stack p50 / p99 ms | ratio p50 | ratio p99 | raw SDK on NodeFetch p50 / p99 ms | ratio p50, same transport | load start / end |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((r) =>
-      `| ${r.simulatorLatencyMs} ms | ${r.calls} | ${r.rawMs.p50} / ${r.rawMs.p99} | ${r.stackMs.p50} / ${r.stackMs.p99} | ${r.p50Ratio} | ${r.p99Ratio} | ${r.loadStart} / ${r.loadEnd} |`
+      `| ${r.simulatorLatencyMs} ms | ${r.calls} | ${r.rawMs.p50} / ${r.rawMs.p99} | ${r.stackMs.p50} / ${r.stackMs.p99} | ${r.p50Ratio} | ${r.p99Ratio} | ${r.rawNodeFetchMs.p50} / ${r.rawNodeFetchMs.p99} | ${r.p50RatioSameTransport} | ${r.loadStart} / ${r.loadEnd} |`
     )
   ].join("\n")
 
