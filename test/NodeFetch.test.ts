@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Zlib from "node:zlib"
@@ -16,6 +17,8 @@ interface Seen {
   readonly headers: Http.IncomingHttpHeaders
   readonly body: string
   readonly socket: number
+  /** Which request on its connection this is, from 1. */
+  readonly nth: number
 }
 
 interface Server {
@@ -33,13 +36,16 @@ const server = (handle: (req: Http.IncomingMessage, res: Http.ServerResponse, se
       const seen: Array<Seen> = []
       const closed: Array<number> = []
       const ids = new WeakMap<object, number>()
+      const served = new Map<number, number>()
       let connections = 0
       const http = Http.createServer((req, res) => {
         let body = ""
         req.setEncoding("utf8")
         req.on("data", (d: string) => (body += d))
         req.on("end", () => {
-          const entry = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body, socket: ids.get(req.socket)! }
+          const socket = ids.get(req.socket)!
+          served.set(socket, (served.get(socket) ?? 0) + 1)
+          const entry = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body, socket, nth: served.get(socket)! }
           seen.push(entry)
           handle(req, res, entry)
         })
@@ -188,6 +194,33 @@ describe("NodeFetch", () => {
       expect(empty.body).toBeNull()
     }))
 
+  it.scoped("redirects: 301 turns a POST into a GET; redirect \"error\" rejects; a target on another origin gets no credentials; a non-http target is refused", () =>
+    Effect.gen(function*() {
+      const other = yield* server((req, res) => res.end(`other ${req.url}`))
+      const srv = yield* server((req, res) => {
+        if (req.url === "/moved") return res.writeHead(301, { location: "/here" }).end()
+        if (req.url === "/away") return res.writeHead(302, { location: `${other.url}/there` }).end()
+        if (req.url === "/data") return res.writeHead(302, { location: "data:application/json,{\"id\":\"forged\"}" }).end()
+        res.end(`at ${req.url}`)
+      })
+      expect(yield* Effect.flatMap(call(`${srv.url}/moved`, { method: "POST", body: "x" }), text)).toBe("at /here")
+      expect(srv.seen.map((s) => [s.method, s.url, s.body])).toEqual([["POST", "/moved", "x"], ["GET", "/here", ""]])
+      expect(yield* failure(`${srv.url}/moved`, { redirect: "error" })).toBeInstanceOf(TypeError)
+      const auth = { authorization: "Bearer secret", cookie: "a=1", "x-keep": "yes" }
+      expect(yield* Effect.flatMap(call(`${srv.url}/away`, { headers: auth }), text)).toBe("other /there")
+      expect(other.seen[0]!.headers).toMatchObject({ "x-keep": "yes" })
+      expect(other.seen[0]!.headers.authorization).toBeUndefined()
+      expect(other.seen[0]!.headers.cookie).toBeUndefined()
+      expect(yield* failure(`${srv.url}/data`)).toBeInstanceOf(TypeError)
+    }))
+
+  it.effect("bad input rejects as fetch does, it does not throw: a bad URL, a bad header, credentials in the URL", () =>
+    Effect.gen(function*() {
+      expect(yield* failure("not a url")).toBeInstanceOf(TypeError)
+      expect(yield* failure("http://127.0.0.1:9/", { headers: { "x-bad": "line\nbreak" } })).toBeInstanceOf(TypeError)
+      expect(yield* failure("http://user:pass@127.0.0.1:9/")).toBeInstanceOf(TypeError)
+    }))
+
   it.scoped("redirects are followed as fetch follows them (307 keeps the POST, 303 turns it into a GET); a form-data body goes through the global fetch", () =>
     Effect.gen(function*() {
       const srv = yield* server((req, res) => {
@@ -212,23 +245,79 @@ describe("NodeFetch", () => {
       ])
     }))
 
-  it.scoped("a reset on a reused idle connection is sent once more on a new one; on a new connection it is not", () =>
+  it.scoped("a reset on a reused connection before any answer: a GET is sent once more on a new one, a POST never (the server may have taken it); on a new connection neither", () =>
     Effect.gen(function*() {
-      let drop = false
-      const srv = yield* server((req, res, seen) => {
-        if (drop && seen.socket === 0) return req.socket.destroy()
-        res.end(`socket ${seen.socket}`)
-      })
+      // Every connection's second request is reset unanswered (the server read it).
+      const srv = yield* server((req, res, seen) => (seen.nth === 2 ? req.socket.destroy() : res.end(`socket ${seen.socket}`)))
       expect(yield* Effect.flatMap(call(srv.url), text)).toBe("socket 0")
-      drop = true
-      expect(yield* Effect.flatMap(call(srv.url, { method: "POST", body: "again" }), text)).toBe("socket 1")
-      expect(srv.seen.map((s) => [s.socket, s.body])).toEqual([[0, ""], [0, "again"], [1, "again"]])
+      expect(yield* Effect.flatMap(call(srv.url), text)).toBe("socket 1")
+      const post = yield* failure(srv.url, { method: "POST", body: "charge me" })
+      expect(post).toBeInstanceOf(TypeError)
+      expect(((post as TypeError).cause as NodeJS.ErrnoException).code).toBe("ECONNRESET")
+      expect(srv.seen.map((s) => [s.method, s.socket, s.nth])).toEqual([["GET", 0, 1], ["GET", 0, 2], ["GET", 1, 1], ["POST", 1, 2]])
 
       const fresh = yield* server((req) => req.socket.destroy())
-      const error = yield* failure(fresh.url, { method: "POST", body: "once" })
-      expect(error).toBeInstanceOf(TypeError)
+      expect(yield* failure(fresh.url)).toBeInstanceOf(TypeError)
       expect(fresh.seen).toHaveLength(1)
     }))
+
+  it.scoped("a body that cannot be decoded errors (terminated) and closes its connection", () =>
+    Effect.gen(function*() {
+      const srv = yield* server((_req, res) => {
+        res.writeHead(200, { "content-encoding": "gzip" })
+        res.write(Buffer.from("this is not gzip at all"))
+      })
+      const response = yield* call(srv.url)
+      const error = yield* Effect.promise(() => response.text().then(() => undefined, (e: unknown) => e))
+      expect((error as TypeError).message).toBe("terminated")
+      yield* Effect.promise(() => vi.waitFor(() => expect(srv.closed).toEqual([0])))
+    }))
+
+  it.scoped("a large body read slowly arrives whole (gzip too); cancelling a body closes its connection; no abort listener stays behind", () =>
+    Effect.gen(function*() {
+      const big = Buffer.alloc(3 * 1024 * 1024, "0123456789abcdef")
+      const srv = yield* server((req, res) => {
+        if (req.url === "/gzip") return res.writeHead(200, { "content-encoding": "gzip" }).end(Zlib.gzipSync(big))
+        res.end(big)
+      })
+      const controller = new AbortController()
+      for (const path of ["/plain", "/gzip"]) {
+        const response = yield* call(`${srv.url}${path}`, { signal: controller.signal })
+        const reader = response.body!.getReader()
+        let length = 0
+        for (;;) {
+          // a slow reader: the socket is paused while 64 KB wait
+          yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+          const { done, value } = yield* Effect.promise(() => reader.read())
+          if (done) break
+          length += value.byteLength
+        }
+        expect(length).toBe(big.length)
+      }
+      const cancelled = yield* call(`${srv.url}/plain`, { signal: controller.signal })
+      yield* Effect.promise(() => cancelled.body!.cancel())
+      yield* Effect.promise(() => vi.waitFor(() => expect(srv.closed).toHaveLength(1)))
+      expect(getEventListeners(controller.signal, "abort")).toHaveLength(0)
+    }))
+
+  it.scoped("a connection silent for the inactivity timeout is closed: before the answer the call rejects, after it the body errors", () =>
+    Effect.gen(function*() {
+      // A socket timer: real time, kept short.
+      const quick = NodeFetch.make({ inactivityTimeoutMillis: 30 })
+      const srv = yield* server((req, res) => {
+        if (req.url === "/body") {
+          res.writeHead(200)
+          res.write("first")
+        }
+      })
+      const before = yield* Effect.promise(() => quick(`${srv.url}/head`).then(() => undefined, (e: unknown) => e))
+      expect((before as TypeError).message).toBe("fetch failed")
+      expect(((before as TypeError).cause as NodeJS.ErrnoException).code).toBe("ETIMEDOUT")
+      const response = yield* Effect.promise(() => quick(`${srv.url}/body`))
+      const after = yield* Effect.promise(() => response.text().then(() => undefined, (e: unknown) => e))
+      expect((after as TypeError).message).toBe("terminated")
+    }))
+
 })
 
 describe("NodeFetch under the providers", () => {

@@ -19,13 +19,20 @@
  * rejects with `TypeError("fetch failed")` whose `cause` is the socket error; a
  * string body without a content type is sent as `text/plain;charset=UTF-8`.
  *
+ * A connection silent for `inactivityTimeoutMillis` (default 300 s, undici's
+ * header and body timeouts) is closed: before the answer the call rejects, after
+ * it the body errors. A GET, HEAD, PUT, DELETE or OPTIONS request that meets a
+ * connection reset on a reused keep-alive socket before any answer (the server
+ * closed it while idle) is sent once more on a new connection, as Node's
+ * documentation recommends; a POST never is (the server may have taken it: the
+ * `Retry` layer decides).
+ *
  * Differences to know: no `accept-encoding` is added (a server answers
- * uncompressed unless the caller asks), and a dispatcher installed with undici's
+ * uncompressed unless the caller asks); a dispatcher installed with undici's
  * `setGlobalDispatcher` (a proxy agent, for instance) is not used — give such a
  * provider the global fetch (`fetch: globalThis.fetch`, or `transport: "fetch"` in
- * a stack file). A request that fails with a connection reset on a reused
- * keep-alive socket before any answer (the server closed it while idle) is sent
- * once more on a new connection, as Node's documentation recommends.
+ * a stack file); a status past 599, which a `Response` cannot hold, rejects as a
+ * failed fetch.
  *
  * @since 0.1.0
  */
@@ -47,7 +54,16 @@ export interface Options {
    * a connection closing under it).
    */
   readonly idleTimeoutMillis?: number | undefined
+  /**
+   * A connection silent this long while a request is in flight (connecting,
+   * waiting for the answer, or between body chunks) is closed, in milliseconds
+   * (default 300000, as undici's fetch).
+   */
+  readonly inactivityTimeoutMillis?: number | undefined
 }
+
+/** Methods safe to send again after a reset on a reused connection. */
+const idempotent = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"])
 
 /** Statuses whose answer has no body. */
 const nullBodyStatus = new Set([101, 103, 204, 205, 304])
@@ -56,10 +72,14 @@ const redirectStatus = new Set([301, 302, 303, 307, 308])
 /**
  * Follows a redirect as fetch does (the Fetch standard's HTTP-redirect fetch): a
  * 303, or a 301/302 answering a POST, turns the request into a GET without body;
- * the credentials go only to the same origin. The target is fetched with the
- * global fetch, which follows any further redirects itself.
+ * the credentials go only to the same origin; only http(s) targets are followed.
+ * The target is fetched with the global fetch, which follows any further redirects
+ * itself.
  */
 const redirected = (from: URL, to: URL, status: number, init: RequestInit): Promise<Response> => {
+  if (to.protocol !== "http:" && to.protocol !== "https:") {
+    return Promise.reject(new TypeError("fetch failed", { cause: new Error(`redirected to a ${to.protocol} URL`) }))
+  }
   const method = init.method?.toUpperCase() ?? "GET"
   const headers = new Headers(init.headers)
   let body = init.body
@@ -88,9 +108,9 @@ const bodyOf = (body: RequestInit["body"]): string | Uint8Array | undefined | fa
   return false
 }
 
-/** The decoder of a content coding fetch decodes, or undefined for identity. */
-const decoderOf = (coding: string | undefined): Zlib.Gunzip | Zlib.Inflate | Zlib.BrotliDecompress | undefined => {
-  switch (coding?.trim().toLowerCase()) {
+/** The decoder of one content coding fetch decodes, or undefined for one it does not. */
+const decoderOf = (coding: string): Zlib.Gunzip | Zlib.Inflate | Zlib.BrotliDecompress | undefined => {
+  switch (coding.trim().toLowerCase()) {
     case "gzip":
     case "x-gzip":
       return Zlib.createGunzip({ flush: Zlib.constants.Z_SYNC_FLUSH, finishFlush: Zlib.constants.Z_SYNC_FLUSH })
@@ -101,6 +121,18 @@ const decoderOf = (coding: string | undefined): Zlib.Gunzip | Zlib.Inflate | Zli
     default:
       return undefined
   }
+}
+
+/**
+ * The decoders of `content-encoding`, last applied first (`gzip, br` is decoded
+ * brotli then gzip); none when it names a coding fetch does not decode (the body
+ * then stays as sent, as with fetch).
+ */
+const decodersOf = (header: string | undefined): ReadonlyArray<Readable & NodeJS.WritableStream> => {
+  if (header === undefined) return []
+  const codings = header.split(",").filter((c) => c.trim() !== "" && c.trim().toLowerCase() !== "identity").reverse()
+  const decoders = codings.map(decoderOf)
+  return decoders.every((d) => d !== undefined) ? decoders as ReadonlyArray<Readable & NodeJS.WritableStream> : []
 }
 
 /** The answer's body, and how to fail it. */
@@ -114,7 +146,7 @@ interface Body {
  * The answer's body as a web stream: pushed as the socket delivers it, paused
  * while more than 64 KB wait for the reader. A connection closed before the end
  * errors it with `TypeError("terminated")` (as fetch does; the cause says why), as
- * does a decoding failure.
+ * does a decoding failure; a body that errors closes its connection.
  */
 const webBody = (response: Http.IncomingMessage, source: Readable, settle: () => void): Body => {
   let open = true
@@ -123,8 +155,9 @@ const webBody = (response: Http.IncomingMessage, source: Readable, settle: () =>
     if (!open) return
     open = false
     settle()
-    if (error === undefined) controller.close()
-    else controller.error(error)
+    if (error === undefined) return controller.close()
+    controller.error(error)
+    response.destroy()
   }
   const stream = new ReadableStream<Uint8Array>({
     start(c) {
@@ -172,6 +205,7 @@ export const make = (options: Options = {}): typeof globalThis.fetch => {
     // an answer in progress merely gets a 'timeout' event nobody acts on.
     timeout: options.idleTimeoutMillis ?? 4000
   }
+  const inactivity = options.inactivityTimeoutMillis ?? 300_000
   let http: Http.Agent | undefined
   let https: Https.Agent | undefined
 
@@ -190,7 +224,8 @@ export const make = (options: Options = {}): typeof globalThis.fetch => {
         if (!answered) reject(reason)
       }
       const settle = () => signal?.removeEventListener("abort", onAbort)
-      const request = (secure ? Https : Http).request(url, { method: init.method?.toUpperCase() ?? "GET", headers, agent }, (response) => {
+      const method = init.method?.toUpperCase() ?? "GET"
+      const request = (secure ? Https : Http).request(url, { method, headers, agent }, (response) => {
         answered = true
         try {
           const status = response.statusCode ?? 0
@@ -205,16 +240,16 @@ export const make = (options: Options = {}): typeof globalThis.fetch => {
           const raw = response.rawHeaders
           for (let i = 0; i < raw.length; i += 2) responseHeaders.append(raw[i]!, raw[i + 1]!)
           const head = { status, statusText: response.statusMessage ?? "", headers: responseHeaders }
-          if (nullBodyStatus.has(status) || init.method?.toUpperCase() === "HEAD") {
+          if (nullBodyStatus.has(status) || method === "HEAD") {
             settle()
             response.resume()
             return resolve(new Response(null, head))
           }
-          const decoder = decoderOf(response.headers["content-encoding"])
           let source: Readable = response
-          if (decoder !== undefined) {
-            response.on("error", (error) => decoder.destroy(error))
-            source = response.pipe(decoder)
+          for (const decoder of decodersOf(response.headers["content-encoding"])) {
+            const from = source
+            from.on("error", (error) => decoder.destroy(error))
+            source = from.pipe(decoder)
           }
           body_ = webBody(response, source, settle)
           resolve(new Response(body_.stream, head))
@@ -229,20 +264,27 @@ export const make = (options: Options = {}): typeof globalThis.fetch => {
         if (answered) return // the body's stream reports it
         settle()
         if (signal?.aborted) return reject(abortReason(signal))
-        if (!retried && request.reusedSocket && error.code === "ECONNRESET") {
+        if (!retried && request.reusedSocket && error.code === "ECONNRESET" && idempotent.has(method)) {
           return resolve(send(url, init, body, headers, true))
         }
         reject(new TypeError("fetch failed", { cause: error }))
+      })
+      request.setTimeout(inactivity, () => {
+        const silent = Object.assign(new Error(`No data on the connection for ${inactivity} ms`), { code: "ETIMEDOUT" })
+        if (body_ !== undefined) body_.fail(new TypeError("terminated", { cause: silent }))
+        else request.destroy(silent)
       })
       signal?.addEventListener("abort", onAbort, { once: true })
       request.end(body)
     })
 
-  return (input, init = {}) => {
-    if (typeof input !== "string" && !(input instanceof URL)) return globalThis.fetch(input, init)
+  const start = (input: string | URL, init: RequestInit): Promise<Response> => {
     const url = new URL(input)
     const body = bodyOf(init.body)
     if ((url.protocol !== "http:" && url.protocol !== "https:") || body === false) return globalThis.fetch(input, init)
+    if (url.username !== "" || url.password !== "") {
+      return Promise.reject(new TypeError("Request cannot be constructed from a URL that includes credentials"))
+    }
     const headers: Http.OutgoingHttpHeaders = {}
     new Headers(init.headers).forEach((value, name) => {
       headers[name] = value
@@ -255,6 +297,16 @@ export const make = (options: Options = {}): typeof globalThis.fetch => {
       headers["content-length"] = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength
     }
     return send(url, init, body, headers, false)
+  }
+
+  return (input, init = {}) => {
+    if (typeof input !== "string" && !(input instanceof URL)) return globalThis.fetch(input, init)
+    // As fetch: a bad URL or header rejects, it does not throw.
+    try {
+      return start(input, init)
+    } catch (error) {
+      return Promise.reject(error instanceof TypeError ? error : new TypeError("fetch failed", { cause: error }))
+    }
   }
 }
 
