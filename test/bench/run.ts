@@ -3,7 +3,7 @@
  *
  *   1. in-process overhead over a zero-latency model (inprocess.ts)
  *   2. end to end, raw `openai` SDK vs the full stack, interleaved (e2e.ts)
- *   3. exact-cache hits, memory and Redis (cache.ts)
+ *   3. exact-cache hits, memory and Redis (cache.ts, in a process of its own)
  *   4. the gateway vs Portkey's gateway under autocannon (gateway.ts)
  *   5. gateway RSS with 1,000 streams in flight (memory.ts)
  *
@@ -85,7 +85,8 @@ const main = async () => {
     const inprocess = await section("inprocess", () => InProcess.run(mode))
     const e2e = await section("e2e", async () =>
       mode === "full" ? [await E2e.run(mode, 0), await E2e.run(mode, 50)] : [await E2e.run(mode, 0)])
-    const cache = await section("cache", () => Cache.run(mode))
+    // In a process of its own: a fresh JIT (see cache.ts).
+    const cache = await section("cache", () => Cache.runInChild(mode))
     return { inprocess, e2e: e2e ?? [], cache }
   }
   const childSections = async () => {
