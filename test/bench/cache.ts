@@ -11,8 +11,9 @@
  * most `maxWarmup` calls; the row says how many it took. `npm run bench` runs this
  * in a process of its own ({@link runInChild}): after the in-process and
  * end-to-end sections have built dozens of stacks in the same process, the hit
- * measured 9.6, 18.0 and 30.6 µs in three full runs of one afternoon (V8 had
- * given up optimizing some shared code), against 8.4–9.6 µs in fresh processes.
+ * measured 9.6, 18.0 and 30.6 µs in three full runs of one afternoon, against
+ * 8.0–9.6 µs in fresh processes (code V8 had not, or no longer, optimized: with
+ * `--no-opt` the hit costs 39 µs).
  *
  *   node --import tsx test/bench/cache.ts [--quick|--smoke]
  */
