@@ -182,13 +182,7 @@ const webBody = (response: Http.IncomingMessage, source: Readable, settle: () =>
       response.destroy()
     }
   }, { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength })
-  return {
-    stream,
-    fail: (reason) => {
-      finish(reason)
-      response.destroy()
-    }
-  }
+  return { stream, fail: finish }
 }
 
 /**
