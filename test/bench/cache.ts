@@ -46,16 +46,18 @@ const counts = {
   full: { warmup: 2_000, maxWarmup: 60_000, calls: 20_000 }
 } as const
 
-/** Median µs of `n` timed runs of `once`. */
-const batchMedian = async (once: () => Promise<unknown>, n: number): Promise<number> => {
+/** The µs of each of `n` runs of `once`, one after the other. */
+const timed = async (once: () => Promise<unknown>, n: number): Promise<Array<number>> => {
   const samples: Array<number> = []
   for (let i = 0; i < n; i++) {
     const t = performance.now()
     await once()
     samples.push((performance.now() - t) * 1000)
   }
-  return summarize(samples).p50
+  return samples
 }
+
+const batchMedian = async (once: () => Promise<unknown>, n: number): Promise<number> => summarize(await timed(once, n)).p50
 
 /** Warms up in batches of `batch` calls until two medians in a row agree within 5% (or `max` calls); returns the calls run. */
 const warmUp = async (once: () => Promise<unknown>, batch: number, max: number): Promise<number> => {
@@ -86,14 +88,9 @@ const measure = async (
     if (check.cache?.kind !== "exact") throw new Error(`${store}: the repeat was not a cache hit`)
     const once = stream ? Effect.suspend(() => Stream.runDrain(cached.stream(request))) : Effect.suspend(() => cached.generate(request))
     const { calls, maxWarmup, warmup } = counts[mode]
-    const warmupCalls = await warmUp(() => runtime.runPromise(once), warmup, maxWarmup)
-    const samples = new Float64Array(calls)
-    for (let i = 0; i < calls; i++) {
-      const t = performance.now()
-      await runtime.runPromise(once)
-      samples[i] = (performance.now() - t) * 1000
-    }
-    const s = summarize(Array.from(samples))
+    const hit = () => runtime.runPromise(once)
+    const warmupCalls = await warmUp(hit, warmup, maxWarmup)
+    const s = summarize(await timed(hit, calls))
     return { store, calls, p50Micros: round(s.p50, 2), p99Micros: round(s.p99, 2), meanMicros: round(s.mean, 2), load: load1(), warmupCalls }
   } finally {
     await runtime.runPromise(Scope.close(scope, Exit.void))
@@ -106,12 +103,7 @@ export const run = async (
 ): Promise<{ readonly memory: Row; readonly redis: Row; readonly memoryStream: Row; readonly harnessFloorMicros: number }> => {
   // The floor: runPromise of an effect that does nothing, as the harness measures it.
   const floor = ManagedRuntime.make(silentLogger)
-  const floorSamples: Array<number> = []
-  for (let i = 0; i < 2_000; i++) {
-    const t = performance.now()
-    await floor.runPromise(Effect.void)
-    floorSamples.push((performance.now() - t) * 1000)
-  }
+  const floorSamples = await timed(() => floor.runPromise(Effect.void), 2_000)
   await floor.dispose()
   const memory = await measure("memory", CacheStore.layerMemory({ maxEntries: 10_000 }), mode)
   const memoryStream = await measure("memory, stream replay", CacheStore.layerMemory({ maxEntries: 10_000 }), mode, true)
