@@ -13,7 +13,7 @@
  */
 import { Chunk, Context, Effect, Option, ParseResult, Schema, type Scope, Stream } from "effect"
 import * as Construct from "./internal/construct.js"
-import { maxDepth, tooDeep } from "./internal/depth.js"
+import { maxDepth, nonJsonValue, tooDeep } from "./internal/depth.js"
 import * as LlmError from "./LlmError.js"
 
 // -----------------------------------------------------------------------------
@@ -162,17 +162,25 @@ export class Metadata extends Schema.Class<Metadata>("effect-llm/Metadata")({
 }) {}
 
 /**
- * Whether the caller's JSON objects in a request (tool parameters, a response
- * schema) nest deeper than `maxDepth`. Checked on the whole request, not on those
+ * What is wrong with the caller's JSON objects in a request (tool parameters, a
+ * response schema), or true: nesting deeper than `maxDepth`, or a value JSON
+ * cannot carry (see `nonJsonValue`). Checked on the whole request, not on those
  * fields: Schema's failure inside an optional field formats the value recursively
  * and overflowed on it, as the cache key, the token count and the SDKs did.
  */
-const nestsTooDeep = (request: {
-  readonly tools?: ReadonlyArray<{ readonly parameters: unknown }> | undefined
+const checkJsonFields = (request: {
+  readonly tools?: ReadonlyArray<{ readonly name: string; readonly parameters: unknown }> | undefined
   readonly responseFormat?: ResponseFormat | undefined
-}): boolean =>
-  (request.responseFormat?.type === "jsonSchema" && tooDeep(request.responseFormat.schema)) ||
-  (request.tools?.some((tool) => tooDeep(tool.parameters)) ?? false)
+}): true | string => {
+  const fields: Array<readonly [string, unknown]> = (request.tools ?? []).map((tool, i) => [`tools[${i}] (${tool.name}) parameters`, tool.parameters])
+  if (request.responseFormat?.type === "jsonSchema") fields.push(["responseFormat schema", request.responseFormat.schema])
+  for (const [name, value] of fields) {
+    if (tooDeep(value)) return `nested deeper than ${maxDepth} levels`
+    const found = nonJsonValue(value)
+    if (found !== undefined) return `${name} hold ${found}, which JSON cannot carry`
+  }
+  return true
+}
 
 /**
  * A request to a language model. Decoding validates it: an empty conversation, a
@@ -199,7 +207,7 @@ export class Request extends Schema.Class<Request>("effect-llm/Request")(Schema.
     bypass: Schema.optional(Schema.Boolean),
     refresh: Schema.optional(Schema.Boolean)
   }))
-}).pipe(Schema.filter((request) => !nestsTooDeep(request) || `nested deeper than ${maxDepth} levels`))) {}
+}).pipe(Schema.filter(checkJsonFields))) {}
 
 /**
  * What callers may pass for a request: the JSON shape of {@link Request}.

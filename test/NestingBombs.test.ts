@@ -1,13 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Exit, Schema, Stream } from "effect"
+import { Chunk, Effect, Either, Exit, Redacted, Schema, Stream } from "effect"
 import * as OpenAiWire from "../src/gateway/OpenAiWire.js"
 import * as Guard from "../src/guard/Guard.js"
 import * as OutputGuard from "../src/guard/OutputGuard.js"
 import { tooDeep } from "../src/internal/depth.js"
 import * as LanguageModel from "../src/LanguageModel.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
 import * as JsonSchema from "../src/structured/JsonSchema.js"
 import * as Structured from "../src/structured/Structured.js"
+import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
 import * as ScriptedModel from "../src/testing/ScriptedModel.js"
+
+const KEY = "sk-test-0123456789abcdef"
 
 // Structure a client or a model can send that made the stack overflow, freeze or
 // skip a check (found in review): each now ends in a typed error or a right answer.
@@ -141,5 +145,55 @@ describe("tool-call indices from a provider", () => {
       // and a valid call at that index passes, in index order
       const ok = yield* Stream.runCollect(guarded.stream(new LanguageModel.Request({ ...request, tools: [new LanguageModel.Tool({ name: "t", parameters: { type: "object" } })] })))
       expect(Chunk.toReadonlyArray(ok).map((e) => e._tag)).toEqual(["ToolCallDelta", "Finish"])
+    }))
+})
+
+describe("values JSON cannot carry", () => {
+  const messages = [{ role: "user", content: "x" }] as const
+  const toolWith = (leaf: unknown) => ({ name: "lookup", parameters: { type: "object", properties: { n: { type: "integer", maximum: leaf } } } })
+
+  it.effect("a bigint, function, symbol or non-finite number in tool parameters or a response schema is InvalidRequest naming where", () =>
+    Effect.gen(function*() {
+      const cases: Array<readonly [unknown, string]> = [
+        [10n, "tools[0] (lookup) parameters hold a bigint at properties.n.maximum"],
+        [() => 1, "a function at properties.n.maximum"],
+        [Symbol("s"), "a symbol at properties.n.maximum"],
+        [Number.NaN, "NaN at properties.n.maximum"],
+        [Number.POSITIVE_INFINITY, "Infinity at properties.n.maximum"]
+      ]
+      for (const [leaf, expected] of cases) {
+        const error = yield* Effect.flip(LanguageModel.decodeRequest({ messages, tools: [toolWith(leaf)] } as unknown as LanguageModel.RequestInput))
+        expect(error._tag).toBe("InvalidRequest")
+        expect(error.message).toContain(expected)
+        expect(error.message).toContain("which JSON cannot carry")
+      }
+      const schemaError = yield* Effect.flip(LanguageModel.decodeRequest({
+        messages,
+        responseFormat: { type: "jsonSchema", name: "s", schema: { type: "object", enum: [1, 2n] } }
+      } as unknown as LanguageModel.RequestInput))
+      expect(schemaError.message).toContain("responseFormat schema hold a bigint at enum[1]")
+    }))
+
+  it.effect("JSON values, undefined properties and shared subtrees are accepted", () =>
+    Effect.gen(function*() {
+      // a diamond 60 levels deep: 2^60 paths, 120 objects; each is looked at once
+      let shared: Record<string, unknown> = { type: "string" }
+      for (let i = 0; i < 60; i++) shared = { anyOf: [shared, shared] }
+      const request = yield* LanguageModel.decodeRequest({
+        messages,
+        tools: [{ name: "lookup", parameters: { type: "object", description: undefined, properties: { a: shared, n: { type: "number", maximum: 1e308, minimum: -0 } } } }]
+      } as unknown as LanguageModel.RequestInput)
+      expect(request.tools).toHaveLength(1)
+    }))
+
+  it.scoped("the provider is never called with such a request (the SDK's stringify failure read as a network error)", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make({ apiKey: KEY })
+      const lm = yield* OpenAi.make({ apiKey: Redacted.make(KEY), baseURL: sim.openaiBaseURL, model: "gpt-4.1-mini" })
+      const error = yield* Effect.flip(
+        Effect.flatMap(LanguageModel.decodeRequest({ messages, tools: [toolWith(10n)] } as unknown as LanguageModel.RequestInput), lm.generate)
+      )
+      expect(error._tag).toBe("InvalidRequest")
+      expect(yield* sim.journal).toHaveLength(0)
     }))
 })

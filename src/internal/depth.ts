@@ -38,3 +38,40 @@ export const tooDeep = (value: unknown, max: number = maxDepth): boolean => {
   }
   return false
 }
+
+/**
+ * The first value inside `value` that JSON cannot carry as it is — a bigint
+ * (`JSON.stringify` throws, and the SDK's failure looked like a network error), a
+ * function or a symbol (dropped without a word), a non-finite number (sent as
+ * `null`) — described with where it sits ("a bigint at properties.n.maximum"), or
+ * undefined. Each object is looked at once, so shared subtrees cost nothing twice;
+ * call it on values {@link tooDeep} accepted (no cycles, bounded depth).
+ */
+export const nonJsonValue = (value: unknown, path = ""): string | undefined =>
+  describeNonJson(value, path, new Set())
+
+const describeNonJson = (value: unknown, path: string, seen: Set<object>): string | undefined => {
+  const where = path === "" ? "" : ` at ${path}`
+  switch (typeof value) {
+    case "bigint":
+      return `a bigint${where}`
+    case "function":
+      return `a function${where}`
+    case "symbol":
+      return `a symbol${where}`
+    case "number":
+      return Number.isFinite(value) ? undefined : `${value}${where}`
+    case "object": {
+      if (value === null || seen.has(value)) return undefined
+      seen.add(value)
+      const isArray = Array.isArray(value)
+      for (const [key, child] of Object.entries(value)) {
+        const found = describeNonJson(child, isArray ? `${path}[${key}]` : path === "" ? key : `${path}.${key}`, seen)
+        if (found !== undefined) return found
+      }
+      return undefined
+    }
+    default:
+      return undefined
+  }
+}
