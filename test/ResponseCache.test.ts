@@ -802,3 +802,51 @@ describe("ResponseCache internals", () => {
     }
   })
 })
+
+describe("ResponseCache: what a caller after the call gets (found in review)", () => {
+  it.effect("a streamed refusal (not stored) is not replayed to a later caller while the scope is open", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached([
+        { text: "", refusal: "no", finishReason: "refusal" },
+        { text: "yes" },
+        { text: "again" }
+      ], { ttl: "1 minute" })
+      // one scope around a piece of work that streams (the flight used to live until it closed)
+      const scope = yield* Scope.make()
+      const first = yield* LanguageModel.collectPull(yield* Scope.extend(LanguageModel.pullOf(lm, ask("q")), scope))
+      expect(first.finishReason).toBe("refusal")
+      const later = yield* lm.generate(ask("q"))
+      expect(later.text).toBe("yes")
+      expect(later.cache).toBeUndefined()
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* recorder.calls).toBe(2)
+    }))
+
+  it.effect("a stored stream's flight is forgotten when the stream ends: a refresh in the same scope calls the model", () =>
+    Effect.gen(function*() {
+      const { lm, recorder } = yield* cached([{ text: "one" }, { text: "two" }])
+      const scope = yield* Scope.make()
+      yield* LanguageModel.collectPull(yield* Scope.extend(LanguageModel.pullOf(lm, ask("q")), scope))
+      const refreshed = yield* lm.generate(ask("q", { cache: { refresh: true } }))
+      expect(refreshed.text).toBe("two")
+      expect(yield* recorder.calls).toBe(2)
+      expect((yield* lm.generate(ask("q"))).text).toBe("two")
+      yield* Scope.close(scope, Exit.void)
+    }))
+
+  it.effect("an entry older than this cache's ttl is a miss, though the shared store still holds it (written with a longer ttl)", () =>
+    Effect.gen(function*() {
+      const { recorder, service } = yield* ScriptedModel.make((_, i) => ({ text: `answer ${i}` }))
+      const store = yield* Layer.build(CacheStore.layerMemory())
+      const earlier = yield* ResponseCache.make({ ttl: "1 day" })(service).pipe(Effect.provide(store))
+      const current = yield* ResponseCache.make({ ttl: "1 minute" })(service).pipe(Effect.provide(store))
+      yield* earlier.generate(ask("q"))
+      yield* TestClock.adjust("59 seconds")
+      expect((yield* current.generate(ask("q"))).cache?.ageMillis).toBe(59_000)
+      yield* TestClock.adjust("1 second")
+      const served = yield* current.generate(ask("q"))
+      expect(served.cache).toBeUndefined()
+      expect(served.text).toBe("answer 1")
+      expect(yield* recorder.calls).toBe(2)
+    }).pipe(Effect.scoped))
+})

@@ -246,7 +246,9 @@ export const make = (options: Options = {}) =>
 (inner: LanguageModel.Service): Effect.Effect<LanguageModel.Service, never, CacheStore> =>
   Effect.gen(function*() {
     const store = yield* CacheStore
-    const ttl = Option.some(Duration.decode(options.ttl ?? "1 hour"))
+    const ttlDuration = Duration.decode(options.ttl ?? "1 hour")
+    const ttl = Option.some(ttlDuration)
+    const ttlMillis = Duration.toMillis(ttlDuration)
     const finishReasons = new Set(options.cacheableFinishReasons ?? ["stop", "length", "tool_calls"])
     const flights = new Map<string, Flight>()
 
@@ -279,10 +281,14 @@ export const make = (options: Options = {}) =>
 
     /**
      * Reads the key and continues with `onHit` or `onMiss` in the same step (a
-     * failed read or an entry that does not decode is logged and is a miss).
+     * failed read or an entry that does not decode is logged and is a miss). An
+     * entry older than this cache's `ttl` is a miss too: a shared or persistent
+     * store may hold entries written with a longer one (another replica, an earlier
+     * deployment), and the store's own expiry only knows the writer's.
      */
     const lookup = <A, E, R>(
       key: string,
+      now: number,
       onHit: (entry: Entry) => Effect.Effect<A, E, R>,
       onMiss: () => Effect.Effect<A, E, R>
     ): Effect.Effect<A, E, R> =>
@@ -292,7 +298,7 @@ export const make = (options: Options = {}) =>
         onSuccess: (raw) => {
           if (Option.isNone(raw)) return onMiss()
           const entry = entryOf(raw.value)
-          if (entry !== undefined) return onHit(entry)
+          if (entry !== undefined) return now - entry.storedAt < ttlMillis ? onHit(entry) : onMiss()
           return Effect.zipRight(
             Effect.zipRight(Effect.ignore(store.remove(key)), Effect.logWarning("ResponseCache: dropped an entry that does not decode")),
             Effect.suspend(onMiss)
@@ -377,6 +383,17 @@ export const make = (options: Options = {}) =>
       )
 
     /**
+     * Settles a flight and forgets it at once: a caller arriving later reads the
+     * store (which applies the TTL and holds only what was stored), never the
+     * flight. Waiters get the entry only when it is one the cache stores (a refusal,
+     * say, is not: they get `none` and ask again).
+     */
+    const finish = (plan: Plan, flight: Flight, entry: Entry, reason: LanguageModel.FinishReason) => {
+      settle(flight, finishReasons.has(reason) ? Exit.succeed(Option.some(entry)) : noneOutcome)
+      if (flights.get(plan.key) === flight) flights.delete(plan.key)
+    }
+
+    /**
      * Ends a flight (waiters that got nothing try again) and forgets it. A stream's
      * flight lands with its failure when the stream fails, else with its scope's exit
      * (an interruption or an early stop), typed `unknown` but carrying the stream's own
@@ -412,7 +429,7 @@ export const make = (options: Options = {}) =>
                 storedAt: clock.unsafeCurrentTimeMillis(),
                 payload: { _tag: "Response", response }
               })
-              settle(flight, Exit.succeed(Option.some(entry)))
+              finish(plan, flight, entry, response.finishReason)
               return save(request, plan, entry, response, response.finishReason)
             })),
             (exit) => Effect.sync(() => land(plan, flight, exit))
@@ -429,6 +446,7 @@ export const make = (options: Options = {}) =>
         ? generateShared(request, plan, clock, started)
         : lookup(
           plan.key,
+          started,
           (entry) => serveGenerate(entry, clock, started),
           () => generateShared(request, plan, clock, started)
         )
@@ -462,7 +480,7 @@ export const make = (options: Options = {}) =>
                   storedAt: clock.unsafeCurrentTimeMillis(),
                   payload: { _tag: "Events", events: recorded }
                 })
-                settle(flight, Exit.succeed(Option.some(entry)))
+                finish(plan, flight, entry, last.reason)
                 return save(request, plan, entry, last, last.reason)
               })
               // A failure lands the flight with that failure as soon as the stream sees it:
@@ -495,6 +513,7 @@ export const make = (options: Options = {}) =>
         ? sharedPull(request, plan, clock, started)
         : lookup(
           plan.key,
+          started,
           (entry) => Effect.succeed(servePull(entry, clock, started)),
           () => sharedPull(request, plan, clock, started)
         )
