@@ -276,6 +276,22 @@ describe("Budget", () => {
       expect(error._tag).toBe("BudgetExceeded")
     }).pipe(Effect.provide(stack({ limits: [{ scope: "global", period: "day", usd: 0.005 }], defaultMaxTokens: 1_000 }))))
 
+  it.effect("the provider is sent defaultMaxTokens, the bound the reservation assumed (it was sent no bound)", () => {
+    const sent: Array<number | undefined> = []
+    return Effect.gen(function*() {
+      yield* LanguageModel.generate(request({ maxTokens: undefined }))
+      yield* Stream.runDrain(LanguageModel.stream(request({ maxTokens: undefined })))
+      yield* LanguageModel.generate(request({ maxTokens: 30 }))
+      expect(sent).toEqual([100, 100, 30])
+    }).pipe(Effect.provide(stack(
+      { limits: [{ scope: "global", period: "day", usd: 1 }], defaultMaxTokens: 100 },
+      (r) => {
+        sent.push(r.maxTokens)
+        return { text: "ok", usage: { inputTokens: 8, outputTokens: 50 } }
+      }
+    )))
+  })
+
   it.effect("an inner model without a price fails the layer at construction", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Effect.scoped(Layer.build(

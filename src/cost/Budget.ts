@@ -556,13 +556,24 @@ export const makeWithReport = (options: Options) =>
         onSome: (price) => Construct.make(LanguageModel.Cost, { usd: Pricing.costOf(price, usage), estimated: false })
       })
 
+    /**
+     * The request the provider is sent: with `defaultMaxTokens` as its `maxTokens`
+     * when it has none. The reservation assumed that bound; without it the provider
+     * would apply its own (4,096 at Anthropic, the model's maximum at OpenAI) and
+     * the call could cost many times what was reserved.
+     */
+    const bounded = (request: LanguageModel.Request): LanguageModel.Request =>
+      request.maxTokens !== undefined || options.defaultMaxTokens === undefined
+        ? request
+        : Construct.make(LanguageModel.Request, { ...request, maxTokens: options.defaultMaxTokens })
+
     /** The call once reserved: settle on success, release on failure or interruption. */
     const call = (
       request: LanguageModel.Request,
       p: Plan,
       restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
     ): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
-      Effect.matchCauseEffect(restore(inner.generate(request)), {
+      Effect.matchCauseEffect(restore(inner.generate(bounded(request))), {
         onFailure: (cause) => Effect.zipRight(release(p), Effect.failCause(cause)),
         onSuccess: (response) => {
           const served = { provider: response.provider, model: response.model }
@@ -621,7 +632,7 @@ export const makeWithReport = (options: Options) =>
             }))
           )
           // Opening (behind a fallback, a wait for a first event) can be interrupted.
-          const pull = yield* restore(LanguageModel.pullOf(inner, request))
+          const pull = yield* restore(LanguageModel.pullOf(inner, bounded(request)))
           return Effect.map(pull, (chunk) => {
             seen.events += chunk.length
             return Chunk.map(chunk, (event): LanguageModel.StreamEvent => {
