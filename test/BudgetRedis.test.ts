@@ -138,6 +138,40 @@ describe.each(stores)("BudgetStore contract: %s", (_name, makeStore) => {
     }))
 })
 
+describe("Redis store: a window bucket's keys expire apart", () => {
+  it.effect("a counter that expired while its window entries stayed starts from zero (it went negative: double the limit in a window)", () =>
+    Effect.gen(function*() {
+      const client = new Redis(url)
+      clients.push(client)
+      const prefix = `{test-budget-${crypto.randomUUID()}}`
+      prefixes.push(prefix)
+      const store = BudgetStore.makeRedis(client, { prefix })
+      const w: BudgetStore.Bucket = { key: "user:u", limit: 1_000, windowMillis: 300, ttlMillis: 60_000 }
+      yield* store.reserve({ id: "a", buckets: [w], amount: 1_000, now: 0, leaseMillis: 100 })
+      yield* store.settle({ id: "a", amounts: [1_000], now: 10 })
+      // what the counter's expiry (window + lease after its last reservation) does; the
+      // window entries live a day longer
+      yield* Effect.promise(() => client.del(`${prefix}:b:user:u`))
+      expect(yield* Effect.promise(() => client.exists(`${prefix}:w:user:u`))).toBe(1)
+      expect(yield* store.read([w], 10_000)).toEqual([{ key: "user:u", spent: 0, reserved: 0 }])
+      expect(yield* store.reserve({ id: "b", buckets: [w], amount: 1_000, now: 10_000, leaseMillis: 100 })).toEqual({ _tag: "Reserved" })
+      expect((yield* store.reserve({ id: "c", buckets: [w], amount: 1_000, now: 10_000, leaseMillis: 100 }))._tag).toBe("Refused")
+    }))
+
+  it.effect("settling keeps the counter for at least the window its entry counts in", () =>
+    Effect.gen(function*() {
+      const client = new Redis(url)
+      clients.push(client)
+      const prefix = `{test-budget-${crypto.randomUUID()}}`
+      prefixes.push(prefix)
+      const store = BudgetStore.makeRedis(client, { prefix })
+      const w: BudgetStore.Bucket = { key: "k", limit: 1_000, windowMillis: 3_600_000, ttlMillis: 1_000 }
+      yield* store.reserve({ id: "a", buckets: [w], amount: 10, now: 0, leaseMillis: 100 })
+      yield* store.settle({ id: "a", amounts: [10], now: 10 })
+      expect(yield* Effect.promise(() => client.pttl(`${prefix}:b:k`))).toBeGreaterThan(3_500_000)
+    }))
+})
+
 // The request "hi" to gpt-4.1 with maxTokens 60: worst case 8 x $2/M + 60 x $8/M =
 // $0.000496; actual (8 in, 50 out) $0.000416. The limit fits 300 calls at actual cost.
 const ACTUAL = 0.000416

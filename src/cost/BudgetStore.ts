@@ -300,6 +300,12 @@ end
 local function prune(key, window, now)
   if window <= 0 then return end
   local w = P .. ':w:' .. key
+  -- The counter expired (idle past window + lease): the spend its entries record
+  -- went with it. Subtracting them from a new counter would make it negative.
+  if redis.call('EXISTS', P .. ':b:' .. key) == 0 then
+    redis.call('DEL', w)
+    return
+  end
   local cutoff = '(' .. int(now - window)
   local old = redis.call('ZRANGEBYSCORE', w, '-inf', cutoff)
   if #old > 0 then
@@ -328,6 +334,9 @@ local function finish(id, amounts, now)
         local w = P .. ':w:' .. key
         redis.call('ZADD', w, int(now), id .. ':' .. int(actual))
         redis.call('PEXPIRE', w, int(window + 86400000))
+        -- The counter holds this spend for as long as the window counts it.
+        local ttl = redis.call('PTTL', b)
+        if ttl >= 0 and ttl < window then redis.call('PEXPIRE', b, int(window)) end
       end
     end
   end
