@@ -292,6 +292,19 @@ describe("Budget", () => {
     )))
   })
 
+  it.effect("a dated snapshot of a stack model is reserved for at its own, higher price (it was reserved at the base model's)", () =>
+    Effect.gen(function*() {
+      // gpt-4o-2024-05-13 is $5/$15 per M, gpt-4o $2.5/$10: "hi" (8 tokens) and 100 out at the
+      // snapshot's price is 0.00154 > 0.0012, at the base price 0.00102 < 0.0012
+      const exit = yield* Effect.exit(LanguageModel.generate(request({ maxTokens: 100, model: "gpt-4o-2024-05-13" })))
+      expect(tagOf(exit)).toBe("BudgetExceeded")
+      expect(tagOf(yield* Effect.exit(LanguageModel.generate(request({ maxTokens: 100, model: "gpt-4o" }))))).toBe("ok")
+    }).pipe(Effect.provide(stack(
+      { limits: [{ scope: "global", period: "day", usd: 0.0012 }] },
+      () => ({ text: "ok", usage: { inputTokens: 8, outputTokens: 100 } }),
+      { provider: "openai", model: "gpt-4o" }
+    ))))
+
   it.effect("an inner model without a price fails the layer at construction", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Effect.scoped(Layer.build(

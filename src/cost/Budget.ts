@@ -329,13 +329,34 @@ export const makeWithReport = (options: Options) =>
       const all = allCandidates
       if (request.model === undefined) return all
       const matching = all.filter(([ref]) => sameModel(ref, { provider: ref.provider, model: request.model! }))
-      if (matching.length > 0) return matching
+      if (matching.length > 0) return withOwnPrices(matching, request.model)
       const provider = inner.models[0]?.provider ?? "unknown"
       const ref = { provider, model: request.model }
       return Option.match(pricing.lookup(ref), {
         onNone: () => invalid(`No price for model ${request.model}: the budget cannot reserve for it`, "unpriced_model"),
         onSome: (price) => [...all, [ref, price] as const]
       })
+    }
+
+    /**
+     * A model asked for by a name the stack lists under another (a dated snapshot
+     * of a listed base model) is sent as asked and billed at its own price, which
+     * may be higher (gpt-4o-2024-05-13 costs twice gpt-4o): each such member is
+     * reserved for at the dearer of the two. Same ref, so the same buckets.
+     */
+    const withOwnPrices = (
+      matching: ReadonlyArray<readonly [LanguageModel.ModelRef, Pricing.ModelPrice]>,
+      model: string
+    ): ReadonlyArray<readonly [LanguageModel.ModelRef, Pricing.ModelPrice]> => {
+      if (matching.every(([ref]) => ref.model === model)) return matching
+      const out: Array<readonly [LanguageModel.ModelRef, Pricing.ModelPrice]> = []
+      for (const [ref, price] of matching) {
+        out.push([ref, price])
+        if (ref.model === model) continue
+        const own = pricing.lookup({ provider: ref.provider, model })
+        if (Option.isSome(own) && own.value !== price) out.push([ref, own.value])
+      }
+      return out
     }
 
     const valueOf = (limit: Limit, request: LanguageModel.Request): string => {
