@@ -231,6 +231,23 @@ describe("Budget", () => {
       () => ({ ...reply, latency: undefined })
     ))))
 
+  it.effect("wait mode: a call that waits into a new day reserves in the new day's bucket (it kept retrying yesterday's)", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.UTC(2026, 2, 5, 23, 59, 50))
+      expect(tagOf(yield* Effect.exit(LanguageModel.generate(request())))).toBe("ok")
+      // spent 0.000416 + worst 0.000816 > 0.001: only the rollover in 10 s can help
+      const waiting = yield* Effect.fork(Effect.exit(LanguageModel.generate(request())))
+      yield* TestClock.adjust("9 seconds")
+      expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+      yield* TestClock.adjust("30 seconds") // past the wait timeout
+      expect(tagOf(yield* Fiber.join(waiting))).toBe("ok")
+      const lines = yield* Budget.report
+      expect(lines.map((l) => [l.periodId, l.spentUsd])).toEqual([["2026-03-05", ACTUAL], ["2026-03-06", ACTUAL]])
+    }).pipe(Effect.provide(stack(
+      { limits: [{ scope: "global", period: "day", usd: 0.001 }], mode: "wait", waitTimeout: "30 seconds", pollInterval: "1 second" },
+      () => ({ ...reply, latency: undefined })
+    ))))
+
   it.effect("a rolling window frees spend as it slides", () =>
     Effect.gen(function*() {
       const call = () => Effect.exit(LanguageModel.generate(request()))

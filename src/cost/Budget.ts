@@ -509,22 +509,39 @@ export const makeWithReport = (options: Options) =>
           : Duration.toMillis(pollInterval)
       })
 
-    /** Reserves, waiting in `wait` mode. Store calls run uninterruptibly; waits are `restore`d. */
+    /**
+     * The plan's buckets again for `now` once a calendar period of theirs has
+     * ended: a call that waited into a new day reserves in the new day's bucket.
+     * A refused reservation holds nothing, so the id is kept.
+     */
+    const current = (p: Plan, request: LanguageModel.Request, now: number): Plan =>
+      p.buckets.some((b) => b.period.windowMillis === undefined && now >= b.period.end)
+        ? { ...p, buckets: bucketsOf(request, candidatesOf(request) as ReadonlyArray<readonly [LanguageModel.ModelRef, Pricing.ModelPrice]>, now) }
+        : p
+
+    /**
+     * Reserves, waiting in `wait` mode; succeeds with the plan reserved under (its
+     * buckets are the current periods'). Store calls run uninterruptibly; waits are
+     * `restore`d.
+     */
     const acquire = (
-      p: Plan,
+      planned: Plan,
+      request: LanguageModel.Request,
       restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
       firstResult?: ReserveResult
     ) =>
       Effect.gen(function*() {
         // The first try reuses the plan's clock reading (nothing waited since).
-        const deadline = p.plannedAt + waitTimeout
+        const deadline = planned.plannedAt + waitTimeout
+        let p = planned
         for (let first = true;; first = false) {
           const now = first ? p.plannedAt : yield* Clock.currentTimeMillis
+          if (!first) p = current(p, request, now)
           const result = first && firstResult !== undefined ? firstResult : yield* Effect.mapError(
             store.reserve({ id: p.id, buckets: p.buckets, amount: p.amount, now, leaseMillis }),
             storeDown
           )
-          if (result._tag === "Reserved") return
+          if (result._tag === "Reserved") return p
           const bucket = p.buckets[result.index]!
           // Built only when failing: constructing the error validates its schema.
           const error = () => exceeded(p, bucket, result.spent, result.reserved, now)
@@ -615,7 +632,7 @@ export const makeWithReport = (options: Options) =>
         Effect.clockWith((clock) => {
           const p = planNow(request, clock.unsafeCurrentTimeMillis())
           if (p === undefined) {
-            return Effect.flatMap(plan(request), (p) => Effect.zipRight(acquire(p, restore), call(request, p, restore)))
+            return Effect.flatMap(plan(request), (p) => Effect.flatMap(acquire(p, request, restore), (p) => call(request, p, restore)))
           }
           if (p instanceof LlmError.InvalidRequest) return Effect.fail(p)
           return Effect.matchEffect(
@@ -625,7 +642,7 @@ export const makeWithReport = (options: Options) =>
               onSuccess: (result) =>
                 result._tag === "Reserved"
                   ? call(request, p, restore)
-                  : Effect.zipRight(acquire(p, restore, result), call(request, p, restore))
+                  : Effect.flatMap(acquire(p, request, restore, result), (p) => call(request, p, restore))
             }
           )
         })
@@ -634,8 +651,7 @@ export const makeWithReport = (options: Options) =>
     const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, EffectScope.Scope> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
-          const p = yield* plan(request)
-          yield* acquire(p, restore)
+          const p = yield* acquire(yield* plan(request), request, restore)
           // Plain state read by the finalizer, events counted and Finish priced per
           // chunk (no effect per event).
           const seen: { events: number; finish?: LanguageModel.Finish; cost?: LanguageModel.Cost } = { events: 0 }
