@@ -113,6 +113,26 @@ describe("Budget", () => {
       () => ({ ...reply, latency: undefined })
     ))))
 
+  it.effect("a day that starts at 01:00 (daylight saving from midnight) ends at the next midnight, not at 01:00", () =>
+    Effect.gen(function*() {
+      // America/Santiago springs forward at 00:00 on 2026-09-06: that day starts at 01:00 (-03:00)
+      const call = () => Effect.exit(LanguageModel.generate(request()))
+      yield* TestClock.setTime(Date.UTC(2026, 8, 6, 23, 0)) // 20:00 on the 6th
+      expect(tagOf(yield* call())).toBe("ok")
+      yield* TestClock.setTime(Date.UTC(2026, 8, 7, 3, 30)) // 00:30 on the 7th
+      expect(tagOf(yield* call())).toBe("ok")
+      const lines = yield* Budget.report
+      expect(lines.map((l) => l.periodId)).toEqual(["2026-09-06", "2026-09-07"])
+      // and the day before it (ending at the midnight that does not exist) ends at 01:00
+      yield* TestClock.setTime(Date.UTC(2026, 8, 6, 2, 30)) // 23:30 on the 5th (-04:00)
+      expect(tagOf(yield* call())).toBe("ok")
+      yield* TestClock.setTime(Date.UTC(2026, 8, 6, 4, 0)) // 01:00 on the 6th (-03:00)
+      expect(tagOf(yield* call())).toBe("BudgetExceeded") // the 6th is spent
+    }).pipe(Effect.provide(stack(
+      { limits: [{ scope: "global", period: "day", usd: 0.001 }], timeZone: "America/Santiago" },
+      () => ({ ...reply, latency: undefined })
+    ))))
+
   it.effect("tenants have separate budgets; an override gives one tenant more", () =>
     Effect.gen(function*() {
       const call = (tenant: string) => Effect.exit(LanguageModel.generate(request({ metadata: { tenant } })))

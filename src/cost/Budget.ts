@@ -192,11 +192,23 @@ const windowInfo = (period: Exclude<Period, string>): PeriodInfo => ({
   windowMillis: Duration.toMillis(Duration.decode(period.window))
 })
 
-/** The calendar period holding `now`, and when it started (epoch ms). */
+/**
+ * How far past a period's start surely lies inside the next period: days last
+ * 23-25 hours, months 28-31 days.
+ */
+const intoNext = { day: 36 * 3_600_000, month: 45 * 86_400_000 } as const
+
+/**
+ * The calendar period holding `now`, and when it started (epoch ms). It ends
+ * where the next one starts, not one unit after its own start: where daylight
+ * saving begins at midnight (America/Santiago, Asia/Beirut) a day starts at
+ * 01:00, and start + 1 day would run an hour into the next day.
+ */
 const calendarAt = (period: "day" | "month", zone: DateTime.TimeZone, now: number) => {
   const zoned = DateTime.unsafeMakeZoned(now, { timeZone: zone })
   const start = DateTime.startOf(zoned, period)
-  const end = DateTime.toEpochMillis(DateTime.add(start, period === "day" ? { days: 1 } : { months: 1 }))
+  const next = DateTime.unsafeMakeZoned(DateTime.toEpochMillis(start) + intoNext[period], { timeZone: zone })
+  const end = DateTime.toEpochMillis(DateTime.startOf(next, period))
   const parts = DateTime.toParts(start)
   const id = period === "day" ? `${parts.year}-${pad(parts.month)}-${pad(parts.day)}` : `${parts.year}-${pad(parts.month)}`
   const info: PeriodInfo = { label: period, id, end, windowMillis: undefined }
