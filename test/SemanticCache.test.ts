@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Layer, Stream, TestClock } from "effect"
+import * as CacheStore from "../src/cache/CacheStore.js"
+import * as ResponseCache from "../src/cache/ResponseCache.js"
 import * as SemanticCache from "../src/cache/SemanticCache.js"
 import * as VectorIndex from "../src/cache/VectorIndex.js"
 import * as LanguageModel from "../src/LanguageModel.js"
@@ -231,6 +233,49 @@ describe("SemanticCache", () => {
         Layer.provideMerge(ScriptedModel.layer([{ text: "reset it in settings" }], { whenExhausted: "repeat-last" }))
       )
     )))
+})
+
+describe("SemanticCache: refresh and answers from the exact cache below (found in review)", () => {
+  const numbered = () =>
+    Effect.gen(function*() {
+      const { recorder, service } = yield* ScriptedModel.make((_, i) => ({ text: `answer ${i}` }))
+      return { recorder, service }
+    })
+
+  it.effect("after a refresh the question gets the refreshed answer, its paraphrase too (the stale one kept winning)", () =>
+    Effect.gen(function*() {
+      const { recorder, service } = yield* numbered()
+      const lm = yield* SemanticCache.make()(service).pipe(Effect.provideService(Embeddings.Embeddings, Embeddings.local()))
+      expect((yield* lm.generate(ask("How do I reset my password?"))).text).toBe("answer 0")
+      expect((yield* lm.generate(ask("How do I reset my password?", { cache: { refresh: true } }))).text).toBe("answer 1")
+      const after = yield* lm.generate(ask("How do I reset my password?"))
+      expect(after.cache?.kind).toBe("semantic")
+      expect(after.text).toBe("answer 1")
+      expect((yield* lm.generate(ask("How can I reset my password?"))).text).toBe("answer 1")
+      expect(yield* recorder.calls).toBe(2)
+    }))
+
+  it.effect("an answer the exact cache served keeps its age: it is not stored for a second TTL", () =>
+    Effect.gen(function*() {
+      const { recorder, service } = yield* numbered()
+      // SemanticCache over ResponseCache, as Stack wires them; a second semantic cache
+      // (another replica, a restart) shares the exact store
+      const exact = yield* ResponseCache.make({ ttl: "1 hour" })(service).pipe(Effect.provide(CacheStore.layerMemory()))
+      const semantic = () => SemanticCache.make({ ttl: "1 hour" })(exact).pipe(Effect.provideService(Embeddings.Embeddings, Embeddings.local()))
+      const first = yield* semantic()
+      const second = yield* semantic()
+      const q = "How do I reset my password?"
+      expect((yield* first.generate(ask(q))).text).toBe("answer 0")
+      yield* TestClock.adjust("59 minutes")
+      const viaExact = yield* second.generate(ask(q))
+      expect(viaExact.cache).toMatchObject({ kind: "exact", ageMillis: 59 * 60_000 })
+      yield* TestClock.adjust("30 seconds")
+      expect((yield* second.generate(ask(q))).cache).toMatchObject({ kind: "semantic", ageMillis: 59.5 * 60_000 })
+      yield* TestClock.adjust("50 minutes") // older than any TTL in the stack
+      const late = yield* second.generate(ask(q))
+      expect(late.text).toBe("answer 1")
+      expect(yield* recorder.calls).toBe(2)
+    }))
 })
 
 describe("VectorIndex.makeMemory", () => {

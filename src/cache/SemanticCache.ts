@@ -197,10 +197,16 @@ export const make = (options: Options = {}) =>
         )
       )
 
-    const lookup = (plan: Plan, vector: Float32Array): Effect.Effect<Option.Option<Hit>> =>
+    /**
+     * The entries of the plan's scope that answer its question (similar enough,
+     * the guards agree, not expired: expired ones met are evicted), best first;
+     * with `all`, every one of the candidates, else the first only.
+     */
+    const answering = (plan: Plan, vector: Float32Array, all: boolean) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const matches = yield* index.search(plan.scope, vector, candidates)
+        const found: Array<{ readonly entry: Entry; readonly score: number }> = []
         for (const match of matches) {
           if (match.score < threshold) break
           const entry = entries.get(match.id)
@@ -210,10 +216,25 @@ export const make = (options: Options = {}) =>
             continue
           }
           if (!compatible(plan.text, entry.text, options.guards)) continue
-          return Option.some({ response: entry.response, events: entry.events, similarity: match.score, storedAt: entry.storedAt })
+          found.push({ entry, score: match.score })
+          if (!all) break
         }
-        return Option.none()
+        return found
       })
+
+    const lookup = (plan: Plan, vector: Float32Array): Effect.Effect<Option.Option<Hit>> =>
+      Effect.map(answering(plan, vector, false), ([first]) =>
+        first === undefined
+          ? Option.none()
+          : Option.some({ response: first.entry.response, events: first.entry.events, similarity: first.score, storedAt: first.entry.storedAt }))
+
+    /**
+     * A refresh replaces what the question would have been answered with: those
+     * entries go before the new answer is stored (kept, the oldest would still win
+     * a tie with it).
+     */
+    const forget = (plan: Plan, vector: Float32Array): Effect.Effect<void> =>
+      Effect.flatMap(answering(plan, vector, true), (found) => Effect.forEach(found, ({ entry }) => evict(entry.id), { discard: true }))
 
     const save = (
       plan: Plan,
@@ -228,8 +249,12 @@ export const make = (options: Options = {}) =>
           ? plan.scope
           : scopeOf(plan.request, served, options)
         const now = yield* Clock.currentTimeMillis
+        // An answer the exact cache below served is as old as it says: it keeps its
+        // age here too, and does not live a second TTL.
+        const storedAt = now - (response.cache?.ageMillis ?? 0)
+        if (storedAt + ttl <= now) return
         const id = `${nextId++}`
-        entries.set(id, { id, scope, text: plan.text, response, events, storedAt: now, expiresAt: now + ttl })
+        entries.set(id, { id, scope, text: plan.text, response, events, storedAt, expiresAt: storedAt + ttl })
         yield* index.add(scope, id, vector)
         // Oldest first by id (ids grow): walking the Map's keys instead passes over
         // the slots of deleted entries, ~10 µs per eviction at 10 000 entries.
@@ -244,12 +269,20 @@ export const make = (options: Options = {}) =>
       Effect.map(Clock.currentTimeMillis, (now) =>
         hitResponseOf(hit.response, hitInfo("semantic", hit.storedAt, now, hit.similarity), now - started))
 
-    /** Embeds and looks up; `None` vector when embedding failed. */
-    const prepare = (plan: Plan) =>
-      Effect.flatMap(embed(plan.text), (vector) =>
-        Option.isNone(vector) || plan.refresh
-          ? Effect.succeed({ vector, hit: Option.none<Hit>() })
-          : Effect.map(lookup(plan, vector.value), (hit) => ({ vector, hit })))
+    interface Prepared {
+      readonly vector: Option.Option<Float32Array>
+      readonly hit: Option.Option<Hit>
+    }
+    const miss = (vector: Option.Option<Float32Array>): Prepared => ({ vector, hit: Option.none() })
+
+    /** Embeds and looks up (a refresh forgets what it would have hit); `None` vector when embedding failed. */
+    const prepare = (plan: Plan): Effect.Effect<Prepared> =>
+      Effect.flatMap(embed(plan.text), (vector): Effect.Effect<Prepared> =>
+        Option.isNone(vector)
+          ? Effect.succeed(miss(vector))
+          : plan.refresh
+          ? Effect.as(forget(plan, vector.value), miss(vector))
+          : Effect.map(lookup(plan, vector.value), (hit): Prepared => ({ vector, hit })))
 
     // A pull, not a Stream: each Effect stream stage costs a channel executor per
     // stream (≈ 0.4 ms CPU here); the layers around it hand pulls down too.
