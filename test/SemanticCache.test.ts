@@ -104,6 +104,15 @@ describe("SemanticCache", () => {
       expect(yield* recorder.calls).toBe(4)
     }))
 
+  it.effect("an acronym ending in s is not its plural: HTTPS is not HTTP (found in review); GPUs is GPU", () =>
+    Effect.gen(function*() {
+      const { lm } = yield* cached()
+      yield* lm.generate(ask("What port does HTTPS use by default?"))
+      expect((yield* lm.generate(ask("What port does HTTP use by default?"))).cache).toBeUndefined()
+      yield* lm.generate(ask("How much memory do the GPUs in an A100 server have?"))
+      expect((yield* lm.generate(ask("How much memory does the GPU in an A100 server have?"))).cache?.kind).toBe("semantic")
+    }))
+
   it.effect("another tenant, system prompt, history, model or parameter misses", () =>
     Effect.gen(function*() {
       const { lm, recorder } = yield* cached()

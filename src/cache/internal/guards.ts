@@ -186,7 +186,9 @@ export const specificsOf = (text: string): ReadonlySet<string> => {
   for (const token of normalized.replace(/`[^`]+`/g, " ").match(/[\p{L}\p{N}]+(?:[_.:/-][\p{L}\p{N}]+)*/gu) ?? []) {
     const specific = /\d/.test(token) || /_/.test(token) || /\p{L}\.\p{L}/u.test(token) || /\p{Ll}\p{Lu}/u.test(token) ||
       /^\p{Lu}{2,}s?$/u.test(token)
-    if (specific) out.add(token.toLowerCase().replace(/s$/, ""))
+    // Only an acronym's lower-case plural folds ("GPUs" is "GPU"): an "s" that is
+    // part of the name stays (HTTPS is not HTTP, CSS not CS; "1990s" is a decade).
+    if (specific) out.add((/^\p{Lu}{2,}s$/u.test(token) ? token.slice(0, -1) : token).toLowerCase())
   }
   return out
 }
