@@ -104,6 +104,17 @@ describe("SemanticCache", () => {
       expect(yield* recorder.calls).toBe(4)
     }))
 
+  it.effect("the two sides of a relation swapped miss: miles to km is not km to miles (found in review)", () =>
+    Effect.gen(function*() {
+      const { lm } = yield* cached()
+      yield* lm.generate(ask("Convert 5 miles to km"))
+      expect((yield* lm.generate(ask("Convert 5 km to miles"))).cache).toBeUndefined()
+      yield* lm.generate(ask("Is a cat bigger than a dog?"))
+      expect((yield* lm.generate(ask("Is a dog bigger than a cat?"))).cache).toBeUndefined()
+      yield* lm.generate(ask("How do I convert a string to an integer in Python?"))
+      expect((yield* lm.generate(ask("How can I convert a string to an integer in Python?"))).cache?.kind).toBe("semantic")
+    }))
+
   it.effect("an acronym ending in s is not its plural: HTTPS is not HTTP (found in review); GPUs is GPU", () =>
     Effect.gen(function*() {
       const { lm } = yield* cached()

@@ -12,10 +12,12 @@
  * - When it hits: similarity ≥ `threshold` (default {@link defaultThreshold}, chosen on
  *   docs/benchmarks/semantic.json so that false hits stay near zero), and the
  *   guards agree: same polarity (negations and opposite words: "turn on" vs
- *   "turn off", "enable" vs "disable", "not") and the same numbers and identifiers.
+ *   "turn off", "enable" vs "disable", "not"), the same numbers and identifiers,
+ *   and no swapped order ("5 miles to km" vs "5 km to miles", "Alice owes Bob" vs
+ *   "Bob owes Alice").
  * - What is skipped: requests whose last turn is not a user turn (tool results are
  *   answers to the model's own calls, not questions), `bypass`, and sampled
- *   requests (as in `ResponseCache`). `refresh` skips the lookup and stores anew.
+ *   requests (as in `ResponseCache`). `refresh` skips the lookup, forgets the entries it would have hit, and stores anew.
  * - What is stored: successful answers with a cacheable finish reason, under the
  *   scope of the model that produced them. A hit carries `cache: { kind:
  *   "semantic", similarity, ageMillis }`; a stream hit replays the recorded
@@ -30,7 +32,7 @@ import { Clock, Duration, Effect, Layer, Option, type Scope } from "effect"
 import { Embeddings, type Service as EmbeddingsService } from "../providers/Embeddings.js"
 import * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
-import { samePolarity, sameSpecifics } from "./internal/guards.js"
+import { sameOrder, samePolarity, sameSpecifics } from "./internal/guards.js"
 import { eventsOf, hitInfo, hitResponse as hitResponseOf, replayPull } from "./internal/hit.js"
 import {
   canonicalText,
@@ -62,10 +64,11 @@ export interface Options {
   readonly ttl?: Duration.DurationInput | undefined
   /** At most this many entries; the oldest go first (default 10 000). */
   readonly maxEntries?: number | undefined
-  /** The guards after the threshold (default both on). */
+  /** The guards after the threshold (default all on). */
   readonly guards?: {
     readonly polarity?: boolean | undefined
     readonly specifics?: boolean | undefined
+    readonly order?: boolean | undefined
   } | undefined
   /** Also cache requests with `temperature > 0` (default false). */
   readonly cacheSampled?: boolean | undefined
@@ -97,7 +100,8 @@ export const scopeOf = (
 
 /**
  * Whether two questions may share an answer once their embeddings are close: same
- * polarity and the same numbers and identifiers.
+ * polarity, the same numbers and identifiers, and their shared words in the order
+ * that carries the meaning (see src/cache/internal/guards.ts).
  *
  * @since 0.1.0
  * @category predicates
@@ -106,7 +110,9 @@ export const compatible = (
   a: string,
   b: string,
   guards: Options["guards"] = {}
-): boolean => (guards.polarity === false || samePolarity(a, b)) && (guards.specifics === false || sameSpecifics(a, b))
+): boolean =>
+  (guards.polarity === false || samePolarity(a, b)) && (guards.specifics === false || sameSpecifics(a, b)) &&
+  (guards.order === false || sameOrder(a, b))
 
 interface Entry {
   readonly id: string

@@ -11,7 +11,13 @@
  *   never answers "the `from_tables` method", "in version 2.10" never answers
  *   "in version 2.9".
  *
- * Both are deliberately strict: a wrong hit serves an answer to another question,
+ * - Order: the two sides of a relation word ("to", "from", "than", "into", "vs")
+ *   swapped: "convert 5 miles to km" / "5 km to miles", "is a cat bigger than a
+ *   dog" / "a dog bigger than a cat". Embeddings of bags of words cannot tell
+ *   these apart. Other reorderings ("does Alice owe Bob" / "does Bob owe Alice")
+ *   are not caught: word order alone is too often a paraphrase's only change.
+ *
+ * All are deliberately strict: a wrong hit serves an answer to another question,
  * a needless miss only costs a call.
  */
 
@@ -199,5 +205,54 @@ export const sameSpecifics = (a: string, b: string): boolean => {
   const sb = specificsOf(b)
   if (sa.size !== sb.size) return false
   for (const item of sa) if (!sb.has(item)) return false
+  return true
+}
+
+const relations = new Set(["to", "from", "than", "into", "onto", "vs", "versus", "per"])
+const fillers = new Set(["a", "an", "the", "my", "your", "his", "her", "its", "our", "their", "this", "that", "some", "one"])
+
+interface Slot {
+  readonly relation: string
+  /** Where the relation word is. */
+  readonly at: number
+  /** The first content word after it. */
+  readonly word: string
+}
+
+/** Each relation word with the first content word after it, in order: "to km", "than dog". */
+const relationSlots = (ws: ReadonlyArray<string>): ReadonlyArray<Slot> => {
+  const out: Array<Slot> = []
+  for (let i = 0; i < ws.length; i++) {
+    if (!relations.has(ws[i]!)) continue
+    let j = i + 1
+    while (j < ws.length && fillers.has(ws[j]!)) j++
+    if (j < ws.length) out.push({ relation: ws[i]!, at: i, word: ws[j]! })
+  }
+  return out
+}
+
+/** Whether `word` is among the few words just before position `at`. */
+const justBefore = (ws: ReadonlyArray<string>, at: number, word: string): boolean => {
+  for (let i = Math.max(0, at - 4); i < at; i++) if (ws[i] === word) return true
+  return false
+}
+
+/**
+ * Whether two texts keep the two sides of a relation where they were: false when
+ * what follows "to" / "than" / ... in one comes just before it in the other and
+ * the other way round ("5 miles to km" / "5 km to miles"). Compared only when both
+ * use the same relation words in the same order.
+ */
+export const sameOrder = (a: string, b: string): boolean => {
+  const wa = words(a)
+  const wb = words(b)
+  const sa = relationSlots(wa)
+  const sb = relationSlots(wb)
+  if (sa.length !== sb.length || sa.some((slot, i) => sb[i]!.relation !== slot.relation)) return true
+  for (let i = 0; i < sa.length; i++) {
+    const x = sa[i]!
+    const y = sb[i]!
+    if (x.word !== y.word && justBefore(wa, x.at, y.word) && justBefore(wb, y.at, x.word)) return false
+  }
   return true
 }
