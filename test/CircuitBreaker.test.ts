@@ -106,7 +106,8 @@ describe("CircuitBreaker", () => {
     })
     const calls: ReadonlyArray<(b: CircuitBreaker.Breaker) => Effect.Effect<unknown, LlmError.LlmError>> = [
       (b) => b.guard(Effect.succeed("probe")),
-      (b) => Stream.runDrain(b.guardStream(Stream.empty))
+      // a stream that never ends: one that ended without Finish would count as cut
+      (b) => Stream.runDrain(b.guardStream(Stream.never))
     ]
     return Effect.gen(function*() {
       for (const call of calls) {
@@ -136,4 +137,18 @@ describe("CircuitBreaker", () => {
         { text: "a b", failMidStream: { after: 0, error: down() } }
       ], { threshold: 2 }))
     ))
+})
+
+describe("CircuitBreaker: streams cut short (found in review)", () => {
+  it.effect("a stream that ends without its Finish counts as a failure (it was counted as abandoned)", () =>
+    Effect.gen(function*() {
+      for (let i = 0; i < 2; i++) yield* Effect.flip(LanguageModel.collect(LanguageModel.stream(request)))
+      expect(yield* state).toBe("open")
+    }).pipe(Effect.provide(withBreaker(() => ({ text: "a b", dropAfter: 0 }), { threshold: 2 }))))
+
+  it.effect("a stream the caller stops early is still no failure", () =>
+    Effect.gen(function*() {
+      for (let i = 0; i < 3; i++) yield* Stream.runDrain(Stream.take(LanguageModel.stream(request), 1))
+      expect(yield* state).toBe("closed")
+    }).pipe(Effect.provide(withBreaker(() => ({ text: "a b c" }), { threshold: 2 }))))
 })

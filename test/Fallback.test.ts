@@ -1,10 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Deferred, Effect, Fiber, Layer, Option, Stream, TestClock } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
+import * as LlmError from "../src/LlmError.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
 import * as Fallback from "../src/resilience/Fallback.js"
 import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
+import * as ScriptedModel from "../src/testing/ScriptedModel.js"
 
 const ask = (content = "hello") => LanguageModel.decodeRequest({ messages: [{ role: "user", content }] })
 
@@ -259,5 +261,50 @@ describe("Fallback", () => {
       yield* opted.a.enqueue("openai", filtered)
       yield* opted.b.enqueue("openai", { text: "clean" })
       expect((yield* opted.lm.generate(yield* ask())).text).toBe("clean")
+    }))
+})
+
+describe("Fallback: what stops a chain (found in review)", () => {
+  const ask = LanguageModel.decodeRequest({ messages: [{ role: "user", content: "hi" }] })
+  const down = () => new LlmError.ProviderUnavailable({ kind: "server", status: 503, message: "down" })
+
+  it.effect("hedged: a member failing with a non-fallbackable error stops the chain and the members hedged after it", () =>
+    Effect.gen(function*() {
+      const a = yield* ScriptedModel.make(() => ({ fail: new LlmError.InvalidRequest({ status: 400, message: "bad" }), latency: "1500 millis" }), { provider: "a", model: "ma" })
+      const b = yield* ScriptedModel.make(() => ({ text: "from b", latency: "5 seconds" }), { provider: "b", model: "mb" })
+      const c = yield* ScriptedModel.make(() => ({ text: "from c", latency: "1 second" }), { provider: "c", model: "mc" })
+      const service = yield* Fallback.make([a.service, b.service, c.service], { hedge: { delay: "1 second" }, breaker: false })
+      const fiber = yield* Effect.fork(Effect.flip(service.generate(yield* ask)))
+      for (let i = 0; i < 20; i++) yield* TestClock.adjust("500 millis")
+      expect((yield* Fiber.join(fiber))._tag).toBe("InvalidRequest")
+      // b was hedged at 1 s and stopped at 1.5 s; c, due at 2 s, never started
+      expect(yield* c.recorder.calls).toBe(0)
+    }))
+
+  it.effect("a nested chain whose members all failed over lets the outer chain fall back (it stopped it)", () =>
+    Effect.gen(function*() {
+      const a = yield* ScriptedModel.make(() => down(), { provider: "a", model: "ma" })
+      const b = yield* ScriptedModel.make(() => down(), { provider: "b", model: "mb" })
+      const c = yield* ScriptedModel.make(() => ({ text: "from c" }), { provider: "c", model: "mc" })
+      const inner = yield* Fallback.make([a.service, b.service], { breaker: false })
+      const outer = yield* Fallback.make([inner, c.service], { breaker: false })
+      expect((yield* outer.generate(yield* ask)).text).toBe("from c")
+      const halting = yield* Fallback.make([
+        yield* Fallback.make([a.service, (yield* ScriptedModel.make(() => new LlmError.InvalidRequest({ message: "bad" }))).service], { breaker: false }),
+        c.service
+      ], { breaker: false })
+      expect((yield* Effect.flip(halting.generate(yield* ask)))._tag).toBe("InvalidRequest")
+    }))
+
+  it.effect("a member whose streams are cut before any event trips its breaker, and the chain stops trying it", () =>
+    Effect.gen(function*() {
+      const a = yield* ScriptedModel.make(() => ({ text: "a b", dropAfter: 0 }), { provider: "a", model: "ma" })
+      const b = yield* ScriptedModel.make(() => ({ text: "from b" }), { provider: "b", model: "mb" })
+      const { service } = yield* Fallback.makeWithRegistry(
+        [{ name: "a", service: a.service }, { name: "b", service: b.service }],
+        { breaker: { threshold: 2 } }
+      )
+      for (let i = 0; i < 4; i++) expect((yield* LanguageModel.collect(service.stream(yield* ask))).text).toBe("from b")
+      expect(yield* a.recorder.calls).toBe(2)
     }))
 })

@@ -225,6 +225,12 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
         if (admission === "probe") cell = { ...cell, probing: false }
       })
 
+    /** What a stream that ended without its Finish is counted as. */
+    const streamCut = new LlmError.ProviderUnavailable({
+      kind: "stream-interrupted",
+      message: `A stream through the circuit of ${options.name} ended without finishing`
+    })
+
     const refuse = (retryAfterMillis: number) =>
       new LlmError.ProviderUnavailable({
         kind: "circuit-open",
@@ -297,9 +303,18 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
         // A stream that fails to open failed; opening (which may wait for a first
         // event, behind a fallback) can be interrupted: the finalizer above settles it.
         const pull = yield* Effect.tapError(restore(open), (error) => Effect.zipRight(settle(onFailure(admission, error)), publish))
+        // A stream that ends without its Finish was cut: a failure, not an early stop
+        // by the caller (which closes the scope before the end).
+        let finished = false
         return Attempts.observePull(
-          pull,
-          () => Effect.zipRight(settle(onSuccess(admission)), publish),
+          Effect.tapError(pull, (end) =>
+            Option.isNone(end) && !finished
+              ? Effect.zipRight(settle(onFailure(admission, streamCut)), publish)
+              : Effect.void),
+          () => {
+            finished = true
+            return Effect.zipRight(settle(onSuccess(admission)), publish)
+          },
           (error) => Effect.zipRight(settle(onFailure(admission, error)), publish)
         )
       }))

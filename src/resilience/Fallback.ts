@@ -159,11 +159,15 @@ export const makeWithRegistry = (
         resolved.push({ name, service: CircuitBreaker.wrap(breaker)(entry.service), breaker })
       }
     }
-    const fallbackable = options.isFallbackable ??
+    // A member that is itself a chain failed over when each of its members did for
+    // a reason this chain falls back on.
+    const fallbackable: (error: LlmError.LlmError) => boolean = options.isFallbackable ??
       ((error: LlmError.LlmError) =>
         LlmError.isFallbackable(error) ||
         (options.onContentFiltered === true && error._tag === "ContentFiltered") ||
-        (options.onOutputRejected === true && error._tag === "OutputRejected"))
+        (options.onOutputRejected === true && error._tag === "OutputRejected") ||
+        (error._tag === "AllProvidersFailed" && error.failures.length > 0 &&
+          error.failures.every((failure) => fallbackable(failure.error))))
     const hedgeDelay = options.hedge === undefined ? undefined : Duration.decode(options.hedge.delay)
 
     /**
@@ -217,6 +221,9 @@ export const makeWithRegistry = (
             ? Effect.fail("next")
             : Effect.catchAll(tryMember(index), (miss) => miss === "halt" ? Effect.fail(miss) : sequential(index + 1))
 
+        const halts = (exit: Exit.Exit<unknown, Miss>) =>
+          Exit.isFailure(exit) && Option.getOrUndefined(Cause.failureOption(exit.cause)) === "halt"
+
         const hedged = (index: number, delay: Duration.Duration): Effect.Effect<readonly [A, number], Miss> => {
           if (index >= resolved.length) return Effect.fail("next")
           if (index === resolved.length - 1) return tryMember(index)
@@ -236,8 +243,14 @@ export const makeWithRegistry = (
             onOtherDone: (_, self) =>
               // The first success wins; the loser is interrupted.
               Effect.raceWith(Fiber.join(self), hedged(index + 1, delay), {
+                // A member that halts the chain (a non-fallbackable failure) stops the
+                // members hedged after it too, as it would have kept them from starting.
                 onSelfDone: (exit, other) =>
-                  Exit.isSuccess(exit) ? Effect.as(Fiber.interrupt(other), exit.value) : Fiber.join(other),
+                  Exit.isSuccess(exit)
+                    ? Effect.as(Fiber.interrupt(other), exit.value)
+                    : halts(exit)
+                    ? Effect.zipRight(Fiber.interrupt(other), exit)
+                    : Fiber.join(other),
                 onOtherDone: (exit, joining) =>
                   Exit.isSuccess(exit)
                     ? Effect.as(Effect.zipRight(Fiber.interrupt(joining), Fiber.interrupt(self)), exit.value)

@@ -263,6 +263,22 @@ const limited = (key: string, what: string, retryAfterMillis: number | undefined
     message: `Local rate limit reached (${what}) for ${key}`
   })
 
+/** Failures after which the provider has spent no tokens on the call: refused before any, or never reached. */
+const spentNothing = (error: LlmError.LlmError): boolean => {
+  switch (error._tag) {
+    case "InvalidRequest":
+    case "AuthenticationFailed":
+    case "ContextLengthExceeded":
+    case "RateLimited":
+    case "QuotaExhausted":
+      return true
+    case "ProviderUnavailable":
+      return error.kind === "network" || error.kind === "circuit-open"
+    default:
+      return false
+  }
+}
+
 /**
  * Wraps one service with limits, using the given store.
  *
@@ -289,18 +305,18 @@ export const makeWith = (store: Store, options: Options = {}) =>
   const storeFailed = (error: unknown) =>
     Effect.logWarning("RateLimit: the store failed; letting the call through", error)
 
-  /** Takes `tokens` from a window: waits (delay mode) or fails; store failures let the call through. */
-  const consume = (key: string, what: string, limit: number, tokens: number, target: Attempts.Target) =>
+  /**
+   * Takes `tokens` from a window, without waiting: the wait it needs (delay mode)
+   * or a failure (fail mode). A store failure lets the call through with nothing
+   * taken (`taken` 0).
+   */
+  const take = (key: string, what: string, limit: number, tokens: number, target: Attempts.Target) =>
     store.limiter.consume({ key, limit, tokens, window, algorithm: "fixed-window", onExceeded: mode }).pipe(
-      Effect.flatMap((result) =>
-        Duration.isZero(result.delay)
-          ? Effect.void
-          : Effect.zipRight(Metrics.recordRateLimitWait(key, result.delay, what), Effect.sleep(result.delay))
-      ),
+      Effect.map((result) => ({ delay: result.delay, taken: tokens })),
       Effect.catchAll((error) =>
         error.reason === "Exceeded"
           ? Effect.fail(limited(key, what, Duration.toMillis(error.retryAfter), target))
-          : storeFailed(error)
+          : Effect.as(storeFailed(error), { delay: Duration.zero, taken: 0 })
       )
     )
 
@@ -318,30 +334,55 @@ export const makeWith = (store: Store, options: Options = {}) =>
       onExceeded: "delay"
     }).pipe(Effect.asVoid, Effect.catchAll(() => Effect.void))
 
-  /** Admits one call; in scope while it runs. Returns the TPM key and the charged estimate. */
-  const admit = (request: LanguageModel.Request, target: Attempts.Target) =>
+  const refund = (key: string, requests: number, tokens: number) =>
+    Effect.zipRight(
+      requests === 0 ? Effect.void : charge(`${key}:rpm`, options.requestsPerMinute!, -requests),
+      tokens === 0 ? Effect.void : charge(`${key}:tpm`, options.tokensPerMinute!, -tokens)
+    )
+
+  /**
+   * Admits one call under `key`: takes its request and its estimated tokens, then
+   * waits for the later of the two windows (delay mode). A caller that gives up
+   * while waiting gives both back. Returns the tokens charged to TPM.
+   */
+  const admit = (request: LanguageModel.Request, key: string, target: Attempts.Target) =>
     Effect.gen(function*() {
-      const key = keyOf(request, target)
       const paused = yield* store.pausedFor(key).pipe(Effect.catchAll((e) => Effect.as(storeFailed(e), 0)))
       if (paused > 0) {
         if (mode === "fail") return yield* Effect.fail(limited(key, "paused after a provider 429", paused, target))
         yield* Metrics.recordRateLimitWait(key, Duration.millis(paused), "paused")
         yield* Effect.sleep(Duration.millis(paused))
       }
+      const tpm = options.tokensPerMinute
+      const tokens = tpm === undefined ? 0 : Math.max(1, Math.ceil(estimate(request)))
+      if (tpm !== undefined && tokens > tpm) {
+        // No window can ever hold it: waiting would never end, and letting it
+        // through would break the limit (the provider would refuse it too).
+        return yield* Effect.fail(limited(key, `a request of about ${tokens} tokens, more than the ${tpm} tokens per window`, undefined, target))
+      }
+      let wait = Duration.zero
+      let requests = 0
       if (options.requestsPerMinute !== undefined) {
-        yield* consume(`${key}:rpm`, "requests per window", options.requestsPerMinute, 1, target)
+        const rpm = yield* take(`${key}:rpm`, "requests per window", options.requestsPerMinute, 1, target)
+        requests = rpm.taken
+        if (!Duration.isZero(rpm.delay)) {
+          yield* Metrics.recordRateLimitWait(`${key}:rpm`, rpm.delay, "requests per window")
+          wait = rpm.delay
+        }
       }
       let charged = 0
-      if (options.tokensPerMinute !== undefined) {
-        const tokens = Math.min(options.tokensPerMinute, Math.max(1, Math.ceil(estimate(request))))
-        yield* consume(`${key}:tpm`, "tokens per window", options.tokensPerMinute, tokens, target).pipe(
-          Effect.tapError(() =>
-            options.requestsPerMinute !== undefined ? charge(`${key}:rpm`, options.requestsPerMinute, -1) : Effect.void
-          )
+      if (tpm !== undefined) {
+        const taken = yield* take(`${key}:tpm`, "tokens per window", tpm, tokens, target).pipe(
+          Effect.tapError(() => refund(key, requests, 0))
         )
-        charged = tokens
+        charged = taken.taken
+        if (!Duration.isZero(taken.delay)) {
+          yield* Metrics.recordRateLimitWait(`${key}:tpm`, taken.delay, "tokens per window")
+          wait = Duration.max(wait, taken.delay)
+        }
       }
-      return { key, charged }
+      if (!Duration.isZero(wait)) yield* Effect.onInterrupt(Effect.sleep(wait), () => refund(key, requests, charged))
+      return charged
     })
 
   /** Takes a concurrency slot for `key`; in scope while the call runs. */
@@ -354,46 +395,53 @@ export const makeWith = (store: Store, options: Options = {}) =>
   const settle = (key: string, charged: number, usage: LanguageModel.Usage) =>
     options.tokensPerMinute === undefined ? Effect.void : charge(`${key}:tpm`, options.tokensPerMinute, usage.totalTokens - charged)
 
-  const observe = (key: string, error: LlmError.LlmError) =>
-    (options.pauseOnProviderLimit ?? true) && error._tag === "RateLimited" && error.source === "provider" &&
-      error.retryAfterMillis !== undefined && error.retryAfterMillis > 0
-      ? store.pause(key, error.retryAfterMillis).pipe(Effect.catchAll(storeFailed))
-      : Effect.void
+  /**
+   * After a failure: a provider 429 with a Retry-After pauses the key, and a call
+   * the provider spent no tokens on (refused, or never reached) gives its estimate
+   * back to the window.
+   */
+  const observe = (key: string, charged: number, error: LlmError.LlmError) =>
+    Effect.zipRight(
+      (options.pauseOnProviderLimit ?? true) && error._tag === "RateLimited" && error.source === "provider" &&
+        error.retryAfterMillis !== undefined && error.retryAfterMillis > 0
+        ? store.pause(key, error.retryAfterMillis).pipe(Effect.catchAll(storeFailed))
+        : Effect.void,
+      charged > 0 && spentNothing(error) ? refund(key, 0, charged) : Effect.void
+    )
 
   const call = (request: LanguageModel.Request, key: string, charged: number) =>
     inner.generate(request).pipe(
       Effect.tap((response) => settle(key, charged, response.usage)),
-      Effect.tapError((error) => observe(key, error))
+      Effect.tapError((error) => observe(key, charged, error))
     )
 
-  // A scope only holds a concurrency slot: without `maxConcurrency` a call needs
-  // none (making and closing one cost more than the rest of the layer).
+  // The concurrency slot comes first: a call refused for it (fail mode) or waiting
+  // for it (delay mode) has taken nothing from the windows yet, so it neither
+  // uses up requests it never makes nor starts in a window it was not counted in.
+  // A scope only holds a slot: without `maxConcurrency` a call needs none (making
+  // and closing one cost more than the rest of the layer).
   const generate = (request: LanguageModel.Request) => {
     const target = Attempts.targetOf(inner, request)
-    return options.maxConcurrency === undefined
-      ? Effect.flatMap(admit(request, target), ({ charged, key }) => call(request, key, charged))
-      : Effect.scoped(Effect.flatMap(
-        admit(request, target),
-        ({ charged, key }) => Effect.zipRight(enter(key, target), call(request, key, charged))
-      ))
+    const key = keyOf(request, target)
+    const admitted = Effect.flatMap(admit(request, key, target), (charged) => call(request, key, charged))
+    return options.maxConcurrency === undefined ? admitted : Effect.scoped(Effect.zipRight(enter(key, target), admitted))
   }
 
   const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> => {
     const target = Attempts.targetOf(inner, request)
-    return Effect.tap(
-      admit(request, target),
-      ({ key }) => options.maxConcurrency === undefined ? Effect.void : enter(key, target)
-    ).pipe(Effect.flatMap(({ charged, key }) =>
+    const key = keyOf(request, target)
+    const open = Effect.flatMap(admit(request, key, target), (charged) =>
       Effect.map(
-        Effect.tapError(LanguageModel.pullOf(inner, request), (error) => observe(key, error)),
+        Effect.tapError(LanguageModel.pullOf(inner, request), (error) => observe(key, charged, error)),
         (pull) =>
           Attempts.observePull(
             pull,
             (finish) => settle(key, charged, finish.usage),
-            (error) => observe(key, error)
+            // Tokens were generated before a failure mid-stream: the estimate stays charged.
+            (error) => observe(key, 0, error)
           )
-      )
-    ))
+      ))
+    return options.maxConcurrency === undefined ? open : Effect.zipRight(enter(key, target), open)
   }
 
   return {
