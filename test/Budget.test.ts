@@ -342,6 +342,21 @@ describe("Budget", () => {
       { provider: "openai", model: "gpt-4o" }
     ))))
 
+  it.effect("a user's budget is within its tenant: another tenant's user of the same name has its own (found in review)", () =>
+    Effect.gen(function*() {
+      const call = (tenant: string | undefined) =>
+        Effect.exit(LanguageModel.generate(request({ metadata: tenant === undefined ? { user: "bob" } : { tenant, user: "bob" } })))
+      expect(tagOf(yield* call("acme"))).toBe("ok")
+      expect(tagOf(yield* call("acme"))).toBe("BudgetExceeded")
+      expect(tagOf(yield* call("globex"))).toBe("ok")
+      expect(tagOf(yield* call(undefined))).toBe("ok")
+      const scopes = (yield* Budget.report).map((l) => l.scope).sort()
+      expect(scopes).toEqual(["user:bob", "user:bob@acme", "user:bob@globex"])
+    }).pipe(Effect.provide(stack(
+      { limits: [{ scope: "user", period: "day", usd: 0.001 }] },
+      () => ({ ...reply, latency: undefined })
+    ))))
+
   it.effect("an inner model without a price fails the layer at construction", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Effect.scoped(Layer.build(

@@ -385,12 +385,21 @@ export const makeWithReport = (options: Options) =>
       }
     }
 
-    const scopeLabel = (limit: Limit, value: string): string => {
+    /**
+     * A bucket's scope. A user is counted within the tenant the call is for: user
+     * ids are the tenants' own (the gateway passes the client's `user` field), and
+     * "bob" of one tenant must not spend the budget of "bob" of another.
+     */
+    const scopeLabel = (limit: Limit, value: string, request: LanguageModel.Request): string => {
       switch (limit.scope) {
         case "global":
           return "global"
         case "tag":
           return `tag:${esc(limit.tag!)}=${esc(value)}`
+        case "user": {
+          const tenant = request.metadata?.tenant
+          return tenant === undefined ? `user:${esc(value)}` : `user:${esc(value)}@${esc(tenant)}`
+        }
         default:
           return `${limit.scope}:${esc(value)}`
       }
@@ -421,7 +430,7 @@ export const makeWithReport = (options: Options) =>
         for (const [value, model] of targets) {
           const usd = limitFor(limit, value, model)
           if (usd === undefined) continue
-          const scope = scopeLabel(limit, value)
+          const scope = scopeLabel(limit, value, request)
           const key = `${scope}|${period.label}|${period.id}`
           const previous = byKey.get(key)
           const nano = toNanoFloor(usd)
