@@ -236,3 +236,51 @@ describe("adversarial output: time linear in its length", () => {
     expect(found.map((d) => d.kind)).toEqual(["email", "jwt"])
   })
 })
+
+describe("OutputGuard tool calls (found in review)", () => {
+  const requestWith = (parameters: Record<string, unknown>) =>
+    new LanguageModel.Request({
+      messages: [new LanguageModel.UserMessage({ role: "user", content: "x" })],
+      tools: [new LanguageModel.Tool({ name: "search", parameters })]
+    })
+  const call = (args: string, id = "c1") => new LanguageModel.ToolCall({ id, name: "search", arguments: args })
+  const closed = requestWith({ type: "object", properties: { q: { type: "string" } }, required: ["q"], additionalProperties: false })
+
+  it("an extra field named after an Object.prototype member is refused by additionalProperties: false", () => {
+    expect(rejected(OutputGuard.checkToolCalls([call(`{"q":"a","extra":1}`)], {}, { request: closed }))).toBe("schema")
+    for (const key of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
+      expect(rejected(OutputGuard.checkToolCalls([call(`{"q":"a","${key}":{"isAdmin":true}}`)], {}, { request: closed })), key).toBe("schema")
+    }
+    // and a required field is an own one
+    expect(rejected(OutputGuard.checkToolCalls([call(`{"constructor":"x"}`)], {}, {
+      request: requestWith({ type: "object", properties: { constructor: { type: "string" } }, required: ["constructor"] })
+    }))).toBe("passed")
+    expect(rejected(OutputGuard.checkToolCalls([call(`{}`)], {}, {
+      request: requestWith({ type: "object", required: ["toString"] })
+    }))).toBe("schema")
+  })
+
+  it("anyOf is checked together with the schema's other keywords (they were skipped)", () => {
+    const request = requestWith({
+      type: "object",
+      properties: { to: { type: "string" }, cc: { type: "string" } },
+      additionalProperties: false,
+      anyOf: [{ required: ["to"] }, { required: ["cc"] }]
+    })
+    expect(rejected(OutputGuard.checkToolCalls([call(`{"to":"a@b.c"}`)], {}, { request }))).toBe("passed")
+    expect(rejected(OutputGuard.checkToolCalls([call(`{"to":"a@b.c","bcc":"attacker@evil.test"}`)], {}, { request }))).toBe("schema")
+    expect(rejected(OutputGuard.checkToolCalls([call(`{"bcc":"x"}`)], {}, { request }))).toBe("schema")
+  })
+
+  it("a canary split over two calls is a leak; arguments that are not JSON are refused for the canary they hold, without quoting it", () => {
+    const request = requestWith({ type: "object", properties: { q: { type: "string" } } })
+    const split = [call(`{"q":"${canary.slice(0, 11)}"}`, "c1"), call(`{"q":"${canary.slice(11)}"}`, "c2")]
+    expect(rejected(OutputGuard.checkToolCalls(split, {}, { request, canary }))).toBe("canary-leak")
+    expect(rejected(OutputGuard.checkToolCalls(split, {}, { request }))).toBe("passed")
+    const raw = OutputGuard.checkToolCalls([call(canary)], {}, { request, canary })
+    expect(rejected(raw)).toBe("canary-leak")
+    const notJson = OutputGuard.checkToolCalls([call(`not json ${canary.slice(0, 8)}`)], {}, { request })
+    expect(rejected(notJson)).toBe("schema")
+    expect(Either.isLeft(notJson) && notJson.left.message).not.toContain(canary.slice(0, 8))
+  })
+})

@@ -129,7 +129,7 @@ describe("redactText", () => {
     expect(Telemetry.redactText("nothing to hide, model gpt-4.1-mini")).toBe("nothing to hide, model gpt-4.1-mini")
   })
 
-  it("every pattern still applies behind the quick pre-check, in any letter case", () => {
+  it("every pattern still applies behind the quick pre-check, in any letter case (with the shapes found missing in review)", () => {
     const secret = "Zq4k9Lm2Wx8Pv3Ty6Rn1AbCdEfGh"
     const samples = [
       `sk-ant-${secret}`,
@@ -144,7 +144,16 @@ describe("redactText", () => {
       ...["X-API-KEY", "api-key", "X-Goog-Api-Key", "ApiKey", "API_KEY", "access_token", "Refresh_Token", "client_secret",
         "x-gateway-key", "gateway_key", "SECRET_KEY", "Password"].map((name) => `${name}: ${secret}`),
       ...["key", "TOKEN", "sig", "signature"].map((name) => `https://h/p?a=1&${name}=${secret}`),
-      `HTTPS://user:${secret}@host/`
+      `HTTPS://user:${secret}@host/`,
+      `https://ghp_${secret}@github.com/acme/repo.git`,
+      `postgres://app:p@ss${secret}@db.internal:5432/x`,
+      `sk_live_${secret}`,
+      `ghp_${secret}`,
+      `github_pat_${secret}`,
+      `xoxb-${secret}`,
+      `AKIA${secret.slice(0, 16).toUpperCase()}`,
+      ...["X-Auth-Token", "auth_token", "session-token", "Passwd"].map((name) => `${name}: ${secret}`),
+      `{"password": "correct ${secret} horse"}`
     ]
     for (const sample of samples) {
       expect(Telemetry.redactText(sample), sample).not.toContain(secret.slice(4))
@@ -152,7 +161,7 @@ describe("redactText", () => {
   })
 
   it("URL credentials are redacted exactly where the regex they replace redacts them, in time linear in the text", () => {
-    const regex = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi
+    const regex = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]+@/gi
     const alphabet = ["://", "a", "B", "1", "_", "+", ".", "-", ":", "@", "/", " ", "u:p@", "http", "x://y:z@h", "é", "ab"]
     let redacted = 0
     for (const text of seededStrings(alphabet, 20_000, 4, 11)) {

@@ -167,14 +167,46 @@ const withMessages = (request: LanguageModel.Request, messages: ReadonlyArray<La
 }
 
 /**
- * Where text can be released: after the last whitespace, and before a trailing
- * run of digits, spaces and phone punctuation (a number may still be growing).
- * Held-back text is capped at 1 KB.
+ * The start of a secret whose pattern spans whitespace and that may still be
+ * growing at the end of `pending`: a `Bearer` and its token, a private key's
+ * BEGIN line, a credential name with its `:` / `=` and value.
+ * Released in pieces, each piece alone would pass the check.
+ */
+const OPEN_SECRETS = [
+  /\bBearer(?:\s+[A-Za-z0-9._~+/=-]*)?\s*$/,
+  /-----BEGIN(?: [A-Z]*)*-*$/,
+  /\b(?:api[_-]?key|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|password|passwd|client[_-]?secret)["']?\s*(?:[:=]\s*["']?[A-Za-z0-9_\-/+.!@#$%^&*]*)?$/i
+]
+const OPEN_PRIVATE_KEY = /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----(?![\s\S]*-----END (?:[A-Z]+ )?PRIVATE KEY-----)/
+
+/** Characters of keys and tokens: a forced cut never falls between two of them. */
+const isTokenCode = (c: number) =>
+  (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 45 || c === 46 || c === 43 ||
+  c === 47 || c === 61 || c === 126
+
+/**
+ * Where text can be released: after the last whitespace, before a trailing run
+ * of digits, spaces and phone punctuation (a number may still be growing), and
+ * before the start of an unfinished secret that spans whitespace (see
+ * {@link OPEN_SECRETS}). Held-back text is capped at 1 KB, except an unfinished
+ * private key (held to its END line or the end of the answer); a cut the cap
+ * forces backs off to the start of the key-like run it would split (up to 256
+ * characters), so a key inside a long run without spaces is released whole.
  */
 const safeCut = (pending: string): number => {
+  const key = OPEN_PRIVATE_KEY.exec(pending)
+  if (key !== null) return key.index
   const tail = /(?:[+(]?\d[\d ().-]*)?\S*$/.exec(pending)
-  const held = tail === null ? 0 : tail[0].length
-  return Math.max(pending.length - held, pending.length - 1024)
+  let cut = pending.length - (tail === null ? 0 : tail[0].length)
+  for (const open of OPEN_SECRETS) {
+    const m = open.exec(pending)
+    if (m !== null && m.index < cut) cut = m.index
+  }
+  const forced = pending.length - 1024
+  if (cut >= forced) return cut
+  let at = forced
+  while (at > forced - 256 && at > 0 && isTokenCode(pending.charCodeAt(at - 1)) && isTokenCode(pending.charCodeAt(at))) at--
+  return at > forced - 256 ? at : forced
 }
 
 /**
@@ -254,12 +286,15 @@ export const makeOutput = (options: OutputOptions = {}) =>
             case "UsageEvent":
               return Either.right([event])
             case "Finish": {
-              const whole = leakCheck(assembled)
+              // The whole text once more, with every check: whatever the pieces hid
+              // (a leak spelled out across chunks, a secret split by a forced cut) is
+              // refused now; its redacted form is what the schema sees, as in `generate`.
+              const whole = OutputGuard.checkText(assembled, options, leakContext)
               if (Either.isLeft(whole)) return Either.left(whole.left)
               const toolCalls = [...calls.keys()].sort((a, b) => a - b).map((index) => new LanguageModel.ToolCall(calls.get(index)!))
               const tools = OutputGuard.checkToolCalls(toolCalls, options, context)
               if (Either.isLeft(tools)) return Either.left(tools.left)
-              const schema = OutputGuard.checkSchema(assembled, options, context)
+              const schema = OutputGuard.checkSchema(whole.right, options, context)
               if (Either.isLeft(schema)) return Either.left(schema.left)
               const rest = release(pending)
               pending = ""

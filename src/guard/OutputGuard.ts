@@ -419,9 +419,9 @@ const validateNode = (
   const check = (v: unknown, sub: unknown, at: string) => validateNode(v, sub, at, depth + 1, budget)
   const s = schema as Record<string, unknown>
   const problems: Array<string> = []
-  if (Array.isArray(s.anyOf)) {
-    const ok = s.anyOf.some((sub) => check(value, sub, path).length === 0)
-    return ok ? [] : [`${path}: matches no alternative of anyOf`]
+  // anyOf constrains alongside the other keywords (additionalProperties, required...), not instead of them.
+  if (Array.isArray(s.anyOf) && !s.anyOf.some((sub) => check(value, sub, path).length === 0)) {
+    problems.push(`${path}: matches no alternative of anyOf`)
   }
   const typeOf = (v: unknown): string =>
     v === null ? "null" : Array.isArray(v) ? "array" : typeof v === "number" && Number.isInteger(v) ? "integer" : typeof v
@@ -452,10 +452,12 @@ const validateNode = (
     const obj = value as Record<string, unknown>
     const props = (typeof s.properties === "object" && s.properties !== null ? s.properties : {}) as Record<string, unknown>
     if (Array.isArray(s.required)) {
-      for (const key of s.required) if (typeof key === "string" && !(key in obj)) problems.push(`${path}.${key}: is required`)
+      for (const key of s.required) if (typeof key === "string" && !Object.hasOwn(obj, key)) problems.push(`${path}.${key}: is required`)
     }
+    // Own properties only: `in` saw Object.prototype's, so "__proto__" or "constructor"
+    // passed `additionalProperties: false` (a pollution vector for tools that merge arguments).
     for (const [key, v] of Object.entries(obj)) {
-      if (key in props) problems.push(...check(v, props[key], `${path}.${key}`))
+      if (Object.hasOwn(props, key)) problems.push(...check(v, props[key], `${path}.${key}`))
       else if (s.additionalProperties === false) problems.push(`${path}.${key}: is not allowed`)
     }
   }
@@ -534,6 +536,8 @@ export const checkToolCalls = (
   options: Options = {},
   context: Context = {}
 ): Either.Either<void, LlmError.OutputRejected> => {
+  const leaked = leakedAcross(calls, options, context)
+  if (leaked !== undefined) return Either.left(leaked)
   for (const call of calls) {
     const allowed = options.allowedActions
     if (allowed !== undefined && !(typeof allowed === "function" ? allowed(call) : allowed.includes(call.name))) {
@@ -543,10 +547,14 @@ export const checkToolCalls = (
     if (context.request?.tools !== undefined && context.request.tools.length > 0 && declared === undefined) {
       return Either.left(reject("unknown-tool", [finding("action.unknown-tool", "action", call.name)], `Tool call to "${call.name}", which the request did not offer`))
     }
+    // Leaks and secrets first: arguments that are not JSON are refused for what they hold.
+    const inArgs = checkText(call.arguments, { ...options, pii: "off" }, context)
+    if (Either.isLeft(inArgs)) return Either.left(inArgs.left)
     if (options.checkToolArguments ?? true) {
       const args = parseJson(call.arguments.length === 0 ? "{}" : call.arguments)
       if (Either.isLeft(args)) {
-        return Either.left(reject("schema", [finding("schema.tool-arguments-not-json", "schema", call.name)], `Arguments of "${call.name}" are not JSON: ${args.left}`))
+        // Not the parser's message: it quotes the arguments.
+        return Either.left(reject("schema", [finding("schema.tool-arguments-not-json", "schema", call.name)], `Arguments of "${call.name}" are not valid JSON`))
       }
       if (declared !== undefined) {
         const problems = validateJsonSchema(args.right, declared.parameters)
@@ -555,10 +563,46 @@ export const checkToolCalls = (
         }
       }
     }
-    const inArgs = checkText(call.arguments, { ...options, pii: "off" }, context)
-    if (Either.isLeft(inArgs)) return Either.left(inArgs.left)
   }
   return Either.right(undefined)
+}
+
+/** The string values of JSON arguments in order (the text itself when it is not JSON). */
+const argumentStrings = (args: string): string => {
+  const parsed = parseJson(args)
+  if (Either.isLeft(parsed)) return args
+  const out: Array<string> = []
+  const stack: Array<unknown> = [parsed.right]
+  while (stack.length > 0) {
+    const node = stack.pop()
+    if (typeof node === "string") out.push(node)
+    else if (Array.isArray(node)) for (let i = node.length - 1; i >= 0; i--) stack.push(node[i])
+    else if (typeof node === "object" && node !== null) {
+      const values = Object.values(node)
+      for (let i = values.length - 1; i >= 0; i--) stack.push(values[i])
+    }
+  }
+  return out.join("")
+}
+
+/**
+ * A canary or protected string split over several calls' arguments, each part
+ * passing alone: the calls' string values are read together.
+ */
+const leakedAcross = (
+  calls: ReadonlyArray<LanguageModel.ToolCall>,
+  options: Options,
+  context: Context
+): LlmError.OutputRejected | undefined => {
+  if (calls.length < 2) return undefined
+  const secrets = context.canary === undefined ? options.protectedStrings ?? [] : [context.canary, ...(options.protectedStrings ?? [])]
+  if (secrets.length === 0) return undefined
+  const joined = calls.map((call) => argumentStrings(call.arguments)).join("")
+  const leaked = leaksAny(joined, secrets)
+  if (leaked === undefined) return undefined
+  return leaked === context.canary
+    ? reject("canary-leak", [finding("canary.leak", "leak")], "The tool calls leaked the system prompt's canary token")
+    : reject("protected-string", [finding("protected.leak", "leak")], "The tool calls contain a protected string")
 }
 
 /**

@@ -100,14 +100,17 @@ const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")
  * Replaces every look-alike of the boundary tag (`<tag`, `</tag`, `<<tag`,
  * `<</tag`, with any characters between the bracket and the name that
  * normalization removes) by a visible `[tag removed]`, and strips invisible
- * characters. Returns the cleaned text and how many were neutralised.
+ * characters. Returns the cleaned text and how many were neutralised. With a
+ * `marker` (datamark mode), the marker counts as a space between the parts: the
+ * model is told it stands for one, so `<<ˆ/tag` reads as `<< /tag`.
  *
  * @since 0.1.0
  * @category neutralising
  */
-export const neutralise = (text: string, tag: string): { readonly text: string; readonly count: number } => {
+export const neutralise = (text: string, tag: string, marker?: string): { readonly text: string; readonly count: number } => {
   const norm = normalize(text)
-  const pattern = new RegExp(`<{1,2} ?\\/? ?${escapeRegExp(tag.toLowerCase())}(?:[-_][a-z0-9]{0,32})? ?>{0,2}`, "g")
+  const gap = marker === undefined || marker.length === 0 ? " ?" : `(?: |${escapeRegExp(marker.toLowerCase())})?`
+  const pattern = new RegExp(`<{1,2}${gap}\\/?${gap}${escapeRegExp(tag.toLowerCase())}(?:[-_][a-z0-9]{0,32})?${gap}>{0,2}`, "g")
   const cuts: Array<readonly [number, number]> = []
   for (const m of norm.text.matchAll(pattern)) {
     const start = norm.map[m.index] ?? 0
@@ -163,7 +166,7 @@ export const wrap = (text: string, options: Options = {}): Effect.Effect<Spotlig
     const tag = options.tag !== undefined && TAG_NAME.test(options.tag) ? options.tag : "untrusted"
     const marker = options.marker ?? "\u02C6"
     const label = options.label ?? "untrusted data"
-    const { count, text: clean } = neutralise(text, tag)
+    const { count, text: clean } = neutralise(text, tag, mode === "datamark" ? marker : undefined)
     let id = yield* randomId
     while (clean.includes(id)) id = yield* randomId
     const open = `<<${tag}-${id}>>`

@@ -18,27 +18,33 @@ import * as LlmError from "../../LlmError.js"
 
 const REDACTED = "[REDACTED]"
 
-const extraPatterns: ReadonlyArray<readonly [RegExp, string]> = [
+const extraPatterns: ReadonlyArray<readonly [RegExp, string | ((match: string, ...groups: Array<string>) => string)]> = [
   // Authorization / Proxy-Authorization headers with any scheme, as text or JSON.
   [/\b((?:proxy-)?authorization)(["']?\s*[:=]\s*["']?)(?:(?:bearer|basic|token|digest)\s+)?[^\s"',;}]+/gi, `$1$2${REDACTED}`],
-  // API-key headers, fields and parameters in `name: value`, `name=value` or JSON form.
+  // API-key headers, fields and parameters in `name: value`, `name=value` or JSON
+  // form; a quoted value is redacted to its closing quote (a password may hold spaces).
   [
-    /\b(x-api-key|api-key|x-goog-api-key|apikey|api_key|access_token|refresh_token|client_secret|x-gateway-key|gateway_key|secret_key|password)(["']?\s*[:=]\s*["']?)[^\s"',;&}]+/gi,
-    `$1$2${REDACTED}`
+    /\b(x-api-key|api-key|x-goog-api-key|apikey|api_key|(?:x-)?(?:auth|access|api|session|id|refresh)[-_]?token|client_secret|x-gateway-key|gateway_key|secret_key|password|passwd)(["']?\s*[:=]\s*)("[^"\n]*"|'[^'\n]*'|[^\s"',;&}]+)/gi,
+    (_match: string, name: string, separator: string, value: string) => {
+      const quote = value[0] === "\"" || value[0] === "'" ? value[0] : ""
+      return `${name}${separator}${quote}${REDACTED}${quote}`
+    }
   ],
   // `?key=...` query parameters (Google-style keys in URLs).
   [/([?&](?:key|token|sig|signature)=)[^&\s"']+/gi, `$1${REDACTED}`]
 ]
 
-const urlCredentials = /([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/iy
+// The whole userinfo, to the last `@` before the host: a token alone as the user
+// (`https://ghp_…@github.com`) and a password holding `@` are credentials too.
+const urlCredentials = /([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]+@/iy
 const isLetter = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
 const isWord = (c: number) => isLetter(c) || (c >= 48 && c <= 57) || c === 95
 /** `[a-z0-9+.-]`, either case: a URL scheme. */
 const isScheme = (c: number) => isLetter(c) || (c >= 48 && c <= 57) || c === 43 || c === 46 || c === 45
 
 /**
- * Credentials in URLs (`scheme://user:password@host`) replaced: what
- * `text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi, "$1[REDACTED]@")`
+ * Credentials in URLs (`scheme://user:password@host`, `scheme://token@host`) replaced: what
+ * `text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]+@/gi, "$1[REDACTED]@")`
  * gives (tested against it). That regex retried every word start of a long
  * scheme-like run (`a.a.a.…`), quadratic in its length; here each `://` is tried
  * once, at the first word-starting letter of the run before it: every later
@@ -70,7 +76,7 @@ export const redactUrlCredentials = (text: string): string => {
  * have none. Keep it in step with the patterns (a test checks each sample key).
  */
 const mayHoldCredential =
-  /sk-|pk-|rk-|bearer|aiza|authorization|api-key|apikey|api_key|access_token|refresh_token|client_secret|gateway-key|gateway_key|secret_key|password|[?&](?:key|token|sig|signature)=|:\/\//i
+  /sk-|pk-|rk-|_live_|_test_|gh[pousr]_|github_pat_|xox[abprs]-|akia|asia|bearer|aiza|authorization|api-key|apikey|api_key|token|client_secret|gateway-key|gateway_key|secret_key|passw|[?&](?:key|token|sig|signature)=|:\/\//i
 
 /**
  * A text scrubber: the shared key patterns, the header/parameter forms, and any
@@ -94,7 +100,9 @@ export const makeRedactor = (secrets: ReadonlyArray<string | Redacted.Redacted<s
       let out = literal === undefined ? input : input.replace(literal, REDACTED)
       if (!mayHoldCredential.test(out)) return out
       out = redact(out)
-      for (const [pattern, replacement] of extraPatterns) out = out.replace(pattern, replacement)
+      for (const [pattern, replacement] of extraPatterns) {
+        out = typeof replacement === "string" ? out.replace(pattern, replacement) : out.replace(pattern, replacement)
+      }
       return redactUrlCredentials(out)
     }
   }
