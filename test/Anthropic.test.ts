@@ -119,7 +119,37 @@ describe("Anthropic", () => {
       const response = yield* lm.generate(yield* ask("bad"))
       expect(response.finishReason).toBe("refusal")
       expect(response.refusal).toBe("I won't help with that.")
-      expect(response.text).toBe("")
+    }))
+
+  it.scoped("a refusal gives the same text, refusal and finish reason streamed as generated", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup()
+      const refusal = { refusal: "I won't help with that." }
+      yield* sim.enqueue("anthropic", refusal, refusal)
+      const generated = yield* lm.generate(yield* ask("bad"))
+      const streamed = yield* LanguageModel.collect(lm.stream(yield* ask("bad")))
+      // A stream cannot take back the text deltas it has sent, so generate keeps the text too.
+      expect(streamed.text).toBe("I won't help with that.")
+      for (const response of [generated, streamed]) {
+        expect(response).toMatchObject({ text: streamed.text, refusal: "I won't help with that.", finishReason: "refusal" })
+      }
+    }))
+
+  it.scoped("a tool called with no input has arguments \"{}\" streamed as generated, for a forced structured-output tool too", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup()
+      const call = { id: "toolu_1", name: "get_time", arguments: "" }
+      yield* sim.enqueue("anthropic", { toolCalls: [call] }, { toolCalls: [call] })
+      const expected = [new LanguageModel.ToolCall({ id: "toolu_1", name: "get_time", arguments: "{}" })]
+      expect((yield* lm.generate(yield* ask("time?"))).toolCalls).toEqual(expected)
+      expect((yield* LanguageModel.collect(lm.stream(yield* ask("time?")))).toolCalls).toEqual(expected)
+
+      const schema = { type: "object", properties: {}, required: [], additionalProperties: false }
+      const tool = yield* setup({ jsonSchemaMode: "tool" })
+      yield* tool.sim.enqueue("anthropic", { toolCalls: [{ name: "Empty", arguments: "" }] }, { toolCalls: [{ name: "Empty", arguments: "" }] })
+      const request = yield* ask("json", { responseFormat: { type: "jsonSchema", name: "Empty", schema } })
+      expect((yield* tool.lm.generate(request)).text).toBe("{}")
+      expect((yield* LanguageModel.collect(tool.lm.stream(request))).text).toBe("{}")
     }))
 
   it.scoped("max_tokens maps to finish reason length", () =>

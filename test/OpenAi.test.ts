@@ -283,6 +283,52 @@ describe("OpenAi malformed answers", () => {
       expect(response.toolCalls).toEqual([new LanguageModel.ToolCall({ id: "call_1", name: "get_weather", arguments: "{\"city\":\"Oslo\"}" })])
     }))
 
+  it.scoped("tool calls sent without an id or with id \"\" (LM Studio, llama.cpp, Gemini) get generated ids a tool message can answer, generate and stream", () =>
+    Effect.gen(function*() {
+      // The simulator names the first call call_sim_0; the rewrite drops that id. The second is sent with "id":"".
+      const noIds = (body: string) => body.replaceAll("\"id\":\"call_sim_0\",", "")
+      const { lm, sim } = yield* setup({ fetch: rewriting(noIds) })
+      const calls = [{ name: "get_weather", arguments: "{\"city\":\"Oslo\"}" }, { id: "", name: "get_time", arguments: "{\"tz\":\"CET\"}" }]
+      yield* sim.enqueue("openai", { toolCalls: calls }, { toolCalls: calls })
+      const generated = yield* lm.generate(yield* ask("weather and time?"))
+      const events = Chunk.toReadonlyArray(yield* Stream.runCollect(lm.stream(yield* ask("weather and time?"))))
+      const streamed = yield* LanguageModel.collect(Stream.fromIterable(events))
+      for (const response of [generated, streamed]) {
+        expect(response.toolCalls.map((c) => [c.name, c.arguments])).toEqual(calls.map((c) => [c.name, c.arguments]))
+        const ids = response.toolCalls.map((c) => c.id)
+        ids.forEach((id) => expect(id).toMatch(/^call_\d+_[0-9a-f]{12}$/))
+        expect(new Set(ids).size).toBe(2)
+        // The point of an id: the next turn can answer the calls.
+        yield* LanguageModel.decodeRequest({
+          messages: [
+            { role: "user", content: "weather and time?" },
+            { role: "assistant", toolCalls: response.toolCalls },
+            ...ids.map((id) => ({ role: "tool" as const, toolCallId: id, content: "ok" }))
+          ]
+        })
+      }
+      // Generated once per call: a later delta never renames it.
+      const withId = events.filter((e) => e._tag === "ToolCallDelta" && e.id !== undefined)
+      expect(withId.map((e) => e._tag === "ToolCallDelta" && e.index)).toEqual([0, 1])
+    }))
+
+  it.scoped("parallel streamed tool calls that all reuse index 0 (Ollama) stay separate calls, told apart by their ids", () =>
+    Effect.gen(function*() {
+      const allIndexZero = (body: string) => body.replaceAll("\"tool_calls\":[{\"index\":1,", "\"tool_calls\":[{\"index\":0,")
+      const { lm, sim } = yield* setup({ fetch: rewriting(allIndexZero) })
+      yield* sim.enqueue("openai", {
+        toolCalls: [
+          { id: "call_a", name: "file_write", arguments: "{\"path\":\"hello.py\"}" },
+          { id: "call_b", name: "file_write", arguments: "{\"path\":\"world.py\"}" }
+        ]
+      })
+      const response = yield* LanguageModel.collect(lm.stream(yield* ask("write two files")))
+      expect(response.toolCalls).toEqual([
+        new LanguageModel.ToolCall({ id: "call_a", name: "file_write", arguments: "{\"path\":\"hello.py\"}" }),
+        new LanguageModel.ToolCall({ id: "call_b", name: "file_write", arguments: "{\"path\":\"world.py\"}" })
+      ])
+    }))
+
   it.scoped("a completion whose usage is not a number fails with ProviderUnavailable(server), generate and stream", () =>
     Effect.gen(function*() {
       const { lm, sim } = yield* setup({ fetch: rewriting(countAsText) })

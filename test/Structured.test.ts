@@ -248,6 +248,26 @@ const openAi = Effect.gen(function*() {
 const bodies = (sim: ProviderSimulator.Simulator) =>
   Effect.map(sim.journal, (entries) => entries.map((entry) => entry.body as Body))
 
+class Address extends Schema.Class<Address>("Address")({ city: Schema.String, zip: Schema.optional(Schema.String) }) {}
+
+/** Optional properties holding a struct, a record and a Class: each is `anyOf [X, null]` on the wire. */
+const Profile = Schema.Struct({
+  name: Schema.String,
+  previous: Schema.optional(Schema.Struct({ city: Schema.String, zip: Schema.optional(Schema.String) })),
+  scores: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Number })),
+  home: Schema.optional(Address)
+})
+/** What a strict model writes for Profile: nulls for absent optionals, records as entries. */
+const profileWire = JSON.stringify({
+  name: "Ada",
+  previous: { city: "Bergen", zip: null },
+  scores: [{ key: "alice", value: 3 }],
+  home: { city: "Oslo", zip: null }
+})
+
+/** The schema of a tool-mode answer whose first attempt breaks the refinement. */
+const Pick = Schema.Struct({ n: Schema.Number.pipe(Schema.between(1, 5)) })
+
 describe("Structured (OpenAI SDK and simulator)", () => {
   it.scoped("the request carries response_format json_schema strict with the strict schema", () =>
     Effect.gen(function*() {
@@ -321,6 +341,67 @@ describe("Structured (OpenAI SDK and simulator)", () => {
       expect(error._tag).toBe("ContentFiltered")
       expect(error.message).toContain("I'm sorry, I can't help with that.")
       expect(yield* sim.journal).toHaveLength(1)
+    }))
+
+  it.scoped("optional struct, record and Class properties decode: their inner nulls removed, entries back to an object", () =>
+    Effect.gen(function*() {
+      const { provide, sim } = yield* openAi
+      yield* sim.enqueue("openai", { text: profileWire }, {
+        text: JSON.stringify({ name: "Bob", previous: null, scores: null, home: null })
+      })
+      const result = yield* Structured.generateResult(Profile, ask).pipe(provide)
+      // Decoded on the first attempt: a re-ask cannot fix what the mapping back gets wrong.
+      expect(result.attempts).toBe(1)
+      expect(result.value).toEqual({
+        name: "Ada",
+        previous: { city: "Bergen" },
+        scores: { alice: 3 },
+        home: new Address({ city: "Oslo" })
+      })
+      expect(result.value.home).toBeInstanceOf(Address)
+      expect(yield* Structured.generate(Profile, ask).pipe(provide)).toEqual({ name: "Bob" })
+      const [body] = yield* bodies(sim)
+      const properties = (body!.response_format as { json_schema: { schema: { properties: Record<string, Body> } } })
+        .json_schema.schema.properties
+      expect(properties.scores).toMatchObject({ anyOf: [{ type: "array" }, { type: "null" }] })
+      expect(properties.previous).toMatchObject({ anyOf: [{ type: "object", required: ["city", "zip"] }, { type: "null" }] })
+    }))
+
+  it.scoped("streamed partials of optional struct, record and Class properties are in the encoded shape: no inner nulls, no entries", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* openAi
+      const third = Math.ceil(profileWire.length / 3)
+      yield* sim.enqueue("openai", {
+        text: profileWire,
+        chunks: [profileWire.slice(0, third), profileWire.slice(third, 2 * third), profileWire.slice(2 * third)]
+      })
+      const parts = Chunk.toReadonlyArray(yield* Stream.runCollect(
+        Structured.stream(Profile, ask).pipe(Stream.provideService(LanguageModel.LanguageModel, lm))
+      ))
+      const partials = partialsOf(parts)
+      const encoded = { name: "Ada", previous: { city: "Bergen" }, scores: { alice: 3 }, home: { city: "Oslo" } }
+      expect(partials[partials.length - 1]).toEqual(encoded)
+      for (const partial of partials) {
+        expect(JSON.stringify(partial)).not.toContain("null")
+        expect(Array.isArray((partial as { scores?: unknown }).scores)).toBe(false)
+      }
+      expect(parts[parts.length - 1]).toMatchObject({ _tag: "Complete", value: { ...encoded, home: new Address({ city: "Oslo" }) } })
+    }))
+
+  it.scoped("tool mode: a re-ask after a tool call sent with id \"\" (LM Studio, Gemini) answers it under a generated id", () =>
+    Effect.gen(function*() {
+      const { provide, sim } = yield* openAi
+      yield* sim.enqueue(
+        "openai",
+        { toolCalls: [{ id: "", name: "output", arguments: "{\"n\":9}" }] },
+        { toolCalls: [{ id: "", name: "output", arguments: "{\"n\":3}" }] }
+      )
+      const result = yield* Structured.generateResult(Pick, ask, { mode: "tool", name: "output" }).pipe(provide)
+      expect(result).toMatchObject({ value: { n: 3 }, attempts: 2 })
+      const messages = (yield* bodies(sim))[1]!.messages as ReadonlyArray<{ tool_calls?: ReadonlyArray<{ id: string }>; tool_call_id?: string }>
+      const id = messages[1]!.tool_calls![0]!.id
+      expect(id).not.toBe("")
+      expect(messages[2]!.tool_call_id).toBe(id)
     }))
 
   it.scoped("streaming yields growing partial objects from the SSE deltas, then the decoded value", () =>
@@ -447,6 +528,23 @@ describe("Structured (Anthropic SDK and simulator)", () => {
       expect(body!.tool_choice).toEqual({ type: "tool", name: "extract" })
       expect(body!.tools).toMatchObject([{ name: "extract", input_schema: { type: "object", additionalProperties: false } }])
       expect(body!.output_config).toBeUndefined()
+    }))
+
+  it.scoped("tool mode: a re-ask after a tool_use with an empty id answers it under a generated id instead of dying", () =>
+    Effect.gen(function*() {
+      const { provide, sim } = yield* anthropic
+      yield* sim.enqueue(
+        "anthropic",
+        { toolCalls: [{ id: "", name: "output", arguments: "{\"n\":9}" }] },
+        { toolCalls: [{ id: "", name: "output", arguments: "{\"n\":3}" }] }
+      )
+      const result = yield* Structured.generateResult(Pick, ask, { mode: "tool", name: "output" }).pipe(provide)
+      expect(result).toMatchObject({ value: { n: 3 }, attempts: 2 })
+      const messages = (yield* bodies(sim))[1]!.messages as unknown as ReadonlyArray<{ content: ReadonlyArray<Record<string, unknown>> }>
+      const use = messages[1]!.content.find((block) => block.type === "tool_use")!
+      const answer = messages[2]!.content.find((block) => block.type === "tool_result")!
+      expect(use.id).not.toBe("")
+      expect(answer.tool_use_id).toBe(use.id)
     }))
 
   it.scoped("max_tokens fails as MalformedOutput length; stop_reason refusal as ContentFiltered", () =>

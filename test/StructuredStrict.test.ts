@@ -228,6 +228,22 @@ describe("JsonSchema.make (strict rewrite)", () => {
     expect(root.fromWire({ value: [{ key: "a", value: 1 }] })).toEqual({ a: 1 })
   })
 
+  it("optional struct, record and Class properties: fromWire removes their inner nulls and turns their entries into an object, partial too", () => {
+    class Home extends Schema.Class<Home>("Home")({ city: Schema.String, zip: Schema.optional(Schema.String) }) {}
+    const Profile = Schema.Struct({
+      previous: Schema.optional(Schema.Struct({ city: Schema.String, zip: Schema.optional(Schema.String) })),
+      scores: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Number })),
+      home: Schema.optional(Home)
+    })
+    const strict = strictOf(Profile)
+    expect(strictViolations(strict.schema)).toEqual([])
+    const wire = { previous: { city: "Bergen", zip: null }, scores: [{ key: "alice", value: 3 }], home: { city: "Oslo", zip: null } }
+    const encoded = { previous: { city: "Bergen" }, scores: { alice: 3 }, home: { city: "Oslo" } }
+    expect(strict.fromWire(wire)).toEqual(encoded)
+    expect(strict.fromWire(wire, true)).toEqual(encoded)
+    expect(decodeWire(Profile, strict, wire)).toEqual(Either.right({ ...encoded, home: new Home({ city: "Oslo" }) }))
+  })
+
   it("a record whose keys are literals is an ordinary strict object", () => {
     const strict = strictOf(Schema.Record({ key: Schema.Literal("en", "fr"), value: Schema.String }))
     expect(strict.wrapped).toBe(false)

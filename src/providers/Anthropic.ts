@@ -348,7 +348,9 @@ export const fromMessage = (
     : stopReasons[message.stop_reason ?? ""] ?? "other"
   return new LanguageModel.Response({
     id: message.id,
-    text: reason === "refusal" ? "" : text,
+    // The text stays on a refusal: a stream has already sent it as deltas, and both
+    // paths give the same Response (as OpenAI's keeps `content` next to `refusal`).
+    text,
     toolCalls,
     finishReason: reason,
     refusal: reason === "refusal" ? refusalText(message.stop_details, text) : undefined,
@@ -370,6 +372,8 @@ class StreamState {
   private text = ""
   /** Content block index → tool call index (or -1 for the forced structured-output tool). */
   private readonly tools = new Map<number, number>()
+  /** Tool-use content blocks that have received a non-empty `partial_json`. */
+  private readonly withInput = new Set<number>()
   constructor(private readonly origin: Origin, private readonly forced: string | undefined) {}
 
   events(event: RawMessageStreamEvent): ReadonlyArray<LanguageModel.StreamEvent> {
@@ -398,10 +402,21 @@ class StreamState {
         if (delta.type === "text_delta") return [this.textDelta(delta.text)]
         if (delta.type === "input_json_delta") {
           const index = this.tools.get(event.index)
+          if (delta.partial_json.length > 0) this.withInput.add(event.index)
           if (index === -1) return [this.textDelta(delta.partial_json)]
           if (index !== undefined) return [new LanguageModel.ToolCallDelta({ index, argumentsDelta: delta.partial_json })]
         }
         return []
+      }
+      case "content_block_stop": {
+        // A tool called with no input streams no (or only empty) JSON; `generate`
+        // reads the same call's `input: {}` as "{}", so the stream says "{}" too.
+        const index = this.tools.get(event.index)
+        if (index === undefined || this.withInput.has(event.index)) return []
+        this.withInput.add(event.index)
+        return index === -1
+          ? [this.textDelta("{}")]
+          : [new LanguageModel.ToolCallDelta({ index, argumentsDelta: "{}" })]
       }
       case "message_delta": {
         this.stopReason = event.delta.stop_reason ?? this.stopReason

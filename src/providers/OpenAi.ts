@@ -299,6 +299,18 @@ const toToolCall = (fields: { readonly id: string; readonly name: string; readon
     ? Construct.make(LanguageModel.ToolCall, fields)
     : new LanguageModel.ToolCall(fields)
 
+/**
+ * A tool-call id for a call the server sent without one (or with `""`), as LM
+ * Studio, llama.cpp and Gemini's OpenAI-compatible endpoint do: a tool message
+ * answering the call needs a non-empty id. `call_<n>_<random>`, random per
+ * response so two responses of one conversation never share an id.
+ */
+const generatedId = (n: number, salt: string): string => `call_${n}_${salt}`
+
+const newSalt = (): string => crypto.randomUUID().replaceAll("-", "").slice(0, 12)
+
+const isMissingId = (id: string | null | undefined): boolean => typeof id !== "string" || id.length === 0
+
 const contentFiltered = (origin: Origin) =>
   new LlmError.ContentFiltered({
     ...origin,
@@ -338,12 +350,17 @@ const responseOf = (
   if (completion.usage === undefined || completion.usage === null) return Either.left(missing(origin, "usage"))
   if (choice.finish_reason === "content_filter") return Either.left(contentFiltered(origin))
   const refusal = choice.message.refusal ?? undefined
+  let salt: string | undefined
   const fields = {
     id: completion.id,
     text: choice.message.content ?? "",
-    toolCalls: (choice.message.tool_calls ?? []).flatMap((call) =>
+    toolCalls: (choice.message.tool_calls ?? []).flatMap((call, i) =>
       call.type === "function"
-        ? [toToolCall({ id: call.id, name: call.function.name, arguments: call.function.arguments })]
+        ? [toToolCall({
+          id: isMissingId(call.id) ? generatedId(i, salt ??= newSalt()) : call.id,
+          name: call.function.name,
+          arguments: call.function.arguments
+        })]
         : []
     ),
     finishReason: refusal !== undefined ? "refusal" as const : finishReasons[choice.finish_reason] ?? "other",
@@ -368,6 +385,10 @@ class StreamState {
   private refusal: string | undefined
   private id: string | undefined
   private model: string | undefined
+  /** Wire tool-call index → the output index of the call it currently carries, and that call's id on the wire. */
+  private readonly calls = new Map<number, { readonly index: number; wireId: string | undefined }>()
+  private nextIndex = 0
+  private salt: string | undefined
   constructor(private readonly origin: Origin) {}
 
   events(chunk: ChatCompletionChunk): ReadonlyArray<LanguageModel.StreamEvent> {
@@ -388,17 +409,47 @@ class StreamState {
     }
     if (delta.refusal) this.refusal = (this.refusal ?? "") + delta.refusal
     for (const call of delta.tool_calls ?? []) {
+      // Some OpenAI-compatible servers repeat `id: null, name: null` (or `id: ""`) on later deltas: absent.
+      const wireId = isMissingId(call.id) ? undefined : call.id
+      const { index, id } = this.slot(call.index, wireId, typeof call.function?.name === "string" && call.function.name.length > 0)
       events.push(
         new LanguageModel.ToolCallDelta({
-          index: call.index,
-          // Some OpenAI-compatible servers repeat `id: null, name: null` on later deltas: absent.
-          id: call.id ?? undefined,
+          index,
+          id,
           name: call.function?.name ?? undefined,
           argumentsDelta: call.function?.arguments ?? ""
         })
       )
     }
     return events
+  }
+
+  /**
+   * The output index of a tool-call delta at wire index `wireIndex`, and the id to
+   * emit with it. A delta bringing a name and an id other than the one already
+   * seen at its wire index starts a new call: Ollama streams every parallel call
+   * at index 0. The first delta of a call carries its name, so a changed id
+   * without a name is read as the same call. A call whose first delta has no id
+   * gets a generated one.
+   */
+  private slot(
+    wireIndex: number,
+    wireId: string | undefined,
+    named: boolean
+  ): { index: number; id: string | undefined } {
+    const current = this.calls.get(wireIndex)
+    const another = named && wireId !== undefined && current?.wireId !== undefined && wireId !== current.wireId
+    if (current === undefined || another) {
+      const index = this.nextIndex++
+      this.calls.set(wireIndex, { index, wireId })
+      return { index, id: wireId ?? generatedId(index, this.salt ??= newSalt()) }
+    }
+    if (wireId !== undefined && current.wireId === undefined) {
+      // An id arriving after the first delta (whose id was generated): the server's own wins.
+      current.wireId = wireId
+      return { index: current.index, id: wireId }
+    }
+    return { index: current.index, id: undefined }
   }
 
   finish(latencyMillis: number): Either.Either<LanguageModel.StreamEvent, LlmError.LlmError> {

@@ -309,6 +309,8 @@ class Rewriter {
       if (!required.has(key)) {
         if (!isNullable(child)) {
           const { description: childDescription, ...rest } = child
+          // `fromWire` finds its markers by node identity: the copy carries them.
+          this.mark(rest, child)
           child = {
             anyOf: [rest, { type: "null" }],
             ...(typeof childDescription === "string" ? { description: childDescription } : {})
@@ -328,6 +330,13 @@ class Rewriter {
     }
     if (optional.size > 0) this.optional.set(node, optional)
     return node
+  }
+
+  /** Gives `copy` the `fromWire` markers (optional keys, record) of `original`. */
+  private mark(copy: JsonObject, original: JsonObject): void {
+    const optional = this.optional.get(original)
+    if (optional !== undefined) this.optional.set(copy, optional)
+    if (this.records.has(original)) this.records.add(copy)
   }
 
   private record(

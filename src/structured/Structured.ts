@@ -310,10 +310,15 @@ const reask = (request: LanguageModel.Request, raw: Raw, issues: string, prepare
     (prepared.mode === "tool"
       ? `Call ${prepared.name} again with corrected arguments.`
       : "Reply again with only the corrected JSON.")
-  const turns: Array<LanguageModel.Message> = raw.call !== undefined
+  // A call without an id (some OpenAI-compatible servers send `""`) cannot be
+  // answered by a tool message: it gets one, unique in the conversation.
+  const call = raw.call === undefined || raw.call.id.length > 0
+    ? raw.call
+    : new LanguageModel.ToolCall({ ...raw.call, id: `call_reask_${request.messages.length}` })
+  const turns: Array<LanguageModel.Message> = call !== undefined
     ? [
-      new LanguageModel.AssistantMessage({ role: "assistant", content: "", toolCalls: [raw.call] }),
-      new LanguageModel.ToolMessage({ role: "tool", toolCallId: raw.call.id, content: feedback, isError: true })
+      new LanguageModel.AssistantMessage({ role: "assistant", content: "", toolCalls: [call] }),
+      new LanguageModel.ToolMessage({ role: "tool", toolCallId: call.id, content: feedback, isError: true })
     ]
     : [
       new LanguageModel.AssistantMessage({ role: "assistant", content: raw.text, toolCalls: [] }),
