@@ -5,6 +5,7 @@ import { ConfigProvider, Effect, Exit, Fiber, Layer, Option, Redacted, Schema, S
 import { createServer } from "node:http"
 import OpenAI from "openai"
 import * as Analyze from "../src/gateway/Analyze.js"
+import * as GatewayConfig from "../src/gateway/Config.js"
 import * as Gateway from "../src/gateway/Gateway.js"
 import * as Guard from "../src/guard/Guard.js"
 import * as Wire from "../src/gateway/OpenAiWire.js"
@@ -45,6 +46,25 @@ const withSimulator = Effect.gen(function*() {
   const client = new OpenAI({ apiKey: "gw-key-acme", baseURL: `${url}/v1`, maxRetries: 0 })
   return { sim, url, client }
 })
+
+/** An SDK client with its default retries (2) that records each HTTP answer it gets. */
+const retryingClient = (url: string) => {
+  const answers: Array<{ readonly status: number; readonly retryAfter: string | null; readonly shouldRetry: string | null }> = []
+  const client = new OpenAI({
+    apiKey: "gw-key-acme",
+    baseURL: `${url}/v1`,
+    fetch: async (input, init) => {
+      const res = await fetch(input as string, init as RequestInit)
+      answers.push({ status: res.status, retryAfter: res.headers.get("retry-after"), shouldRetry: res.headers.get("x-should-retry") })
+      return res
+    }
+  })
+  return { client, answers }
+}
+
+/** The `model` of every JSON chunk of an SSE body. */
+const chunkModels = (text: string): ReadonlyArray<string> =>
+  text.split("\n\n").filter((f) => f.startsWith("data: {")).map((f) => JSON.parse(f.slice(6)).model as string)
 
 /** Opens a long stream, reads two chunks and disconnects: the upstream call must be aborted early. */
 const expectAbortOnDisconnect = (sim: ProviderSimulator.Simulator, open: (signal: AbortSignal) => Promise<Response>) =>
@@ -148,6 +168,117 @@ describe("Gateway with the official openai SDK", () => {
       expect(e).toBeInstanceOf(OpenAI.AuthenticationError)
       const none = yield* Effect.promise(() => fetch(`${url}/v1/models`))
       expect(none.status).toBe(401)
+    }))
+
+  // openai-node sleeps for any retry-after: a month budget's refusal (retry-after in
+  // the millions of seconds) kept a default client waiting instead of failing.
+  it.live("a budget that frees up only next period gets x-should-retry: false, so the SDK's default client fails at once instead of sleeping", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make()
+      const stack = yield* Layer.build(Stack.layer({
+        providers: { main: { type: "openai", model: "gpt-4.1-mini", baseURL: sim.openaiBaseURL, retry: false } },
+        budget: { limits: [{ scope: "tenant", period: "month", usd: 0.000001 }] },
+        telemetry: false
+      }).pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["OPENAI_API_KEY", "sk-upstream"]]))))))
+      const { answers, client } = retryingClient(yield* start(Layer.succeedContext(stack)))
+      const refused = (yield* Effect.flip(
+        Effect.tryPromise(() => client.chat.completions.create({ model: "gpt-4.1-mini", messages: [{ role: "user", content: "x" }], max_tokens: 100 }))
+          .pipe(Effect.timeout("5 seconds"))
+      ))
+      // Not a TimeoutException: the SDK failed instead of sleeping.
+      expect(refused._tag).toBe("UnknownException")
+      expect((refused as { error: unknown }).error).toBeInstanceOf(OpenAI.RateLimitError)
+      expect(answers).toHaveLength(1)
+      expect(answers[0]!.status).toBe(429)
+      expect(answers[0]!.shouldRetry).toBe("false")
+      // Kept as information: when the budget frees up.
+      expect(Number(answers[0]!.retryAfter)).toBeGreaterThan(60)
+      expect(yield* sim.journal).toHaveLength(0)
+    }).pipe(Effect.scoped))
+
+  // Both map to statuses clients retry (429, 502), and retrying cannot help.
+  it.live("an exhausted quota and refused upstream credentials get x-should-retry: false; a short budget wait stays retryable", () =>
+    Effect.gen(function*() {
+      const { sim, url } = yield* withSimulator
+      yield* sim.enqueue(
+        "openai",
+        { fault: { kind: "error", status: 429, type: "insufficient_quota", code: "insufficient_quota", message: "You exceeded your current quota" } },
+        { fault: { kind: "error", status: 401, type: "invalid_request_error", code: "invalid_api_key", message: "Incorrect API key" } }
+      )
+      const { answers, client } = retryingClient(url)
+      const call = Effect.flip(Effect.tryPromise(() => client.chat.completions.create({ model: "gpt-4.1-mini", messages: [{ role: "user", content: "x" }] })))
+      expect((yield* call).error).toBeInstanceOf(OpenAI.RateLimitError)
+      expect((yield* call).error).toBeInstanceOf(OpenAI.InternalServerError)
+      // One answer each: the SDK did not retry into the simulator's default answer.
+      expect(answers.map((a) => [a.status, a.shouldRetry])).toEqual([[429, "false"], [502, "false"]])
+      const soon = yield* ScriptedModel.make(() =>
+        new LlmError.BudgetExceeded({ message: "window full", scope: "tenant:acme", period: "window:1 minute", limit: 1, spent: 1, requested: 0.1, retryAfterMillis: 5000 })
+      )
+      const res = yield* postStream(yield* start(Layer.succeed(LanguageModel.LanguageModel, soon.service)), "default")
+      expect(res.status).toBe(429)
+      expect(res.headers.get("retry-after")).toBe("5")
+      expect(res.headers.get("x-should-retry")).toBeNull()
+    }).pipe(Effect.scoped))
+
+  // They were dropped silently: a client asking for 2 choices or logprobs got 1 choice and null.
+  it.scoped("n > 1, logprobs, top_logprobs and parallel_tool_calls: false get a 400 naming the param and never reach the provider", () =>
+    Effect.gen(function*() {
+      const { client, sim } = yield* withSimulator
+      const messages = [{ role: "user" as const, content: "x" }]
+      const tools = [{ type: "function" as const, function: { name: "a", parameters: { type: "object", properties: {} } } }]
+      const refused: ReadonlyArray<readonly [string, Partial<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming>]> = [
+        ["n", { n: 2 }],
+        ["n", { n: 3, tools }], // the Schema path (tools), not the hand-checked one
+        ["logprobs", { logprobs: true }],
+        ["top_logprobs", { logprobs: false, top_logprobs: 2 }],
+        ["parallel_tool_calls", { tools, parallel_tool_calls: false }]
+      ]
+      for (const [param, extra] of refused) {
+        for (const stream of [false, true]) {
+          const e = (yield* Effect.flip(Effect.tryPromise(() => client.chat.completions.create({ model: "gpt-4.1-mini", messages, stream, ...extra })))).error
+          expect(e, `${param}${stream ? " (stream)" : ""}`).toBeInstanceOf(OpenAI.BadRequestError)
+          const bad = e as InstanceType<typeof OpenAI.BadRequestError>
+          expect(bad.param).toBe(param)
+          expect(bad.type).toBe("invalid_request_error")
+          expect(bad.message).toContain(`'${param}'`)
+        }
+      }
+      expect(yield* sim.journal).toHaveLength(0)
+      // Their default values are answered.
+      yield* sim.enqueue("openai", { text: "one" })
+      const ok = yield* Effect.promise(() =>
+        client.chat.completions.create({ model: "gpt-4.1-mini", messages, n: 1, logprobs: false, tools, parallel_tool_calls: true })
+      )
+      expect(ok.choices.map((c) => c.message.content)).toEqual(["one"])
+    }))
+
+  it.scoped("an answer with only tool calls has content null, as OpenAI and the gateway's stream give", () =>
+    Effect.gen(function*() {
+      const { client, sim } = yield* withSimulator
+      yield* sim.enqueue("openai", { toolCalls: [{ id: "call_1", name: "a", arguments: "{}" }] })
+      const completion = yield* Effect.promise(() =>
+        client.chat.completions.create({
+          model: "gpt-4.1-mini",
+          messages: [{ role: "user", content: "x" }],
+          tools: [{ type: "function", function: { name: "a", parameters: { type: "object", properties: {} } } }]
+        })
+      )
+      expect(completion.choices[0]!.message.content).toBeNull()
+      expect(completion.choices[0]!.message.tool_calls).toHaveLength(1)
+    }))
+
+  // The first chunks carried the requested name and the finish chunk the provider's.
+  it.scoped("every chunk of a stream carries one model, the one a non-streamed answer reports", () =>
+    Effect.gen(function*() {
+      const { client, sim, url } = yield* withSimulator
+      yield* sim.enqueue("openai", { text: "a b" }, { text: "a b" }, { text: "a b", model: "gpt-4.1-mini-2025-04-14" })
+      const json = yield* Effect.promise(() => client.chat.completions.create({ model: "default", messages: [{ role: "user", content: "x" }] }))
+      const streamed = chunkModels(yield* Effect.flatMap(postStream(url, "default"), (res) => Effect.promise(() => res.text())))
+      expect(streamed.length).toBeGreaterThan(2)
+      expect(new Set(streamed)).toEqual(new Set([json.model]))
+      // A provider naming a dated snapshot only at the end: still one model for the stream.
+      const dated = chunkModels(yield* Effect.flatMap(postStream(url, "gpt-4.1-mini"), (res) => Effect.promise(() => res.text())))
+      expect(new Set(dated)).toEqual(new Set(["gpt-4.1-mini"]))
     }))
 })
 
@@ -311,6 +442,49 @@ describe("Gateway over a stack that hands its stream down as pulls", () => {
 })
 
 describe("Gateway tenants and models", () => {
+  // The first tenant silently won: the other tenant's traffic was billed and limited as the first's.
+  it.scoped("a key configured for two tenants is refused at construction, naming the tenants and not the key", () =>
+    Effect.gen(function*() {
+      const recorded = yield* ScriptedModel.make(() => ({ text: "ok" }))
+      const stack = Layer.succeed(LanguageModel.LanguageModel, recorded.service)
+      // Equal once trimmed, as a presented key is.
+      const shared = [{ key: Redacted.make("gw-key-shared"), tenant: "acme" }, { key: Redacted.make(" gw-key-shared\n"), tenant: "globex" }]
+      const fromLayer = yield* Effect.flip(Layer.build(Gateway.layer({ keys: shared, port: 0 }).pipe(Layer.provide(stack))))
+      const fromMake = yield* Effect.flip(Effect.provide(Gateway.make({ keys: shared }), stack))
+      for (const error of [fromLayer, fromMake]) {
+        expect(error).toBeInstanceOf(Gateway.InvalidKeys)
+        expect((error as Gateway.InvalidKeys).tenants).toEqual(["acme", "globex"])
+        expect(error.message).toContain("acme and globex")
+        expect(error.message).not.toContain("gw-key-shared")
+      }
+      // From a config file: the same variable for two tenants, or two variables holding one key.
+      const file = (keys: ReadonlyArray<{ tenant: string; keyEnv: string }>) =>
+        GatewayConfig.decode({ gateway: { keys }, stack: { providers: { main: { type: "openai", model: "gpt-4.1-mini" } } } })
+      const sameEnv = yield* Effect.flip(file([{ tenant: "acme", keyEnv: "KEY_A" }, { tenant: "globex", keyEnv: "KEY_A" }]))
+      expect([sameEnv.path, sameEnv.message]).toEqual(["gateway.keys", expect.stringContaining("acme and globex")])
+      const config = yield* file([{ tenant: "acme", keyEnv: "KEY_A" }, { tenant: "globex", keyEnv: "KEY_B" }])
+      const sameValue = yield* Effect.flip(GatewayConfig.keys(config).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["KEY_A", "k-1"], ["KEY_B", "k-1 "]])))
+      ))
+      expect(sameValue).toBeInstanceOf(Stack.StackConfigError)
+      expect([(sameValue as Stack.StackConfigError).path, sameValue.message]).toEqual(["gateway.keys", expect.stringContaining("acme and globex")])
+      expect(sameValue.message).not.toContain("k-1")
+    }))
+
+  it.scoped("a configured key with surrounding whitespace is trimmed, and the Bearer scheme matches in any case (RFC 7235)", () =>
+    Effect.gen(function*() {
+      const recorded = yield* ScriptedModel.make(() => ({ text: "ok" }))
+      const url = yield* start(Layer.succeed(LanguageModel.LanguageModel, recorded.service), {
+        keys: [...keys, { key: Redacted.make(" gw-key-padded\n"), tenant: "padded" }]
+      })
+      const models = (authorization: string) => Effect.promise(() => fetch(`${url}/v1/models`, { headers: { authorization } }).then((res) => res.status))
+      for (const scheme of ["Bearer", "bearer", "BEARER"]) expect(yield* models(`${scheme} gw-key-acme`), scheme).toBe(200)
+      expect(yield* models("Basic gw-key-acme")).toBe(401)
+      const client = new OpenAI({ apiKey: "gw-key-padded", baseURL: `${url}/v1`, maxRetries: 0 })
+      yield* Effect.promise(() => client.chat.completions.create({ model: "default", messages: [{ role: "user", content: "hi" }] }))
+      expect((yield* recorded.recorder.requests).map((r) => r.metadata?.tenant)).toEqual(["padded"])
+    }))
+
   it.scoped("each key's tenant reaches the stack in the request metadata", () =>
     Effect.gen(function*() {
       const recorded = yield* ScriptedModel.make(() => ({ text: "ok" }))

@@ -19,7 +19,7 @@ import { Config, Effect, Schema } from "effect"
 import * as YAML from "yaml"
 import * as Fs from "node:fs"
 import * as Stack from "../Stack.js"
-import type * as Gateway from "./Gateway.js"
+import * as Gateway from "./Gateway.js"
 
 /**
  * @since 0.1.0
@@ -47,7 +47,9 @@ export interface GatewayConfig {
 }
 
 /**
- * Validates a gateway configuration; stack errors get the `stack.` prefix.
+ * Validates a gateway configuration; stack errors get the `stack.` prefix. One
+ * `keyEnv` for several tenants is refused (`gateway.keys`): a key identifies one
+ * tenant.
  *
  * @since 0.1.0
  * @category config
@@ -57,6 +59,8 @@ export const decode = (input: unknown): Effect.Effect<GatewayConfig, Stack.Stack
     const outer = yield* Schema.decodeUnknown(GatewayConfig, { errors: "all", onExcessProperty: "error" })(input).pipe(
       Effect.mapError((e) => new Stack.StackConfigError({ path: "(gateway)", message: `Invalid gateway config: ${e.message}` }))
     )
+    const shared = sharedKeyEnvs(outer.gateway.keys)
+    if (shared !== undefined) return yield* Effect.fail(new Stack.StackConfigError({ path: "gateway.keys", message: shared }))
     const stack = yield* Stack.decodeConfig(outer.stack).pipe(
       Effect.mapError((e) =>
         new Stack.StackConfigError({ path: `stack.${e.path}`, message: e.message.split("; ").map((m) => `stack.${m}`).join("; ") })
@@ -64,6 +68,16 @@ export const decode = (input: unknown): Effect.Effect<GatewayConfig, Stack.Stack
     )
     return { gateway: outer.gateway, stack }
   })
+
+/** Why the keys cannot each identify one tenant (an environment variable named for several tenants), if they cannot. */
+const sharedKeyEnvs = (keys: ReadonlyArray<{ readonly tenant: string; readonly keyEnv: string }>): string | undefined => {
+  const tenants = new Map<string, Set<string>>()
+  for (const k of keys) tenants.set(k.keyEnv, (tenants.get(k.keyEnv) ?? new Set()).add(k.tenant))
+  const shared = [...tenants].filter(([, t]) => t.size > 1)
+  return shared.length === 0
+    ? undefined
+    : shared.map(([env, t]) => `${env} is the key of several tenants (${[...t].join(" and ")}): each key must identify one tenant`).join("; ")
+}
 
 /**
  * Reads a JSON or YAML file and validates it.
@@ -81,10 +95,19 @@ export const load = (path: string): Effect.Effect<GatewayConfig, Stack.StackConf
   }).pipe(Effect.flatMap(decode))
 
 /**
- * The gateway API keys, read from the environment variables the file names.
+ * The gateway API keys, read from the environment variables the file names and
+ * trimmed. Two tenants whose variables hold the same key, or an empty key, fail
+ * with a `StackConfigError` at `gateway.keys` naming the tenants (see
+ * `Gateway.validateKeys`).
  *
  * @since 0.1.0
  * @category config
  */
-export const keys = (config: GatewayConfig): Effect.Effect<ReadonlyArray<Gateway.ApiKey>, import("effect/ConfigError").ConfigError> =>
-  Effect.forEach(config.gateway.keys, (k) => Effect.map(Config.redacted(k.keyEnv), (key) => ({ key, tenant: k.tenant })))
+export const keys = (
+  config: GatewayConfig
+): Effect.Effect<ReadonlyArray<Gateway.ApiKey>, import("effect/ConfigError").ConfigError | Stack.StackConfigError> =>
+  Effect.forEach(config.gateway.keys, (k) => Effect.map(Config.redacted(k.keyEnv), (key) => ({ key, tenant: k.tenant }))).pipe(
+    Effect.flatMap((read) =>
+      Effect.mapError(Gateway.validateKeys(read), (e) => new Stack.StackConfigError({ path: "gateway.keys", message: e.message }))
+    )
+  )

@@ -7,8 +7,9 @@
  * Gateway API keys map to tenants; the tenant goes into every request's metadata,
  * so budgets, rate limits and cache namespaces are per tenant. Errors are
  * OpenAI-shaped with the matching status (429 with `retry-after` for rate limits
- * and budgets). A client that disconnects interrupts the upstream call. Bodies
- * over the size limit get 413 before they are read.
+ * and budgets; `x-should-retry: false` where waiting cannot help soon). A client
+ * that disconnects interrupts the upstream call. Bodies over the size limit get
+ * 413 before they are read.
  *
  * Two ways in, one behaviour. `layer` serves on `@effect/platform-node`'s
  * HttpServer (its listening, address and graceful close), but answers on the
@@ -37,7 +38,7 @@ import {
   HttpTraceContext
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Cause, Chunk, Effect, Exit, FiberId, Layer, Option, Redacted, Runtime, Scope, Stream } from "effect"
+import { Cause, Chunk, Effect, Exit, FiberId, Layer, Option, Redacted, Runtime, Schema, Scope, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as Prometheus from "../telemetry/Prometheus.js"
@@ -53,6 +54,53 @@ export interface ApiKey {
   readonly key: Redacted.Redacted<string>
   readonly tenant: string
 }
+
+/**
+ * Gateway API keys that cannot each identify one tenant: a key configured for
+ * several tenants (whichever came first would silently win), or an empty key.
+ * `tenants` and the message name the tenants, never the key.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidKeys extends Schema.TaggedError<InvalidKeys>("effect-llm/GatewayInvalidKeys")("InvalidKeys", {
+  /** The tenants whose keys are in question. */
+  tenants: Schema.Array(Schema.String),
+  message: Schema.String
+}) {}
+
+/**
+ * The keys as the gateway matches them: trimmed like a presented key is, each one
+ * for a single tenant (a tenant may have several keys). Fails with `InvalidKeys`
+ * when a key is shared by tenants or empty; `layer` and `make` check this before
+ * serving.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const validateKeys = (keys: ReadonlyArray<ApiKey>): Effect.Effect<ReadonlyArray<ApiKey>, InvalidKeys> =>
+  Effect.suspend(() => {
+    const trimmed = keys.map((k) => ({ key: Redacted.make(Redacted.value(k.key).trim()), tenant: k.tenant }))
+    const empty = trimmed.filter((k) => Redacted.value(k.key).length === 0).map((k) => k.tenant)
+    if (empty.length > 0) {
+      return Effect.fail(new InvalidKeys({ tenants: empty, message: `Empty gateway API key for tenant ${empty.join(", ")}` }))
+    }
+    const owners = new Map<string, Set<string>>()
+    for (const k of trimmed) {
+      const value = Redacted.value(k.key)
+      owners.set(value, (owners.get(value) ?? new Set()).add(k.tenant))
+    }
+    const shared = [...owners.values()].filter((tenants) => tenants.size > 1).map((tenants) => [...tenants])
+    if (shared.length > 0) {
+      return Effect.fail(
+        new InvalidKeys({
+          tenants: shared.flat(),
+          message: `One gateway API key is configured for several tenants (${shared.map((t) => t.join(" and ")).join("; ")}): each key must identify one tenant`
+        })
+      )
+    }
+    return Effect.succeed(trimmed)
+  })
 
 /**
  * @since 0.1.0
@@ -138,8 +186,13 @@ const simpleError = (status: number, type: string, code: string, message: string
   json(status, { error: { message, type, code, param: null } }, undefined)
 
 const errorReply = (error: LlmError.LlmError): Whole => {
-  const { body, retryAfterSeconds, status } = Wire.toErrorResponse(error)
-  return json(status, body, retryAfterSeconds === undefined ? undefined : { "retry-after": String(retryAfterSeconds) })
+  const { body, doNotRetry, retryAfterSeconds, status } = Wire.toErrorResponse(error)
+  // `retry-after` stays as information (when the budget or limit frees up); with
+  // `x-should-retry: false` the OpenAI SDKs (JS and Python) do not wait for it.
+  const headers: Record<string, string> = {}
+  if (retryAfterSeconds !== undefined) headers["retry-after"] = String(retryAfterSeconds)
+  if (doNotRetry) headers["x-should-retry"] = "false"
+  return json(status, body, retryAfterSeconds === undefined && !doNotRetry ? undefined : headers)
 }
 
 /**
@@ -160,9 +213,9 @@ const digest = (text: string) => createHash("sha256").update(text).digest()
 
 const encoder = new TextEncoder()
 
-/** The gateway's routes and handlers, shared by both servers. */
-const core = (options: Options, fallback: LanguageModel.Service | undefined) => {
-  const keys = options.keys.map((k) => ({ digest: digest(Redacted.value(k.key)), tenant: k.tenant }))
+/** The gateway's routes and handlers, shared by both servers; `keys` come from `validateKeys`. */
+const core = (options: Options, validKeys: ReadonlyArray<ApiKey>, fallback: LanguageModel.Service | undefined) => {
+  const keys = validKeys.map((k) => ({ digest: digest(Redacted.value(k.key)), tenant: k.tenant }))
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024
   const metrics = options.metrics ?? Prometheus.render()
   const routeModel = fallback ?? Object.values(options.models ?? {})[0]
@@ -190,7 +243,8 @@ const core = (options: Options, fallback: LanguageModel.Service | undefined) => 
 
   const tenantOf = (headers: IncomingHttpHeaders | Readonly<Record<string, string | undefined>>): string | undefined => {
     const header = headerOf(headers, "authorization") ?? ""
-    const presented = header.startsWith("Bearer ") ? header.slice(7).trim() : ""
+    // The scheme is case-insensitive (RFC 7235): "Bearer", "bearer", "BEARER".
+    const presented = header.length > 7 && header.slice(0, 7).toLowerCase() === "bearer " ? header.slice(7).trim() : ""
     if (presented.length === 0) return undefined
     const d = digest(presented)
     return keys.find((k) => timingSafeEqual(k.digest, d))?.tenant
@@ -221,10 +275,17 @@ const core = (options: Options, fallback: LanguageModel.Service | undefined) => 
       const id = `chatcmpl-${Date.now().toString(36)}${(counter++).toString(36)}`
       const created = Math.floor(Date.now() / 1000)
       if (body.stream === true) {
+        // One `model` for every chunk. The served model (what the JSON path returns,
+        // `response.model`) is only known from `Finish`, the last event (no earlier
+        // event carries it), and the first chunks go out before it: every chunk
+        // carries the model the request is routed to, which is the model named, or
+        // the stack's first (primary) model for `default` and the model map's
+        // names. It is what the JSON path returns too, unless a fallback member
+        // served or the provider reports a dated snapshot of the name.
         return openSse(LanguageModel.pullOf(target.service, request), {
           id,
           created,
-          model: requestedModel,
+          model: target.model ?? target.service.models[0]?.model ?? requestedModel,
           includeUsage: body.stream_options?.include_usage === true
         })
       }
@@ -471,14 +532,16 @@ const toResponse = (reply: Reply): HttpServerResponse.HttpServerResponse =>
 
 /**
  * The gateway as an `HttpApp` (a router), for mounting in an existing server.
+ * Keys that `validateKeys` refuses fail it with `InvalidKeys`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options: Options) =>
   Effect.gen(function*() {
+    const keys = yield* validateKeys(options.keys)
     const fallback = options.models === undefined ? yield* LanguageModel.LanguageModel : undefined
-    const gateway = core(options, fallback)
+    const gateway = core(options, keys, fallback)
     const app = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
       const q = request.url.indexOf("?")
       const plan = gateway.plan(request.method, q < 0 ? request.url : request.url.slice(0, q), request.headers)
@@ -508,17 +571,18 @@ export const make = (options: Options) =>
 /**
  * Serves the gateway on Node's HTTP server; the `LanguageModel` stack comes from
  * context. Closing the layer stops accepting connections and lets in-flight
- * requests finish.
+ * requests finish. Keys that `validateKeys` refuses fail the layer with
+ * `InvalidKeys` before it listens.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (options: ServeOptions) =>
-  Layer.unwrapEffect(Effect.sync(() => {
+  Layer.unwrapEffect(Effect.map(validateKeys(options.keys), (keys) => {
     const server = createServer()
     const serve = Layer.scopedDiscard(Effect.gen(function*() {
       const fallback = options.models === undefined ? yield* LanguageModel.LanguageModel : undefined
-      const handler = listener(core(options, fallback), yield* Effect.runtime<never>())
+      const handler = listener(core(options, keys, fallback), yield* Effect.runtime<never>())
       server.on("request", handler)
       yield* Effect.addFinalizer(() => Effect.sync(() => server.off("request", handler)))
     }))

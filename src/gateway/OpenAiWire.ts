@@ -55,7 +55,8 @@ const optionalNull = <A, I>(schema: Schema.Schema<A, I>) => Schema.optional(Sche
 
 /**
  * The subset of a Chat Completions request body the gateway accepts; other fields
- * are ignored.
+ * are ignored, except the ones asking for what the gateway does not do yet (`n` > 1,
+ * `logprobs`, `top_logprobs`, `parallel_tool_calls: false`), which `toRequest` refuses.
  *
  * @since 0.1.0
  * @category schemas
@@ -94,6 +95,32 @@ const decodeBody = Schema.decodeUnknown(ChatCompletionBody, { errors: "all" })
 const roles: ReadonlySet<unknown> = new Set(["system", "developer", "user", "assistant", "tool"])
 const isOptional = (value: unknown, type: "string" | "number" | "boolean") => value === undefined || value === null || typeof value === type
 const absent = (value: unknown) => value === undefined || value === null
+
+/**
+ * A 400 naming the first field that asks for something the gateway cannot serve
+ * yet, rather than an answer that silently lacks it (one choice for `n: 2`, null
+ * logprobs, parallel tool calls anyway). Their default values pass. Checked on the
+ * raw body, before both the hand-checked and the Schema path.
+ */
+const unsupported = (raw: unknown): LlmError.InvalidRequest | undefined => {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return undefined
+  const b = raw as Record<string, unknown>
+  const refuse = (param: string, message: string) => new LlmError.InvalidRequest({ message, code: "unsupported_value", param })
+  if (!absent(b["n"]) && b["n"] !== 1) return refuse("n", "Unsupported value: 'n' must be 1; the gateway returns one choice per request")
+  if (!absent(b["logprobs"]) && b["logprobs"] !== false) {
+    return refuse("logprobs", "Unsupported value: 'logprobs' is not supported by the gateway; omit it or set it to false")
+  }
+  if (!absent(b["top_logprobs"]) && b["top_logprobs"] !== 0) {
+    return refuse("top_logprobs", "Unsupported parameter: 'top_logprobs' is not supported by the gateway; omit it")
+  }
+  if (!absent(b["parallel_tool_calls"]) && b["parallel_tool_calls"] !== true) {
+    return refuse(
+      "parallel_tool_calls",
+      "Unsupported value: 'parallel_tool_calls' can only be true; the gateway cannot ask the provider for one tool call at a time yet"
+    )
+  }
+  return undefined
+}
 
 /**
  * The common body (text messages, scalar parameters, no tools, content parts or
@@ -283,6 +310,8 @@ export const toRequest = (
       ? Effect.fail(input)
       : Effect.map(LanguageModel.decodeRequest(input), (request) => ({ body, request }))
   }
+  const refused = unsupported(raw)
+  if (refused !== undefined) return Effect.fail(refused)
   const simple = simpleBody(raw)
   if (simple !== undefined) {
     const request = simpleRequest(simple, context)
@@ -324,7 +353,10 @@ export const toCompletion = (response: LanguageModel.Response, id: string, creat
     index: 0,
     message: {
       role: "assistant",
-      content: response.finishReason === "refusal" && response.text === "" ? null : response.text,
+      // As OpenAI (and the SSE path, which sends no content then): null, not "", beside tool calls or a refusal.
+      content: response.text === "" && (response.toolCalls.length > 0 || response.refusal !== undefined || response.finishReason === "refusal")
+        ? null
+        : response.text,
       refusal: response.refusal ?? null,
       ...(response.toolCalls.length > 0
         ? {
@@ -343,13 +375,15 @@ export const toCompletion = (response: LanguageModel.Response, id: string, creat
 })
 
 /**
- * Encodes stream events as Chat Completions chunks (one SSE `data:` frame each).
+ * Encodes stream events as Chat Completions chunks (one SSE `data:` frame each),
+ * every chunk with `options.model` (the model is not taken from `Finish`, which
+ * comes last: one stream, one model).
  *
  * @since 0.1.0
  * @category encoding
  */
 export const chunkEncoder = (options: { readonly id: string; readonly created: number; readonly model: string; readonly includeUsage: boolean }) => {
-  let model = options.model
+  const model = options.model
   const frame = (choices: ReadonlyArray<unknown>, extra: object = {}) =>
     `data: ${JSON.stringify({ id: options.id, object: "chat.completion.chunk", created: options.created, model, choices, ...extra })}\n\n`
   const delta = (d: object, finish: string | null = null) => frame([{ index: 0, delta: d, logprobs: null, finish_reason: finish }])
@@ -378,7 +412,6 @@ export const chunkEncoder = (options: { readonly id: string; readonly created: n
         case "UsageEvent":
           return ""
         case "Finish": {
-          model = event.model
           const last = delta(event.refusal !== undefined ? { refusal: event.refusal } : {}, wireFinish(event.reason))
           return options.includeUsage ? last + frame([], { usage: wireUsage(event.usage) }) + "data: [DONE]\n\n" : last + "data: [DONE]\n\n"
         }
@@ -399,8 +432,19 @@ export interface ErrorBody {
 }
 
 /**
- * The HTTP status and OpenAI-shaped body of a failure, and the seconds a client
- * should wait (for `retry-after`), when known.
+ * The longest `retry-after` (seconds) a client is left to wait for. openai-node
+ * sleeps for whatever `retry-after` says (a day budget's 67339 s included); the
+ * Python SDK ignores waits over 60 s. Beyond it, `doNotRetry`.
+ */
+const maxClientWaitSeconds = 60
+
+/**
+ * The HTTP status and OpenAI-shaped body of a failure, the seconds a client
+ * should wait (for `retry-after`), when known, and `doNotRetry` when the status
+ * would have a client retry (429, 5xx) but retrying cannot help soon: an exhausted
+ * quota, upstream credentials refused, a budget (or limit) that frees up only after
+ * more than a minute or at an unknown time. Sent as `x-should-retry: false`, which
+ * the OpenAI SDKs obey.
  *
  * @since 0.1.0
  * @category encoding
@@ -409,16 +453,21 @@ export const toErrorResponse = (error: LlmError.LlmError): {
   readonly status: number
   readonly body: ErrorBody
   readonly retryAfterSeconds: number | undefined
+  readonly doNotRetry: boolean
 } => {
   const wait = LlmError.retryAfter(error)
   const retryAfterSeconds = Option.match(wait, {
     onNone: () => undefined,
     onSome: (d) => Math.max(1, Math.ceil(Duration.toMillis(d) / 1000))
   })
+  const waitTooLong = retryAfterSeconds !== undefined && retryAfterSeconds > maxClientWaitSeconds
+  const doNotRetry = waitTooLong || error._tag === "QuotaExhausted" || error._tag === "AuthenticationFailed" ||
+    (error._tag === "BudgetExceeded" && retryAfterSeconds === undefined)
   const of = (status: number, type: string, code: string | null, param: string | null = null) => ({
     status,
     body: { error: { message: error.message, type, code, param } },
-    retryAfterSeconds
+    retryAfterSeconds,
+    doNotRetry
   })
   switch (error._tag) {
     case "InvalidRequest":
