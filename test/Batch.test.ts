@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Layer, Redacted, Schedule, Stream } from "effect"
+import { Chunk, Effect, Exit, Fiber, Layer, Redacted, Schedule, Stream } from "effect"
 import * as Batch from "../src/batch/Batch.js"
 import * as Pricing from "../src/cost/Pricing.js"
 import * as LanguageModel from "../src/LanguageModel.js"
@@ -251,5 +251,46 @@ describe("Batch", () => {
       )
       const { exit } = yield* driveTestClock(Stream.runCollect(Batch.run([request(1)])).pipe(Effect.provide(layer)))
       expect(Exit.isSuccess(exit) && Chunk.toReadonlyArray(exit.value).map((r) => r._tag)).toEqual(["Succeeded"])
+    }))
+})
+
+describe("Batch: a job still running, a failed poll, a caller that gives up (found in review)", () => {
+  it.scoped("results(job) before the job has ended fails with batch_not_ended (every request came back as failed)", () =>
+    Effect.gen(function*() {
+      const sim = yield* BatchSimulator.make({ apiKey: KEY, batch: { pollsUntilDone: 5 } })
+      for (const client of [yield* openAi(sim), yield* anthropic(sim)]) {
+        const job = yield* client.submit([request(1), request(2)])
+        const error = yield* Effect.flip(Stream.runCollect(client.results(job)))
+        expect(error._tag).toBe("InvalidRequest")
+        expect(error._tag === "InvalidRequest" && error.code).toBe("batch_not_ended")
+        expect(error.message).toContain(job.id)
+      }
+    }))
+
+  it.scoped("a transient failure of one status poll is tried again, not the end of the run", () =>
+    Effect.gen(function*() {
+      const sim = yield* BatchSimulator.make({ apiKey: KEY, batch: { pollsUntilDone: 4 } })
+      let polls = 0
+      const flaky: typeof globalThis.fetch = (input, init) => {
+        const url = String(input instanceof Request ? input.url : input)
+        if ((init?.method ?? "GET") === "GET" && /\/v1\/batches\/[^/]+$/.test(url) && ++polls === 2) {
+          return Promise.resolve(new Response(JSON.stringify({ error: { message: "upstream hiccup", type: "server_error" } }), { status: 503, headers: { "content-type": "application/json" } }))
+        }
+        return globalThis.fetch(input, init)
+      }
+      const client = yield* Batch.makeOpenAi({ apiKey: Redacted.make(KEY), baseURL: sim.openaiBaseURL, model: MODEL, fetch: flaky }).pipe(Effect.provide(Pricing.layer()))
+      const { exit } = yield* driveTestClock(Stream.runCollect(client.run([request(1), request(2)], { schedule: Schedule.spaced("1 minute") })))
+      expect(Exit.isSuccess(exit) && Chunk.toReadonlyArray(exit.value).map((r) => r._tag)).toEqual(["Succeeded", "Succeeded"])
+      expect(polls).toBeGreaterThan(2)
+    }))
+
+  it.scoped("a caller interrupting run while it waits cancels the provider job", () =>
+    Effect.gen(function*() {
+      const sim = yield* BatchSimulator.make({ apiKey: KEY, batch: { pollsUntilDone: 100 } })
+      const client = yield* openAi(sim)
+      const fiber = yield* Effect.fork(Stream.runCollect(client.run([request(1)], { schedule: Schedule.spaced("1 minute") })))
+      yield* sim.awaitEntry((e) => e.operation === "batches.retrieve" && e.status !== undefined)
+      yield* Fiber.interrupt(fiber)
+      expect(yield* operations(sim)).toContain("batches.cancel")
     }))
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Redacted, Schema } from "effect"
+import { Effect, Exit, Layer, Redacted, Schema, Stream } from "effect"
 import * as Budget from "../src/cost/Budget.js"
 import * as BudgetStore from "../src/cost/BudgetStore.js"
 import * as Pricing from "../src/cost/Pricing.js"
@@ -234,5 +234,40 @@ describe("Cascade", () => {
       const streamed = yield* LanguageModel.collect(priced.stream(yield* LanguageModel.decodeRequest({ messages: [{ role: "user", content: "x" }] })))
       expect(streamed.text).toBe(GOOD)
       expect(streamed.model).toBe(STRONG)
+    }))
+})
+
+describe("Cascade cost accounting (found in review)", () => {
+  const ask = LanguageModel.generate({ messages: [{ role: "user", content: "q" }], maxTokens: 100 })
+  const scripted = (model: string, text: string, inputTokens = 100) =>
+    ScriptedModel.layer(() => ({ text, usage: { inputTokens, outputTokens: 10 } }), { provider: "openai", model })
+
+  it.scoped("judgeLayer prices the judge call with the Pricing the cascade layer is given (it read the caller's, at call time)", () =>
+    Effect.gen(function*() {
+      const layer = Cascade.layer({
+        steps: [{ name: "cheap", layer: scripted(CHEAP, "cheap answer") }, { name: "strong", layer: scripted(STRONG, "strong answer") }],
+        checks: [Cascade.judgeLayer({ layer: scripted(JUDGE, JSON.stringify({ score: 0.9, reason: "ok" }), 200), threshold: 0.7 })]
+      }).pipe(Layer.provide(Pricing.layer()))
+      const { value } = yield* Effect.provide(Cascade.observe(ask), layer)
+      expect(value.model).toBe(CHEAP)
+      expect(value.cost?.usd).toBeCloseTo(priceOf(CHEAP, 100, 10) + priceOf(JUDGE, 200, 10), 12)
+    }))
+
+  it.scoped("a step refused after the provider answered (OutputRejected) leaves the total unknown, never understated", () =>
+    Effect.gen(function*() {
+      const rejected = Layer.succeed(LanguageModel.LanguageModel, {
+        models: [{ provider: "openai", model: CHEAP }],
+        generate: () => Effect.fail(new LlmError.OutputRejected({ reason: "pii", message: "The answer contains email", findings: [] })),
+        stream: () => Stream.fail(new LlmError.OutputRejected({ reason: "pii", message: "The answer contains email", findings: [] }))
+      })
+      const layer = Cascade.layer({
+        steps: [{ name: "cheap", layer: rejected }, { name: "strong", layer: scripted(STRONG, "ask the desk") }],
+        checks: [],
+        escalateOn: () => true
+      }).pipe(Layer.provide(Pricing.layer()))
+      const { runs, value } = yield* Effect.provide(Cascade.observe(ask), layer)
+      expect(value.text).toBe("ask the desk")
+      expect(value.cost).toBeUndefined()
+      expect(runs[0]!.totalCostUsd).toBeUndefined()
     }))
 })

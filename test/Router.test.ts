@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, Stream } from "effect"
+import { Effect, HashMap, Layer, Logger, Option, Redacted, Stream } from "effect"
 import * as Tokens from "../src/cost/Tokens.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
@@ -164,5 +164,39 @@ describe("Router", () => {
         Router.make({ routes: { a: { models: [], generate: () => Effect.die("x"), stream: () => Stream.die("x") } }, rules: [{ when: Router.hasTools(), route: "b" as "a" }], default: "a" })
       )
       expect(exit._tag).toBe("Failure")
+    }))
+})
+
+describe("Router logs (found in review)", () => {
+  /** A route whose call logs one line, in generate and in stream. */
+  const logging = (model: string): Layer.Layer<LanguageModel.LanguageModel> => {
+    const response = () =>
+      new LanguageModel.Response({
+        text: "hi",
+        toolCalls: [],
+        finishReason: "stop",
+        usage: new LanguageModel.Usage({ inputTokens: 1, outputTokens: 1 }),
+        provider: "x",
+        model,
+        latencyMillis: 0
+      })
+    return Layer.succeed(LanguageModel.LanguageModel, {
+      models: [{ provider: "x", model }],
+      generate: () => Effect.as(Effect.log("inner"), response()),
+      stream: () => Stream.concat(Stream.execute(Effect.log("opened")), Stream.fromIterable(LanguageModel.toEvents(response())))
+    })
+  }
+
+  it.effect("the log context gets `route` for a streamed call as for generate", () =>
+    Effect.gen(function*() {
+      const seen: Array<unknown> = []
+      const logger = Logger.make(({ annotations }) => void seen.push(HashMap.get(annotations, "route").pipe(Option.getOrUndefined)))
+      const layer = Router.layer({ routes: { small: logging("s"), large: logging("l") }, rules: [], default: "large" })
+      const req: LanguageModel.RequestInput = { messages: [{ role: "user", content: "x" }] }
+      yield* Effect.gen(function*() {
+        yield* LanguageModel.generate(req)
+        yield* Stream.runDrain(LanguageModel.stream(req))
+      }).pipe(Effect.provide(Layer.merge(layer, Logger.replace(Logger.defaultLogger, logger))))
+      expect(seen).toEqual(["large", "large"])
     }))
 })

@@ -191,6 +191,9 @@ export class Batch extends Context.Tag("effect-llm/Batch")<Batch, Service>() {}
  */
 export const DEFAULT_DISCOUNT = 0.5
 
+/** Tries again after a transient failure of one status read: 1, 2, 4, 8, 16 s. */
+const pollRetry = Schedule.intersect(Schedule.exponential("1 second"), Schedule.recurs(5))
+
 /**
  * The default polling schedule: every 30 seconds for the first 5 minutes, then
  * every 2 minutes, giving up after 25 hours (jobs have a 24-hour window).
@@ -303,9 +306,14 @@ const fromAdapter = (adapter: Adapter, options: CommonOptions): Effect.Effect<Se
             failed: progress.failed
           }))
 
+    // One poll, tried again on a transient failure (a 503, a reset): a paid job
+    // that keeps running must not be given up on for one failed status read.
+    const poll = (job: Job) =>
+      status(job).pipe(Effect.retry({ while: LlmError.isRetryable, schedule: pollRetry }))
+
     const wait = (job: Job, pollOptions: PollOptions = {}) =>
       Effect.gen(function*() {
-        const last = yield* status(job).pipe(
+        const last = yield* poll(job).pipe(
           Effect.repeat({ schedule: Schedule.passthrough(pollOptions.schedule ?? defaultSchedule), until: (s) => s.ended })
         )
         if (last.ended) return last
@@ -332,7 +340,8 @@ const fromAdapter = (adapter: Adapter, options: CommonOptions): Effect.Effect<Se
       })
     }
 
-    const results = (job: Job): Stream.Stream<Result, LlmError.LlmError> =>
+    /** The results of a job known to have ended. */
+    const resultsOfEnded = (job: Job): Stream.Stream<Result, LlmError.LlmError> =>
       Stream.suspend(() => {
         const pending = new Map(job.items.map((item, index) => [item.customId, { ...item, index }] as const))
         const models = new Map(job.items.map((item) => [item.customId, adapter.modelOf(item.request)] as const))
@@ -372,11 +381,26 @@ const fromAdapter = (adapter: Adapter, options: CommonOptions): Effect.Effect<Se
         return Stream.concat(matched, missing)
       })
 
+    // A job still running has no output yet: read then, every request would come
+    // back as "no result", and a caller retrying them would pay twice.
+    const results = (job: Job): Stream.Stream<Result, LlmError.LlmError> =>
+      Stream.unwrap(Effect.map(poll(job), (current) =>
+        current.ended
+          ? resultsOfEnded(job)
+          : Stream.fail(
+            new LlmError.InvalidRequest({
+              provider: adapter.provider,
+              code: "batch_not_ended",
+              message: `Batch ${job.id} is still ${current.state}: its results can be read once it has ended (wait(job))`
+            })
+          )))
+
+    // A caller that gives up on `run` cancels the job: its requests not run yet are not billed.
     const run = (requests: Submission, runOptions: RunOptions = {}) =>
       Stream.unwrap(Effect.gen(function*() {
         const job = yield* submit(requests, runOptions)
-        yield* wait(job, runOptions)
-        return results(job)
+        yield* Effect.onInterrupt(wait(job, runOptions), () => Effect.ignore(adapter.cancel(job)))
+        return resultsOfEnded(job)
       }))
 
     return { provider: adapter.provider, submit, status, wait, results, cancel: (job) => adapter.cancel(job), run }

@@ -390,8 +390,11 @@ export const make = (
                 costUsd: undefined,
                 checkCostUsd: 0
               })
-              // A failed call has no answer to bill for; what it spent is the inner
-              // stack's business (a Budget releases the reservation).
+              // A call refused after the provider answered (a guard's OutputRejected, a
+              // MalformedOutput) was paid for, at a cost the error does not carry: the
+              // total is then unknown (left out, with a warning), never understated.
+              // Other failures had no answer to bill for (a Budget releases the reservation).
+              if (error._tag === "OutputRejected" || error._tag === "MalformedOutput") costs.push(undefined)
               if (!last && escalateOn(error)) {
                 attempts.push(new LanguageModel.Attempt({
                   provider: error.provider ?? target?.provider ?? "unknown",
@@ -544,8 +547,12 @@ export interface LayerOptions<Steps, CE, CR> extends Omit<Options, "checks"> {
 export const judgeLayer = <E, R>(
   options: Omit<JudgeOptions, "model"> & { readonly layer: Layer.Layer<LanguageModel.LanguageModel, E, R> }
 ): Effect.Effect<Check, E, R | Scope> =>
-  Effect.map(Layer.build(options.layer), (context) =>
-    judge({ ...options, model: Context.get(context, LanguageModel.LanguageModel) }))
+  Effect.gen(function*() {
+    const context = yield* Layer.build(options.layer)
+    // The Pricing the cascade is built with (as the steps are priced), not the caller's at call time.
+    const pricing = options.pricing ?? Option.getOrUndefined(yield* Effect.serviceOption(Pricing.Pricing))
+    return judge({ ...options, model: Context.get(context, LanguageModel.LanguageModel), pricing })
+  })
 
 /**
  * The cascade as a Layer: builds each step's layer (in the layer's scope) and

@@ -332,13 +332,21 @@ export const make = <Name extends string>(options: ServiceOptions<Name>): Effect
         ))
 
     // A pull, as the layers around it hand down (no Stream stage of the router's own).
+    // The log context gets `route` for the opening and for every pull, as for `generate`.
     const streamPull = (request: LanguageModel.Request) =>
       Effect.flatMap(route(request), (decision) =>
-        Effect.map(LanguageModel.pullOf(routes[decision.route]!, request), (pull): LanguageModel.StreamPull =>
-          Effect.map(pull, (chunk) =>
-            Chunk.some(chunk, (event) => event._tag === "Finish")
-              ? Chunk.map(chunk, (event) => (event._tag === "Finish" ? new LanguageModel.Finish({ ...event, route: decision.route }) : event))
-              : chunk)))
+        Effect.map(
+          Effect.annotateLogs(LanguageModel.pullOf(routes[decision.route]!, request), "route", decision.route),
+          (pull): LanguageModel.StreamPull =>
+            Effect.annotateLogs(
+              Effect.map(pull, (chunk) =>
+                Chunk.some(chunk, (event) => event._tag === "Finish")
+                  ? Chunk.map(chunk, (event) => (event._tag === "Finish" ? new LanguageModel.Finish({ ...event, route: decision.route }) : event))
+                  : chunk),
+              "route",
+              decision.route
+            )
+        ))
 
     const seen = new Set<string>()
     const models = Object.values(routes).flatMap((service) => service.models).filter((ref) => {
