@@ -94,7 +94,10 @@ export const makeInput = (options: InputOptions = {}) =>
     // Without asynchronous classifiers (the default: rules plus the in-process
     // model) the scan is plain synchronous code: one `suspend` per call, no
     // per-message effects and no spans (Telemetry owns spans).
-    const asynchronous = (options.scanner?.classifiers ?? []).some((c) => c.classifySync === undefined)
+    // A `model` without `classifySync` (an effect-only judge) is asynchronous too.
+    const model = options.scanner?.model
+    const asynchronous = (model !== undefined && model !== false && model.classifySync === undefined) ||
+      (options.scanner?.classifiers ?? []).some((c) => c.classifySync === undefined)
     if (!asynchronous) {
       const firstFlagged = (request: LanguageModel.Request): LlmError.InjectionDetected | undefined => {
         const messages = request.messages

@@ -97,7 +97,12 @@ export interface Verdict {
  *
  * A classifier with `classifySync` runs inside the synchronous scan
  * (`Compiled.scan`, `Service.scanSync`) before any asynchronous one, and its
- * `classify` is not called.
+ * `classify` is not called. One without it runs only in `Service.scan` /
+ * `Service.check` (and the Guard middleware), whether it was passed as `model`
+ * or in `classifiers`.
+ *
+ * A score or weight that is not a finite number (NaN, `Infinity`) counts as 0:
+ * the verdict leaves the score as it was.
  *
  * @since 0.1.0
  * @category models
@@ -138,19 +143,24 @@ export interface Options {
   readonly rules?: ReadonlyArray<Rule>
   /** Added to the rules. */
   readonly extraRules?: ReadonlyArray<Rule>
-  /** Rule ids or family names to switch off. */
+  /** Rule ids or family names to switch off (obfuscation signals too, e.g. `"obfuscation.token-flood"`). */
   readonly disable?: ReadonlyArray<string>
-  /** Multiplies the weight of every rule of a family (e.g. `{ "jailbreak-persona": 1.5 }`). */
+  /** Multiplies the weight of every rule of a family (e.g. `{ "jailbreak-persona": 1.5 }`), the obfuscation signals included. */
   readonly familyWeights?: Readonly<Record<string, number>>
   /** A score at or above it flags the text (default 1). */
   readonly threshold?: number
   /** How deep encoded blobs inside decoded blobs are followed (default 2; 0 = off). */
   readonly decodeDepth?: number
-  /** Weight of the obfuscation signals (invisible characters, homoglyphs, tags, encoded instructions). */
+  /**
+   * Weight of the obfuscation signals (invisible characters, homoglyphs, tags,
+   * encoded instructions). At 0 the signals are off, but hidden and encoded
+   * text is still decoded and scanned by the rules.
+   */
   readonly obfuscationWeight?: number
   /**
    * The in-process model classifier (default {@link linearModel}`()`); `false`
-   * scans with the rules alone.
+   * scans with the rules alone. A classifier without `classifySync` (an
+   * {@link llmJudge}) runs in the `scan` effect instead.
    */
   readonly model?: Classifier | false
   /** More classifiers (e.g. {@link llmJudge}); synchronous ones run in every scan. */
@@ -247,7 +257,7 @@ const isFlood = (text: string): boolean => {
   return false
 }
 
-const invisibleChar = /^[\p{Cf}\u{E0000}-\u{E007F}]$/u
+const invisibleChar = /^[\p{Cf}\p{Default_Ignorable_Code_Point}\u{E0000}-\u{E007F}]$/u
 const metaDiscussion =
   /\b(?:how (?:do|does|can|could|would|to)|what (?:is|are)|explain|tutorial|example|examples|attackers?|detect\w*|defen[cs]\w*|defend\w*|prevent\w*|research\w*|classif\w*|mitigat\w*|security|awareness|phrases? like|such as|known as|called)\b/
 const QUOTES = "\"'`"
@@ -633,7 +643,8 @@ export const compile = (options: Options = {}): Compiled => {
   }
   const threshold = options.threshold ?? defaultThreshold
   const maxDepth = options.decodeDepth ?? 2
-  const obfuscation = (options.obfuscationWeight ?? 1) * (disabled.has("obfuscation") ? 0 : 1)
+  /** The factor of every obfuscation signal: `obfuscationWeight` times the family's weight (0 when the family is disabled). */
+  const obfuscation = (options.obfuscationWeight ?? 1) * (weights.obfuscation ?? 1) * (disabled.has("obfuscation") ? 0 : 1)
 
   const runRules = (norm: Normalized, original: string, hits: Map<string, Hit>, spanOverride?: readonly [number, number]) => {
     const text = norm.text
@@ -670,7 +681,7 @@ export const compile = (options: Options = {}): Compiled => {
         }
         if (first !== undefined) {
           const weight = Math.min(rule.max, seen.size * rule.weight)
-          addHit(hits, rule, weight, first[0], spanOverride ?? spanOf(norm, first.index, first.index + first[0].length, original.length))
+          addHit(hits, rule, weight, first[0], spanOverride ?? spanOf(norm, first.index, first.index + first[0].length, original))
         }
       } else {
         let m: RegExpExecArray | null = null
@@ -688,7 +699,7 @@ export const compile = (options: Options = {}): Compiled => {
         if (m !== null) {
           discussing ??= metaDiscussion.test(text)
           const quoted = discussing && isQuoted(text, m.index, m.index + m[0].length)
-          addHit(hits, rule, quoted ? rule.weight * 0.25 : rule.weight, m[0], spanOverride ?? spanOf(norm, m.index, m.index + m[0].length, original.length))
+          addHit(hits, rule, quoted ? rule.weight * 0.25 : rule.weight, m[0], spanOverride ?? spanOf(norm, m.index, m.index + m[0].length, original))
         }
       }
     }
@@ -700,37 +711,46 @@ export const compile = (options: Options = {}): Compiled => {
     else if (weight > existing.weight) existing.weight = weight
   }
 
+  /**
+   * Adds an obfuscation signal (`obfuscation.*`): its base weight times
+   * {@link obfuscation}; nothing when the family or this id is disabled, or the
+   * factor is 0.
+   */
+  const signal = (hits: Map<string, Hit>, id: string, base: number, match: string, span: readonly [number, number]) => {
+    if (obfuscation > 0 && !disabled.has(id)) addHit(hits, { id, family: "obfuscation" }, base * obfuscation, match, span)
+  }
+
   const scanInto = (original: string, hits: Map<string, Hit>, depth: number, spanOverride?: readonly [number, number]): Normalized => {
     const norm = normalize(original)
     runRules(norm, original, hits, spanOverride)
     const mayHoldBlob = blobish
     const whole: readonly [number, number] = spanOverride ?? [0, original.length]
 
+    if (norm.hidden.length > 0) {
+      // The text hidden in tag characters is scanned whatever the obfuscation
+      // settings: switching the signal off must not switch off what it carries.
+      signal(hits, "obfuscation.tag-characters", 0.8, norm.hidden, whole)
+      const inner = new Map<string, Hit>()
+      scanInto(norm.hidden, inner, depth + 1, whole)
+      mergeDecoded(hits, inner, "tag characters")
+    }
     if (obfuscation > 0) {
-      if (norm.hidden.length > 0) {
-        addHit(hits, { id: "obfuscation.tag-characters", family: "obfuscation" }, 0.8 * obfuscation, norm.hidden, whole)
-        const inner = new Map<string, Hit>()
-        scanInto(norm.hidden, inner, depth + 1, whole)
-        mergeDecoded(hits, inner, "tag characters")
-      }
       if (norm.invisible > 0) {
-        addHit(hits, { id: "obfuscation.invisible-characters", family: "obfuscation" }, (norm.invisible >= 3 ? 0.4 : 0.2) * obfuscation, `${norm.invisible} invisible characters`, whole)
+        signal(hits, "obfuscation.invisible-characters", norm.invisible >= 3 ? 0.4 : 0.2, `${norm.invisible} invisible characters`, whole)
       }
       if (norm.homoglyphs > 0) {
         // Look-alike letters folded inside Latin words (normalize leaves genuine
         // Cyrillic/Greek words alone): a disguise, not a language.
-        addHit(hits, { id: "obfuscation.homoglyphs", family: "obfuscation" }, 0.3 * obfuscation, `${norm.homoglyphs} look-alike letters`, whole)
+        signal(hits, "obfuscation.homoglyphs", 0.3, `${norm.homoglyphs} look-alike letters`, whole)
       }
       // Pig Latin needs at least 3 words ending in "ay" (and 60% of all words):
       // counting them with indexOf is cheap, counting every word with a regex is not.
       const wordCount = ayEndings(norm.text) >= 3 ? countMatches(norm.text, words) : 0
       if (wordCount >= 4) {
         const pig = countMatches(norm.text, pigLatin)
-        if (pig / wordCount >= 0.6) addHit(hits, { id: "obfuscation.pig-latin", family: "obfuscation" }, 1 * obfuscation, norm.text.slice(0, 40), whole)
+        if (pig / wordCount >= 0.6) signal(hits, "obfuscation.pig-latin", 1, norm.text.slice(0, 40), whole)
       }
-      if (isFlood(norm.text)) {
-        addHit(hits, { id: "obfuscation.token-flood", family: "obfuscation" }, 1 * obfuscation, norm.text.slice(0, 40), whole)
-      }
+      if (isFlood(norm.text)) signal(hits, "obfuscation.token-flood", 1, norm.text.slice(0, 40), whole)
     }
 
     if (depth < maxDepth && (mayHoldBlob || norm.invisible > 0)) {
@@ -755,11 +775,11 @@ export const compile = (options: Options = {}): Compiled => {
           (offsets === undefined ? [blob.start, blob.end] : [offsets[blob.start] ?? 0, (offsets[blob.end - 1] ?? original.length - 1) + 1])
         scanInto(blob.decoded, inner, depth + 1, span)
         if (inner.size > 0) {
-          addHit(hits, { id: `obfuscation.encoded-${blob.kind}`, family: "obfuscation" }, 0.5 * obfuscation, blob.decoded, span)
+          signal(hits, `obfuscation.encoded-${blob.kind}`, 0.5, blob.decoded, span)
           mergeDecoded(hits, inner, blob.kind)
         } else {
           // Prose hidden in an encoding is itself a smuggling signal (weak on its own).
-          addHit(hits, { id: "obfuscation.encoded-text", family: "obfuscation" }, 0.4 * obfuscation, blob.decoded, span)
+          signal(hits, "obfuscation.encoded-text", 0.4, blob.decoded, span)
         }
       }
     }
@@ -770,10 +790,7 @@ export const compile = (options: Options = {}): Compiled => {
     for (const hit of inner.values()) addHit(hits, { id: hit.rule, family: hit.family }, hit.weight, hit.match, hit.span)
   }
 
-  const syncClassifiers: ReadonlyArray<Classifier> = [
-    ...(options.model === false ? [] : [options.model ?? linearModel()]),
-    ...(options.classifiers ?? []).filter((c) => c.classifySync !== undefined)
-  ]
+  const syncClassifiers = classifiersOf(options).filter((c) => c.classifySync !== undefined)
 
   const scan = (text: string): ScanResult => {
     const hits = new Map<string, Hit>()
@@ -805,12 +822,30 @@ export const compile = (options: Options = {}): Compiled => {
 
 const round = (n: number): number => Math.round(n * 1000) / 1000
 
+/**
+ * The model (default {@link linearModel}`()`, none for `false`) followed by the
+ * other classifiers. Callers split them by `classifySync`: the synchronous ones
+ * run in every scan, the others in the `scan` effect, wherever they were passed
+ * (a `model` may be an effect-only judge).
+ */
+const classifiersOf = (options: Options): ReadonlyArray<Classifier> => [
+  ...(options.model === false ? [] : [options.model ?? linearModel()]),
+  ...(options.classifiers ?? [])
+]
+
 /** Synchronous classifiers are listed as findings only from this weighted score up (half way to flagging: weaker model scores are noise). */
 const SYNC_FINDING = 0.5
 
-/** Folds one verdict into a score (pushing its findings); returns the new score. */
+/**
+ * Folds one verdict into a score (pushing its findings); returns the new score.
+ * A score or weight that is not a finite number (NaN from a broken model,
+ * `Infinity`) counts as 0: it leaves the score as it was, so a failing
+ * classifier can neither unflag a text (NaN compares false with the threshold)
+ * nor flag every text.
+ */
 const combineVerdict = (score: number, c: Classifier, verdict: Verdict, findings: Array<LlmError.Finding>, listFrom: number): number => {
-  const weighted = Math.max(0, Math.min(1, verdict.score)) * (c.weight ?? 1)
+  const weight = c.weight ?? 1
+  const weighted = Number.isFinite(verdict.score) && Number.isFinite(weight) ? Math.max(0, Math.min(1, verdict.score)) * weight : 0
   const next = c.combine === "max" ? Math.max(score, weighted) : score + weighted
   const shown = c.combine === "max" ? weighted : next - score
   if (shown > 0 && shown >= listFrom) {
@@ -854,7 +889,7 @@ export const toError = (result: ScanResult, where?: string): LlmError.InjectionD
 export const make = (options: Options = {}): Effect.Effect<Service> =>
   Effect.sync(() => {
     const compiled = compile(options)
-    const classifiers = (options.classifiers ?? []).filter((c) => c.classifySync === undefined)
+    const classifiers = classifiersOf(options).filter((c) => c.classifySync === undefined)
     const scanEffect = (text: string): Effect.Effect<ScanResult, LlmError.LlmError> =>
       Effect.suspend(() => {
         const base = compiled.scan(text)
@@ -1076,15 +1111,29 @@ export const llmJudge = (options: JudgeOptions = {}): Effect.Effect<Classifier, 
       })
   }))
 
+const labelWithNumber = /\b(injection|benign)\b\W*([01](?:\.\d+)?)(?![\d.])/gi
+const labelAtLineStart = /^\W*(injection|benign)\b/im
+const anyLabel = /\b(injection|benign)\b/gi
+
+/** The last match of a global regex, if any. */
+const lastMatch = (pattern: RegExp, text: string): RegExpExecArray | undefined => {
+  let last: RegExpExecArray | undefined
+  for (const m of text.matchAll(pattern)) last = m as RegExpExecArray
+  return last
+}
+
 /**
- * Parses a judge answer (`INJECTION 0.9`, `BENIGN 0.7`) into a verdict.
+ * Parses a judge answer (`INJECTION 0.9`, `BENIGN 0.7`) into a verdict. The
+ * verdict is the last label followed by a number, else a label at the start of
+ * a line, else the last label mentioned: in "Not an injection. BENIGN 0.95" the
+ * word "injection" is prose, not the verdict.
  *
  * @since 0.1.0
  * @category classifiers
  */
 export const parseVerdict = (answer: string): Verdict => {
-  const m = /\b(injection|benign)\b\W*([01](?:\.\d+)?)?/i.exec(answer)
-  if (m === null) return { score: 0 }
+  const m = lastMatch(labelWithNumber, answer) ?? labelAtLineStart.exec(answer) ?? lastMatch(anyLabel, answer)
+  if (m === undefined || m === null) return { score: 0 }
   const confidence = m[2] === undefined ? 1 : Math.max(0, Math.min(1, Number(m[2])))
   return { score: m[1]!.toLowerCase() === "injection" ? confidence : 1 - confidence }
 }

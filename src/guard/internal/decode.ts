@@ -153,9 +153,10 @@ const isUrlChar = (c: number) =>
 
 /**
  * The `[start, end)` of every maximal run of URL characters and `%XX` escapes
- * holding three escapes in a row: the matches of
- * `/(?:%XX|[url])*(?:%XX){3,}(?:%XX|[url])*\/g`, found in one pass (that regex
- * retries every offset of a long run without three escapes, quadratic in its length).
+ * holding three escapes or more, in a row or not (`encodeURIComponent` leaves
+ * words alone and escapes only the spaces between them): the matches of
+ * `/(?:[url]*%XX){3,}(?:%XX|[url])*\/g`, found in one pass (that regex retries
+ * every offset of a long run with fewer escapes, quadratic in its length).
  */
 export const urlRuns = (text: string): ReadonlyArray<readonly [number, number]> => {
   const out: Array<readonly [number, number]> = []
@@ -163,19 +164,16 @@ export const urlRuns = (text: string): ReadonlyArray<readonly [number, number]> 
   let p = 0
   while (p < n) {
     let q = p
-    let streak = 0
-    let longest = 0
+    let escapes = 0
     while (q < n) {
       const c = text.charCodeAt(q)
       if (c === 37 && q + 2 < n && isHex(text.charCodeAt(q + 1)) && isHex(text.charCodeAt(q + 2))) {
         q += 3
-        if (++streak > longest) longest = streak
-      } else if (isUrlChar(c)) {
-        q++
-        streak = 0
-      } else break
+        escapes++
+      } else if (isUrlChar(c)) q++
+      else break
     }
-    if (longest >= 3) out.push([p, q])
+    if (escapes >= 3) out.push([p, q])
     p = q > p ? q : p + 1
   }
   return out
@@ -219,17 +217,25 @@ export const findBlobs = (text: string, options: { readonly prose?: boolean } = 
     seqClass = OTHER
     seqCount = 0
   }
+  const endRun = (end: number) => {
+    if (end - runStart >= 16) {
+      const run = text.slice(runStart, end)
+      const decoded = /^[0-9A-Fa-f]+$/.test(run) && run.length % 2 === 0 && /[0-9]/.test(run) ? decodeHex(run) : decodeBase64(run)
+      push(out, /^[0-9A-Fa-f]+$/.test(run) ? "hex" : "base64", runStart, end, decoded)
+    }
+  }
   for (let i = 0; i <= n; i++) {
     const c = i === n ? 32 : text.charCodeAt(i)
-    // contiguous base64/hex runs
+    // contiguous base64/hex runs; an "=" followed by anything but "=" ends one
+    // (padding comes last), so the key of `token=…` or `?q=…` is a run apart
     if (i < n && isB64(c)) {
       if (runStart < 0) runStart = i
-    } else if (runStart >= 0) {
-      if (i - runStart >= 16) {
-        const run = text.slice(runStart, i)
-        const decoded = /^[0-9A-Fa-f]+$/.test(run) && run.length % 2 === 0 && /[0-9]/.test(run) ? decodeHex(run) : decodeBase64(run)
-        push(out, /^[0-9A-Fa-f]+$/.test(run) ? "hex" : "base64", runStart, i, decoded)
+      else if (c !== 61 && text.charCodeAt(i - 1) === 61) {
+        endRun(i)
+        runStart = i
       }
+    } else if (runStart >= 0) {
+      endRun(i)
       runStart = -1
     }
     // separated tokens (space, colon, slash-as-word)

@@ -5,13 +5,15 @@
  *
  * - compatibility folding (NFKC's compatibility mappings, applied per character as
  *   NFKD with the combining marks dropped, so `ｉｇｎｏｒｅ`, `𝐢𝐠𝐧𝐨𝐫𝐞` and `ïgnörë` all
- *   become `ignore`);
+ *   become `ignore`); combining marks written after a Latin, Greek or Cyrillic
+ *   letter (`i\u0308`, zalgo stacks) are dropped too and counted as invisible;
  * - invisible characters removed: format characters (Unicode `Cf`: zero-width
- *   space/joiners, bidi controls, soft hyphen, word joiner, BOM), variation
- *   selectors, and Unicode tag characters — whose ASCII payload ("ASCII smuggling")
- *   is decoded and kept apart so it can be scanned too;
- * - homoglyphs folded (Cyrillic/Greek/Armenian look-alikes of Latin letters,
- *   typographic quotes and dashes);
+ *   space/joiners, bidi controls, soft hyphen, word joiner, BOM), the other
+ *   default-ignorable code points (U+034F combining grapheme joiner, fillers),
+ *   variation selectors, and Unicode tag characters — whose ASCII payload ("ASCII
+ *   smuggling") is decoded and kept apart so it can be scanned too;
+ * - homoglyphs folded (Cyrillic/Greek/Armenian look-alikes of Latin letters —
+ *   Greek capitals by their capital shape —, typographic quotes and dashes);
  * - lower case, whitespace runs collapsed (a run containing a newline becomes one
  *   `\n`, any other run one space);
  * - leetspeak folded inside tokens that mix letters with `0 1 3 4 5 7 @ $`;
@@ -55,9 +57,21 @@ const HOMOGLYPHS: Record<string, string> = {
   "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-", "−": "-", "⁄": "/", "∕": "/", "｜": "|"
 }
 
+/**
+ * Greek capitals by the Latin capital they look like. Lower case would fold
+ * them as their small forms, which look like other letters (`Η`→`η`→`n`,
+ * `Ν`→`ν`→`v`, `Μ`→`μ`→`u`, `Υ`→`υ`→`u`), so a capital is looked up first.
+ */
+const GREEK_CAPITALS = new Map<number, string>([
+  [0x391, "a"], [0x392, "b"], [0x395, "e"], [0x396, "z"], [0x397, "h"], [0x399, "i"], [0x39a, "k"],
+  [0x39c, "m"], [0x39d, "n"], [0x39f, "o"], [0x3a1, "p"], [0x3a4, "t"], [0x3a5, "y"], [0x3a7, "x"]
+])
+
 const LEET: Record<string, string> = { "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s" }
 
-const isFormat = /^[\p{Cf}\uFE00-\uFE0F\u180B-\u180F\u3164\u115F\u1160]$/u
+/** Format characters and the other default-ignorable code points (U+034F combining grapheme joiner, fillers, variation selectors). */
+const isFormat = /^[\p{Cf}\p{Default_Ignorable_Code_Point}\uFE00-\uFE0F\u180B-\u180F\u3164\u115F\u1160]$/u
+const isMarkChar = /^\p{M}$/u
 const isMark = /\p{M}/gu
 const isSpace = /^\s$/u
 const spacedLetters = /(?<![a-z])(?:[a-z][ .\-_*·|]){3,}[a-z](?![a-z])/g
@@ -69,12 +83,15 @@ const cache = new Map<number, string>()
  * for Latin, Greek and Cyrillic bases only — combining marks dropped (other
  * scripts keep their composed form: dropping a Japanese dakuten changes the word).
  */
+/** Whether a code point is in the Latin, Greek or Cyrillic blocks whose combining marks are dropped. */
+const isLgc = (cp: number): boolean => cp < 0x250 || (cp >= 0x370 && cp < 0x530) || (cp >= 0x1d00 && cp < 0x1f00)
+
 const foldCodePoint = (cp: number, ch: string): string => {
   const cached = cache.get(cp)
   if (cached !== undefined) return cached
   const decomposed = ch.normalize("NFKD")
   const base = decomposed.codePointAt(0) ?? 0
-  let out = (base < 0x250 || (base >= 0x370 && base < 0x530) || (base >= 0x1d00 && base < 0x1f00))
+  let out = isLgc(base)
     ? decomposed.replace(isMark, "").toLowerCase()
     : ch.normalize("NFKC").toLowerCase()
   const punct = out.length === 1 && !/\p{L}/u.test(out) ? HOMOGLYPHS[out] : undefined
@@ -194,13 +211,19 @@ interface Folding {
   readonly spaces: ReadonlyArray<boolean>
   /** Whether any entry is a look-alike letter. */
   readonly lookAlike: boolean
+  /** A combining mark (`\p{M}`): dropped after a Latin, Greek or Cyrillic letter. */
+  readonly mark: boolean
+  /** A Latin, Greek or Cyrillic letter (combining marks after it are dropped). */
+  readonly lgcLetter: boolean
+  /** The Latin letter a Greek capital looks like ({@link GREEK_CAPITALS}). */
+  readonly capital: string | undefined
 }
 const foldings = new Map<number, Folding>()
 /** The same cache for the BMP as a plain array (an indexed load instead of a hash lookup). */
 const bmpFoldings: Array<Folding | undefined> = new Array<Folding | undefined>(0x10000).fill(undefined)
-const INVISIBLE_FOLDING: Folding = { kind: 1, chars: [], spaces: [], lookAlike: false }
-const SPACE_FOLDING: Folding = { kind: 2, chars: [], spaces: [], lookAlike: false }
-const NEWLINE_FOLDING: Folding = { kind: 3, chars: [], spaces: [], lookAlike: false }
+const INVISIBLE_FOLDING: Folding = { kind: 1, chars: [], spaces: [], lookAlike: false, mark: false, lgcLetter: false, capital: undefined }
+const SPACE_FOLDING: Folding = { kind: 2, chars: [], spaces: [], lookAlike: false, mark: false, lgcLetter: false, capital: undefined }
+const NEWLINE_FOLDING: Folding = { kind: 3, chars: [], spaces: [], lookAlike: false, mark: false, lgcLetter: false, capital: undefined }
 /** What one non-ASCII code point becomes: invisible, a space, a line break or its folded text. */
 const folding = (cp: number): Folding => {
   const cached = cp <= 0xffff ? bmpFoldings[cp] : foldings.get(cp)
@@ -211,11 +234,16 @@ const folding = (cp: number): Folding => {
   else if (isSpace.test(ch)) out = cp === 0x2028 || cp === 0x2029 || cp === 0x85 ? NEWLINE_FOLDING : SPACE_FOLDING
   else {
     const chars = [...foldCodePoint(cp, ch)]
+    const base = ch.normalize("NFKD").codePointAt(0) ?? 0
+    const capital = chars.length === 1 ? GREEK_CAPITALS.get(base) : undefined
     out = {
       kind: 0,
       chars,
       spaces: chars.map((c) => isSpace.test(c)),
-      lookAlike: chars.some((c) => HOMOGLYPHS[c] !== undefined)
+      lookAlike: capital !== undefined || chars.some((c) => HOMOGLYPHS[c] !== undefined),
+      mark: isMarkChar.test(ch),
+      lgcLetter: isLgc(base) && isLetterCode(base),
+      capital
     }
   }
   if (cp <= 0xffff) bmpFoldings[cp] = out
@@ -254,6 +282,16 @@ const slowPath = (input: string): Mutable => {
   let invisible = 0
   let hidden = ""
   let lookAlikes = false
+  /** Output offset of a Greek capital look-alike → the Latin letter it looks like. */
+  let capitals: Map<number, string> | undefined
+  /** Whether the last visible character was a Latin, Greek or Cyrillic letter (its combining marks are dropped). */
+  let afterLetter = false
+  /**
+   * Combining marks dropped since that letter. One is how decomposed (NFD) text
+   * writes an accent, and is no signal; a stack of them (zalgo) is obfuscation,
+   * counted as invisible from the second.
+   */
+  let marks = 0
   // 0: none pending, 1: space pending, 2: newline pending
   let pendingSpace = 0
   let pendingAt = 0
@@ -276,9 +314,11 @@ const slowPath = (input: string): Mutable => {
     if (code < 128) {
       if (code === 10 || code === 13) {
         space(i, true)
+        afterLetter = false
         i++
       } else if (code === 32 || code === 9 || code === 11 || code === 12) {
         space(i, false)
+        afterLetter = false
         i++
       } else {
         // a run of visible ASCII: copied in one piece
@@ -292,6 +332,9 @@ const slowPath = (input: string): Mutable => {
         parts.push(input.slice(i, j).toLowerCase())
         ensure(j - i)
         for (let k = i; k < j; k++) map[len++] = k
+        const last = input.charCodeAt(j - 1) | 32
+        afterLetter = last >= 97 && last <= 122
+        marks = 0
         i = j
       }
       continue
@@ -307,14 +350,19 @@ const slowPath = (input: string): Mutable => {
     }
     const f = folding(cp)
     if (f.kind === 1) invisible++
-    else if (f.kind !== 0) space(i, f.kind === 3)
-    else {
+    else if (f.mark && afterLetter) {
+      if (marks++ > 0) invisible++
+    } else if (f.kind !== 0) {
+      space(i, f.kind === 3)
+      afterLetter = false
+    } else {
       const chars = f.chars
       for (let k = 0; k < chars.length; k++) {
         if (f.spaces[k]) space(i, false)
         else {
           flushSpace()
           const c = chars[k]!
+          if (f.capital !== undefined) (capitals ??= new Map()).set(len, f.capital)
           parts.push(c)
           ensure(2)
           map[len++] = i
@@ -322,6 +370,10 @@ const slowPath = (input: string): Mutable => {
         }
       }
       if (f.lookAlike) lookAlikes = true
+      if (!f.mark) {
+        afterLetter = f.lgcLetter
+        marks = 0
+      }
     }
     i += width
   }
@@ -330,19 +382,26 @@ const slowPath = (input: string): Mutable => {
   // made of nothing but look-alikes: genuine Russian or Greek words stay intact.
   let homoglyphs = 0
   if (lookAlikes) {
-    text = text.replace(wordWithLookAlikes, (word) => {
+    text = text.replace(wordWithLookAlikes, (word: string, offset: number) => {
       let mapped = 0
       let letters = 0
       for (let k = 0; k < word.length; k++) {
         const cp = word.codePointAt(k)!
-        if (cp > 0xffff) k++
-        if (HOMOGLYPH_CODES.has(cp)) mapped++
+        if (capitals?.has(offset + k) === true || HOMOGLYPH_CODES.has(cp)) mapped++
         if (isLetterCode(cp)) letters++
+        if (cp > 0xffff) k++
       }
       if (mapped === 0 || !(latinLetter.test(word) || mapped === letters)) return word
       homoglyphs += mapped
       let out = ""
-      for (const c of word) out += HOMOGLYPHS[c] ?? c
+      for (let k = 0; k < word.length; k++) {
+        const c = word[k]!
+        const code = c.charCodeAt(0)
+        if (code >= 0xd800 && code <= 0xdbff && k + 1 < word.length) {
+          out += word.slice(k, k + 2)
+          k++
+        } else out += capitals?.get(offset + k) ?? HOMOGLYPHS[c] ?? c
+      }
       return out
     })
   }
@@ -439,9 +498,18 @@ const foldLeet = (text: string, base: Mutable): string => {
 const leetAny = /[0-9@$](?:(?<=[a-z].)|(?=[a-z]))/
 const ordinal = /^[0-9]+(?:st|nd|rd|th|s|am|pm|k|m|x|d|px|gb|mb|kb|ms|h|min|kg|g|cm|mm|km|b|t|v|w|hz|fps|p|f|c|e)$|^[a-z]{1,3}[0-9]+$/
 
-/** Maps a `[start, end)` range of the normalized text back to the original. */
-export const spanOf = (normalized: Normalized, start: number, end: number, originalLength: number): readonly [number, number] => {
-  const from = normalized.map[start] ?? originalLength
+/**
+ * Maps a `[start, end)` range of the normalized text back to the original. The
+ * end is the end of the source character of the last normalized one, so a
+ * letter folded from an astral code point (`𝐬`, two UTF-16 units) is not cut
+ * in the middle of its surrogate pair.
+ */
+export const spanOf = (normalized: Normalized, start: number, end: number, original: string): readonly [number, number] => {
+  const n = original.length
+  const from = normalized.map[start] ?? n
   const last = normalized.map[Math.max(start, end - 1)]
-  return [from, last === undefined ? originalLength : last + 1]
+  if (last === undefined) return [from, n]
+  const c = original.charCodeAt(last)
+  const low = last + 1 < n ? original.charCodeAt(last + 1) : 0
+  return [from, c >= 0xd800 && c <= 0xdbff && low >= 0xdc00 && low <= 0xdfff ? last + 2 : last + 1]
 }
