@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import * as Fs from "node:fs"
-import { Config, ConfigError, Duration, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import { Config, ConfigError, Duration, Effect, Layer, Option, ParseResult, type Redacted, Schema } from "effect"
 import * as YAML from "yaml"
 import * as CacheStore from "./cache/CacheStore.js"
 import * as ResponseCache from "./cache/ResponseCache.js"
@@ -53,6 +53,20 @@ const DurationText = Schema.transformOrFail(Schema.String, Schema.DurationFromSe
 })
 
 const PositiveInt = Schema.Int.pipe(Schema.positive())
+
+/** A Redis URL: `redis://host[:port][/db]`, or `rediss://` for TLS. */
+const RedisUrl = Schema.NonEmptyString.pipe(Schema.filter((text) => {
+  // Never repeats the text: a URL may hold a password.
+  const expected = "expected a URL such as \"redis://127.0.0.1:6379\" (or rediss:// for TLS)"
+  try {
+    const url = new URL(text)
+    if (url.protocol !== "redis:" && url.protocol !== "rediss:") return `${expected}, got protocol ${url.protocol}`
+    if (url.hostname === "") return `${expected}, got no host`
+    return url.pathname.length <= 1 || Number.isInteger(Number(url.pathname.slice(1))) || `${expected}: the path must be a database number`
+  } catch {
+    return `${expected}, got text that is not a URL`
+  }
+}))
 const Probability = Schema.Number.pipe(Schema.between(0, 1))
 
 /**
@@ -256,8 +270,11 @@ export const StackConfig = Schema.Struct({
   guard: Schema.optional(GuardConfig),
   /** Spans, metrics and one log line per call (default on; `false` for off). */
   telemetry: Schema.optional(Schema.Union(TelemetryConfig, Schema.Literal(false))),
-  /** Shared stores: rate limits and (store `redis`) the response cache. */
-  redis: Schema.optional(Schema.Struct({ url: Schema.NonEmptyString, prefix: Schema.optional(Schema.String) }))
+  /**
+   * Shared stores: rate limits and (store `redis`) the response cache and the budget.
+   * `prefix` starts every key, so deployments with different prefixes share nothing.
+   */
+  redis: Schema.optional(Schema.Struct({ url: RedisUrl, prefix: Schema.optional(Schema.String) }))
 })
 
 /**
@@ -292,8 +309,22 @@ const pathText = (path: ReadonlyArray<PropertyKey>) =>
   path.length === 0 ? "(root)" : path.map((p) => (typeof p === "number" ? `[${p}]` : String(p))).join(".").replace(/\.\[/g, "[")
 
 /**
- * Validates a configuration: the schema first, then the cross-references (a
- * chain naming an unknown provider, a Redis store without `redis`). Fails with the
+ * A schema failure as a `StackConfigError`: the first problem's path (`a.b[0].c`),
+ * every problem in the message as `path: problem`, joined by `; `. For other
+ * configuration schemas built on the stack's (the gateway's file).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const configErrorFromParseError = (error: ParseResult.ParseError): StackConfigError => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const lines = issues.map((issue) => `${pathText(issue.path)}: ${issue.message}`)
+  return new StackConfigError({ path: pathText(issues[0]?.path ?? []), message: lines.join("; ") })
+}
+
+/**
+ * Validates a configuration: the schema first, then the cross-references (an
+ * empty chain or one naming an unknown provider, a Redis store without `redis`). Fails with the
  * first problem's path, listing all of them in the message.
  *
  * @since 0.1.0
@@ -301,14 +332,16 @@ const pathText = (path: ReadonlyArray<PropertyKey>) =>
  */
 export const decodeConfig = (input: unknown): Effect.Effect<StackConfig, StackConfigError> =>
   Schema.decodeUnknown(StackConfig, { errors: "all", onExcessProperty: "error" })(input).pipe(
-    Effect.mapError((error) => {
-      const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-      const lines = issues.map((issue) => `${pathText(issue.path)}: ${issue.message}`)
-      return new StackConfigError({ path: pathText(issues[0]?.path ?? []), message: lines.join("; ") })
-    }),
+    Effect.mapError(configErrorFromParseError),
     Effect.flatMap((config) => {
       const names = Object.keys(config.providers)
       if (names.length === 0) return Effect.fail(new StackConfigError({ path: "providers", message: "providers: at least one provider is required" }))
+      if (config.chain !== undefined && config.chain.length === 0) {
+        return Effect.fail(new StackConfigError({
+          path: "chain",
+          message: `chain: at least one provider is required (known: ${names.join(", ")}); leave chain out for all of them in the order written`
+        }))
+      }
       const unknown = (config.chain ?? []).findIndex((name) => !names.includes(name))
       if (unknown >= 0) {
         return Effect.fail(new StackConfigError({
@@ -348,20 +381,35 @@ export const loadConfigFile = (path: string): Effect.Effect<StackConfig, StackCo
 // Assembly
 // -----------------------------------------------------------------------------
 
-type ModelLayer = Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError>
+type ModelLayer = Layer.Layer<LanguageModel.LanguageModel, StackConfigError | ConfigError.ConfigError>
 
 const optionalKey = (name: string) => Config.option(Config.redacted(name)).pipe(Config.map(Option.getOrUndefined))
 
 /** The global fetch, looked up at each call (so a fetch installed later is the one used). */
 const globalFetch: typeof globalThis.fetch = (input, init) => globalThis.fetch(input, init)
 
+/**
+ * The API key in environment variable `env`; a variable that is not set (or cannot
+ * be read) is a configuration error at `path`.
+ */
+const requiredKey = (env: string, path: string): Effect.Effect<Redacted.Redacted<string>, StackConfigError> =>
+  Effect.mapError(Config.redacted(env), (error) =>
+    new StackConfigError({
+      path,
+      message: ConfigError.isMissingDataOnly(error)
+        ? `${path}: the environment variable ${env} is not set (it holds the provider's API key)`
+        : `${path}: cannot read the environment variable ${env}: ${error.toString()}`
+    }))
+
 const providerLayer = (name: string, p: StackConfig["providers"][string]): ModelLayer => {
   const timeout = p.timeout
   const fetch = p.transport === "fetch" ? globalFetch : undefined
+  const keyPath = `providers.${name}.apiKeyEnv`
+  const defaultMaxTokens = p.defaultMaxTokens
   switch (p.type) {
     case "openai":
-      return Layer.unwrapEffect(Effect.map(Config.redacted(p.apiKeyEnv ?? "OPENAI_API_KEY"), (apiKey) =>
-        OpenAi.layer({ apiKey, baseURL: p.baseURL, model: p.model, models: p.models, timeout, fetch })))
+      return Layer.unwrapEffect(Effect.map(requiredKey(p.apiKeyEnv ?? "OPENAI_API_KEY", keyPath), (apiKey) =>
+        OpenAi.layer({ apiKey, baseURL: p.baseURL, model: p.model, models: p.models, timeout, defaultMaxTokens, fetch })))
     case "openai-compatible":
       return Layer.unwrapEffect(Effect.map(p.apiKeyEnv === undefined ? Effect.succeed(undefined) : optionalKey(p.apiKeyEnv), (apiKey) =>
         OpenAi.layerCompatible({
@@ -371,11 +419,12 @@ const providerLayer = (name: string, p: StackConfig["providers"][string]): Model
           models: p.models,
           provider: name,
           timeout,
+          defaultMaxTokens,
           fetch
         })))
     case "anthropic":
-      return Layer.unwrapEffect(Effect.map(Config.redacted(p.apiKeyEnv ?? "ANTHROPIC_API_KEY"), (apiKey) =>
-        Anthropic.layer({ apiKey, baseURL: p.baseURL, model: p.model, models: p.models, timeout, defaultMaxTokens: p.defaultMaxTokens, fetch })))
+      return Layer.unwrapEffect(Effect.map(requiredKey(p.apiKeyEnv ?? "ANTHROPIC_API_KEY", keyPath), (apiKey) =>
+        Anthropic.layer({ apiKey, baseURL: p.baseURL, model: p.model, models: p.models, timeout, defaultMaxTokens, fetch })))
   }
 }
 
@@ -399,7 +448,9 @@ const cacheStoreLayer = (config: StackConfig): Layer.Layer<CacheStore.CacheStore
         Layer.mapError((e) => new StackConfigError({ path: "cache.exact.path", message: `cache.exact.path: ${e.message}` }))
       )
     case "redis":
-      return CacheStore.layerRedisUrl(config.redis!.url, { prefix: config.redis!.prefix })
+      return CacheStore.layerRedisUrl(config.redis!.url, { prefix: config.redis!.prefix }).pipe(
+        Layer.mapError((e) => new StackConfigError({ path: "redis.url", message: `redis.url: ${e.message}` }))
+      )
   }
 }
 
@@ -411,6 +462,15 @@ const embeddingsLayer = (semantic: NonNullable<NonNullable<StackConfig["cache"]>
 
 const priceOf = (p: typeof PriceConfig.Type): Pricing.ModelPrice => Pricing.perMillion(p)
 
+/**
+ * The budget store's key prefix under `redis.prefix`: the prefix, then the store's
+ * default `{effect-llm:budget}`, whose hash tag keeps every budget key in one Redis
+ * Cluster slot (the Lua scripts touch several keys). Without `redis.prefix`, the
+ * store's default: deployments that set none keep their keys.
+ */
+const budgetPrefix = (prefix: string | undefined): string | undefined =>
+  prefix === undefined ? undefined : `${prefix}{effect-llm:budget}`
+
 const budgetLayer = (config: StackConfig, budget: NonNullable<StackConfig["budget"]>) => {
   const pricing = Pricing.layer({
     overrides: config.pricing?.overrides === undefined
@@ -419,7 +479,7 @@ const budgetLayer = (config: StackConfig, budget: NonNullable<StackConfig["budge
     fallback: config.pricing?.fallback === undefined ? undefined : priceOf(config.pricing.fallback)
   })
   const store = budget.store === "redis"
-    ? BudgetStore.layerRedis({ url: config.redis!.url }).pipe(
+    ? BudgetStore.layerRedis({ url: config.redis!.url, prefix: budgetPrefix(config.redis!.prefix) }).pipe(
       Layer.mapError((e) => new StackConfigError({ path: "budget.store", message: `budget.store: ${e.message}` }))
     )
     : BudgetStore.layerMemory
@@ -454,7 +514,7 @@ export const fromConfig = (
     const b = p.breaker ?? config.breaker
     return b === false ? (false as const) : b ?? {}
   }
-  const members: ReadonlyArray<Fallback.Member<ConfigError.ConfigError>> = names.map((name) => ({
+  const members: ReadonlyArray<Fallback.Member<StackConfigError | ConfigError.ConfigError>> = names.map((name) => ({
     name,
     layer: memberLayer(name, config.providers[name]!, config),
     breaker: breakerOf(config.providers[name]!)
@@ -462,7 +522,7 @@ export const fromConfig = (
   const chain = Fallback.layer(members, {
     hedge: config.fallback?.hedge === undefined ? undefined : { delay: config.fallback.hedge },
     onContentFiltered: config.fallback?.onContentFiltered
-  }) as Layer.Layer<LanguageModel.LanguageModel | CircuitBreaker.Registry, ConfigError.ConfigError>
+  }) as Layer.Layer<LanguageModel.LanguageModel | CircuitBreaker.Registry, StackConfigError | ConfigError.ConfigError>
 
   const withRateLimitStore = config.redis === undefined
     ? chain

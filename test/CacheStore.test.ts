@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Duration, Effect, Layer, Option, TestClock } from "effect"
+import { Context, Duration, Effect, Layer, Option, TestClock } from "effect"
 import { Redis } from "ioredis"
 import * as CacheStore from "../src/cache/CacheStore.js"
 import * as ResponseCache from "../src/cache/ResponseCache.js"
@@ -203,5 +203,68 @@ describe("CacheStore.layerRedis", () => {
       const two = yield* cachedWith(CacheStore.layerRedisUrl(url, { prefix: `${prefix}:two` }), "two")
       yield* one.lm.generate(request)
       expect((yield* two.lm.generate(request)).text).toBe("two")
+    }).pipe(Effect.scoped))
+
+  /** A store under a fresh prefix, its keys deleted when the scope closes. */
+  const freshStore = Effect.gen(function*() {
+    const prefix = `effect-llm-test:${randomUUID()}`
+    yield* Effect.addFinalizer(() =>
+      Effect.promise(async () => {
+        const cleaner = new Redis(url)
+        const keys = await cleaner.keys(`${prefix}:*`)
+        if (keys.length > 0) await cleaner.del(keys)
+        await cleaner.quit()
+      })
+    )
+    const context = yield* Layer.build(CacheStore.layerRedisUrl(url, { prefix }))
+    return { prefix, store: Context.get(context, CacheStore.CacheStore) }
+  })
+
+  it.live("clear succeeds on a store with no entries, and empties one with entries", () =>
+    Effect.gen(function*() {
+      const { store } = yield* freshStore
+      yield* store.clear
+      yield* store.set("k", { v: 1 }, Option.none())
+      yield* store.clear
+      expect(yield* store.get("k")).toEqual(Option.none())
+    }).pipe(Effect.scoped))
+
+  it.live("a TTL that is not a whole number of milliseconds is rounded up to one", () =>
+    Effect.gen(function*() {
+      const { prefix, store } = yield* freshStore
+      yield* store.set("fraction", { v: 1 }, ttl("1500.5 millis"))
+      yield* store.set("tiny", { v: 2 }, ttl("0.2 millis"))
+      yield* store.setMany([["many", { v: 3 }, ttl("2000.25 millis")]])
+      const client = new Redis(url)
+      const [fraction, many] = yield* Effect.promise(() =>
+        Promise.all([client.pttl(`${prefix}:fraction`), client.pttl(`${prefix}:many`)]).finally(() => client.quit())
+      )
+      expect(fraction).toBeGreaterThan(1400)
+      expect(fraction).toBeLessThanOrEqual(1501)
+      expect(many).toBeGreaterThan(1900)
+      expect(many).toBeLessThanOrEqual(2001)
+      expect(yield* store.get("fraction")).toEqual(Option.some({ v: 1 }))
+    }).pipe(Effect.scoped))
+
+  it.live("with Redis unreachable, a cached call is answered by the model at once", () =>
+    Effect.gen(function*() {
+      // Port 1: nothing listens there, every connection is refused.
+      const { recorder, lm } = yield* cachedWith(CacheStore.layerRedisUrl("redis://127.0.0.1:1", { prefix: `effect-llm-test:${randomUUID()}` }), "from the model")
+      const started = Date.now()
+      const first = yield* lm.generate(request)
+      const second = yield* lm.generate(request)
+      const elapsed = Date.now() - started
+      expect([first.text, second.text]).toEqual(["from the model", "from the model"])
+      expect(yield* recorder.calls).toBe(2)
+      expect(elapsed).toBeLessThan(3_000)
+    }).pipe(Effect.scoped), 20_000)
+
+  it.effect("a URL that is not a redis:// URL fails the layer with a typed error", () =>
+    Effect.gen(function*() {
+      for (const bad of ["127.0.0.1:6379", "http://127.0.0.1:6379", "redis://127.0.0.1:6379/cache"]) {
+        const error = yield* Effect.flip(Layer.build(CacheStore.layerRedisUrl(bad)))
+        expect(error).toBeInstanceOf(CacheStore.InvalidRedisUrl)
+        expect(error.message).toContain("Invalid Redis URL")
+      }
     }).pipe(Effect.scoped))
 })

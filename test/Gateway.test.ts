@@ -471,6 +471,24 @@ describe("Gateway tenants and models", () => {
       expect(sameValue.message).not.toContain("k-1")
     }))
 
+  it.effect("a config file's gateway errors name their path, and a key variable that is not set is a config error at its keyEnv", () =>
+    Effect.gen(function*() {
+      const stack = { providers: { main: { type: "openai", model: "gpt-4.1-mini" } } }
+      const port = yield* Effect.flip(GatewayConfig.decode({ gateway: { port: 70000, keys: [{ tenant: "acme", keyEnv: "KEY_A" }] }, stack }))
+      expect(port).toMatchObject({ _tag: "StackConfigError", path: "gateway.port" })
+      expect(port.message.startsWith("gateway.port: ")).toBe(true)
+      const tenant = yield* Effect.flip(GatewayConfig.decode({ gateway: { keys: [{ keyEnv: "KEY_A" }] }, stack }))
+      expect(tenant.path).toBe("gateway.keys[0].tenant")
+      const typo = yield* Effect.flip(GatewayConfig.decode({ gatewya: {}, gateway: { keys: [{ tenant: "acme", keyEnv: "KEY_A" }] }, stack }))
+      expect(typo.path).toBe("gatewya")
+      const config = yield* GatewayConfig.decode({ gateway: { keys: [{ tenant: "acme", keyEnv: "KEY_A" }, { tenant: "globex", keyEnv: "KEY_B" }] }, stack })
+      const missing = yield* Effect.flip(GatewayConfig.keys(config).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["KEY_A", "k-1"]])))
+      ))
+      expect(missing).toMatchObject({ _tag: "StackConfigError", path: "gateway.keys[1].keyEnv" })
+      expect(missing.message).toContain("KEY_B is not set")
+    }))
+
   it.scoped("a configured key with surrounding whitespace is trimmed, and the Bearer scheme matches in any case (RFC 7235)", () =>
     Effect.gen(function*() {
       const recorded = yield* ScriptedModel.make(() => ({ text: "ok" }))

@@ -43,6 +43,23 @@ describe("OpenAi", () => {
       expect(entry!.headers.authorization).toBe(`Bearer ${KEY}`)
     }))
 
+  it.scoped("defaultMaxTokens is sent when a request sets no maxTokens, in generate and stream", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup({ defaultMaxTokens: 64 })
+      yield* sim.enqueue("openai", { text: "a" }, { text: "b" }, { text: "c" })
+      yield* lm.generate(yield* ask("no limit"))
+      yield* lm.generate(yield* ask("own limit", { maxTokens: 5 }))
+      yield* Stream.runDrain(lm.stream(yield* ask("streamed")))
+      const bodies = (yield* sim.journal).map((e) => e.body as Record<string, unknown>)
+      expect(bodies.map((b) => b.max_completion_tokens)).toEqual([64, 5, 64])
+      // Without the option nothing is sent: the model's own limit applies.
+      const plain = yield* setup()
+      yield* plain.lm.generate(yield* ask("no limit"))
+      const [entry] = yield* plain.sim.journal
+      expect(entry!.body).not.toHaveProperty("max_completion_tokens")
+      expect(entry!.body).not.toHaveProperty("max_tokens")
+    }))
+
   it.scoped("maps tools, tool choice, tool calls and tool results both ways", () =>
     Effect.gen(function*() {
       const { lm, sim } = yield* setup()

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
+import { randomUUID } from "node:crypto"
 import { ConfigProvider, Effect, Layer } from "effect"
+import { Redis } from "ioredis"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
 import * as Stack from "../src/Stack.js"
@@ -29,11 +31,47 @@ describe("Stack config", () => {
       expect(empty.path).toBe("providers")
     }))
 
-  it.effect("a missing API key variable is a ConfigError when the layer is built", () =>
+  it.effect("a missing API key variable is a config error at the provider's apiKeyEnv when the layer is built", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Layer.build(Stack.layer({ providers: { main: { type: "openai", model: "m", apiKeyEnv: "NO_SUCH_KEY_VAR" } } })).pipe(Effect.scoped))
-      expect(String(error)).toContain("NO_SUCH_KEY_VAR")
+      expect(error).toBeInstanceOf(Stack.StackConfigError)
+      expect(error).toMatchObject({ path: "providers.main.apiKeyEnv" })
+      expect(error.message).toContain("NO_SUCH_KEY_VAR is not set")
+      // The default variable of an anthropic provider, too.
+      const anthropic = yield* Effect.flip(Layer.build(Stack.layer({ providers: { claude: { type: "anthropic", model: "m" } } })).pipe(
+        Effect.scoped,
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
+      ))
+      expect(anthropic).toMatchObject({ _tag: "StackConfigError", path: "providers.claude.apiKeyEnv" })
+      expect(anthropic.message).toContain("ANTHROPIC_API_KEY")
     }).pipe(Effect.provide(env)))
+
+  it.effect("a redis.url that is not a redis:// or rediss:// URL is refused at redis.url", () =>
+    Effect.gen(function*() {
+      const config = (url: string) => ({
+        providers: { main: { type: "openai" as const, model: "m" } },
+        cache: { exact: { store: "redis" as const } },
+        redis: { url }
+      })
+      for (const url of ["127.0.0.1:6379", "http://127.0.0.1:6379", "redis://127.0.0.1:6379/cache", "not a url"]) {
+        const error = yield* Effect.flip(Stack.decodeConfig(config(url)))
+        expect(error.path, url).toBe("redis.url")
+        expect(error.message).toContain("redis://")
+        // Also through the layer: a typed failure, never a defect in the build.
+        const built = yield* Effect.flip(Layer.build(Stack.layer(config(url))).pipe(Effect.scoped))
+        expect(built).toMatchObject({ _tag: "StackConfigError", path: "redis.url" })
+      }
+      for (const url of ["redis://127.0.0.1:6379", "rediss://user:pw@cache.example:6380/2", "redis://localhost"]) {
+        expect((yield* Stack.decodeConfig(config(url))).redis?.url).toBe(url)
+      }
+    }).pipe(Effect.provide(env)))
+
+  it.effect("an empty chain is refused at chain", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Stack.decodeConfig({ providers: { main: { type: "openai", model: "m" } }, chain: [] }))
+      expect(error).toMatchObject({ _tag: "StackConfigError", path: "chain" })
+      expect(error.message).toContain("at least one provider")
+    }))
 })
 
 describe("Stack assembled", () => {
@@ -103,6 +141,32 @@ describe("Stack assembled", () => {
       expect((yield* sim.journal).some((e) => JSON.stringify(e.body).includes("Ignore all previous"))).toBe(false)
     }))
 
+  it.scopedLive("providers.NAME.defaultMaxTokens is sent to an openai provider when the request sets no maxTokens", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make()
+      const stack = Stack.layer({
+        providers: {
+          main: { type: "openai", model: "gpt-4.1-mini", baseURL: sim.openaiBaseURL, retry: false, breaker: false, defaultMaxTokens: 50 },
+          local: { type: "openai-compatible", model: "llama", baseURL: sim.openaiBaseURL, retry: false, breaker: false, defaultMaxTokens: 60 }
+        },
+        chain: ["main", "local"],
+        telemetry: false
+      })
+      yield* sim.enqueue("openai", { text: "a" }, { fault: { kind: "error", status: 500, type: "server_error" } }, { text: "b" }, { text: "c" })
+      yield* Effect.gen(function*() {
+        yield* LanguageModel.generate({ messages: [{ role: "user", content: "hi" }] })
+        yield* LanguageModel.generate({ messages: [{ role: "user", content: "fall back" }] })
+        yield* LanguageModel.generate({ messages: [{ role: "user", content: "hi again" }], maxTokens: 7 })
+      }).pipe(Effect.provide(stack), Effect.provide(env))
+      const bodies = (yield* sim.journal).map((e) => e.body as Record<string, unknown>)
+      expect(bodies).toHaveLength(4)
+      expect(bodies[0]).toMatchObject({ model: "gpt-4.1-mini", max_completion_tokens: 50 })
+      // The compatible server gets its own default, in the field such servers expect.
+      expect(bodies[2]).toMatchObject({ model: "llama", max_tokens: 60 })
+      // The request's own limit wins.
+      expect(bodies[3]).toMatchObject({ model: "gpt-4.1-mini", max_completion_tokens: 7 })
+    }))
+
   it.effect("a model without a price fails the build with a path to fix it", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Layer.build(Stack.layer({
@@ -111,4 +175,91 @@ describe("Stack assembled", () => {
       })).pipe(Effect.scoped))
       expect(error).toMatchObject({ _tag: "StackConfigError", path: "pricing" })
     }).pipe(Effect.provide(env)))
+})
+
+describe("Stack over Redis", () => {
+  const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+
+  /** Deletes every budget key and index entry that names `tenant`. */
+  const cleanUp = (tenant: string) =>
+    Effect.addFinalizer(() =>
+      Effect.promise(async () => {
+        const client = new Redis(url)
+        const keys = await client.keys(`*${tenant}*`)
+        if (keys.length > 0) await client.del(...keys)
+        for (const index of await client.keys("*{effect-llm:budget}:keys")) {
+          const members = (await client.zrange(index, 0, -1)).filter((m) => m.includes(tenant))
+          if (members.length > 0) await client.zrem(index, ...members)
+        }
+        await client.quit()
+      })
+    )
+
+  const budgetStack = (baseURL: string, prefix: string | undefined) =>
+    Stack.layer({
+      providers: { main: { type: "openai", model: "gpt-4.1-mini", baseURL, retry: false } },
+      budget: { limits: [{ scope: "tenant", period: "day", usd: 0.001 }], defaultMaxTokens: 200, store: "redis" },
+      redis: prefix === undefined ? { url } : { url, prefix },
+      telemetry: false
+    })
+
+  /** Calls until the tenant's budget refuses; how many were answered. */
+  const answeredUntilRefused = (tenant: string) =>
+    Effect.gen(function*() {
+      for (let i = 0; i < 100; i++) {
+        const r = yield* Effect.either(LanguageModel.generate({ messages: [{ role: "user", content: `q ${i}` }], maxTokens: 200, metadata: { tenant } }))
+        if (r._tag === "Left") {
+          expect(r.left).toMatchObject({ _tag: "BudgetExceeded" })
+          return i
+        }
+      }
+      return -1
+    })
+
+  it.scopedLive("with the shared rate-limit Redis unreachable, a call is let through at once", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make()
+      const stack = Stack.layer({
+        providers: { main: { type: "openai", model: "gpt-4.1-mini", baseURL: sim.openaiBaseURL, retry: false } },
+        rateLimit: { requestsPerMinute: 600 },
+        // Port 1: nothing listens there, every connection is refused.
+        redis: { url: "redis://127.0.0.1:1", prefix: `stack-test-${randomUUID()}:` },
+        telemetry: false
+      })
+      const started = Date.now()
+      const answer = yield* LanguageModel.generate({ messages: [{ role: "user", content: "hi" }] }).pipe(Effect.provide(stack), Effect.provide(env))
+      expect(answer.provider).toBe("openai")
+      expect(Date.now() - started).toBeLessThan(3_000)
+    }), 20_000)
+
+  it.scopedLive("budget.store redis keeps deployments with different redis.prefix apart", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make()
+      const tenant = `stack-test-${randomUUID()}`
+      yield* cleanUp(tenant)
+      const a = yield* answeredUntilRefused(tenant).pipe(Effect.provide(budgetStack(sim.openaiBaseURL, `app-a-${tenant}:`)), Effect.provide(env))
+      const b = yield* answeredUntilRefused(tenant).pipe(Effect.provide(budgetStack(sim.openaiBaseURL, `app-b-${tenant}:`)), Effect.provide(env))
+      expect(a).toBeGreaterThan(0)
+      expect(b).toBe(a)
+      // Each deployment's keys start with its prefix and keep the cluster hash tag.
+      const client = new Redis(url)
+      const keys = yield* Effect.promise(() => client.keys(`app-?-${tenant}:*`).finally(() => client.quit()))
+      expect(keys.length).toBeGreaterThan(0)
+      expect(keys.every((k) => k.startsWith(`app-a-${tenant}:{effect-llm:budget}:`) || k.startsWith(`app-b-${tenant}:{effect-llm:budget}:`))).toBe(true)
+    }))
+
+  it.scopedLive("budget.store redis without redis.prefix keeps the store's default keys", () =>
+    Effect.gen(function*() {
+      const sim = yield* ProviderSimulator.make()
+      const tenant = `stack-test-${randomUUID()}`
+      yield* cleanUp(tenant)
+      yield* LanguageModel.generate({ messages: [{ role: "user", content: "hi" }], maxTokens: 200, metadata: { tenant } }).pipe(
+        Effect.provide(budgetStack(sim.openaiBaseURL, undefined)),
+        Effect.provide(env)
+      )
+      const client = new Redis(url)
+      const keys = yield* Effect.promise(() => client.keys(`*${tenant}*`).finally(() => client.quit()))
+      expect(keys.length).toBeGreaterThan(0)
+      expect(keys.every((k) => k.startsWith("{effect-llm:budget}:"))).toBe(true)
+    }))
 })

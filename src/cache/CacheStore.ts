@@ -4,14 +4,16 @@
  * - `layerMemory` — an in-process LRU bounded by entries and bytes (the default).
  * - `layerSqlite` — a persistent embedded store in one SQLite file (better-sqlite3):
  *   survives restarts, shared by the processes of one machine.
- * - `layerRedis` — a shared store for many replicas, through
- *   `@effect/experimental/Persistence/Redis`.
+ * - `layerRedis` — a shared store for many replicas, with the keys and values of
+ *   `@effect/experimental/Persistence/Redis` (written here to own the client: an
+ *   `error` listener, no offline queue, whole-millisecond TTLs, `clear` on an empty
+ *   store).
  *
  * The interface IS `@effect/experimental`'s `Persistence.BackingPersistenceStore`
  * (get/set with a TTL/remove/clear on JSON values), so any `BackingPersistence`
  * (Redis, LMDB, a `KeyValueStore`) plugs in through {@link layer}, and the memory
  * and SQLite stores here are `BackingPersistence`s usable wherever Effect expects
- * one. Two are written by hand because the library lacks them: its
+ * one. The memory and SQLite ones are written by hand because the library lacks them: its
  * `Persistence.layerMemory` has no size bound (a cache must evict), and it ships no
  * SQLite backing (LMDB is its embedded one, and `lmdb` is not a dependency).
  *
@@ -26,10 +28,10 @@
  * @since 0.1.0
  */
 import * as Persistence from "@effect/experimental/Persistence"
-import * as PersistenceRedis from "@effect/experimental/Persistence/Redis"
 import Sqlite from "better-sqlite3"
-import { Clock, Context, Duration, Effect, Layer, Option, type Scope } from "effect"
-import type { RedisOptions } from "ioredis"
+import { Clock, Context, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
+import { Redis, type RedisOptions } from "ioredis"
+import { logOutages } from "../internal/redis.js"
 
 /**
  * A store of JSON values with a time to live. The same shape as
@@ -371,34 +373,165 @@ export interface RedisStoreOptions extends RedisOptions {
 }
 
 /**
- * A store in Redis, shared by every process that uses the same prefix, over
- * `@effect/experimental/Persistence/Redis` (its connection closes with the layer).
- * Its `clear` uses `KEYS`, which scans the whole database: avoid it on a large
- * shared Redis.
+ * The client options a cache needs when Redis may be down: a command fails at once
+ * instead of waiting in ioredis's offline queue (a failure is a miss, and the model
+ * answers), one retry per command, and a bounded connect. The client keeps
+ * reconnecting in the background, so the cache comes back with Redis.
+ */
+const redisClientDefaults: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 2_000
+}
+
+/** A whole number of milliseconds, at least 1 (Redis refuses `PX 1.5` and `PX 0`). */
+const redisTtlMillis = (ttl: Duration.Duration): number => Math.max(1, Math.ceil(Duration.toMillis(ttl)))
+
+/**
+ * A client of our own (so it has an `error` listener: without one ioredis prints
+ * "Unhandled error event" on every reconnect attempt). It waits for the first
+ * connection at most `connectTimeout`, and starts anyway when Redis is down.
+ */
+const acquireRedisClient = (options: RedisOptions): Effect.Effect<Redis, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const runtime = yield* Effect.runtime<never>()
+    return yield* Effect.acquireRelease(
+      Effect.promise(async () => {
+        const client = new Redis({ ...redisClientDefaults, ...options, lazyConnect: true })
+        logOutages(client, "Redis cache store (answers are misses until it is back)", runtime)
+        await client.connect().catch(() => undefined)
+        return client
+      }),
+      (client) =>
+        Effect.promise(() => client.status === "ready" ? client.quit().then(() => undefined, () => client.disconnect()) : Promise.resolve(client.disconnect()))
+    )
+  })
+
+const redisStore = (client: Redis, prefix: string): Service => {
+  const prefixed = (key: string) => `${prefix}:${key}`
+  const parse = (method: string) => (text: string | null): Effect.Effect<Option.Option<unknown>, Persistence.PersistenceError> =>
+    text === null ? Effect.succeedNone : Effect.try({ try: () => Option.some(JSON.parse(text) as unknown), catch: backingError(method) })
+  const ttlMillis = (ttl: Option.Option<Duration.Duration>): number | undefined =>
+    Option.isNone(ttl) || !Duration.isFinite(ttl.value) ? undefined : redisTtlMillis(ttl.value)
+  return {
+    get: (key) => Effect.flatMap(Effect.tryPromise({ try: () => client.get(prefixed(key)), catch: backingError("get") }), parse("get")),
+    getMany: (keys) =>
+      Effect.flatMap(
+        Effect.tryPromise({ try: () => client.mget(keys.map(prefixed)), catch: backingError("getMany") }),
+        Effect.forEach(parse("getMany"))
+      ),
+    set: (key, value, ttl) =>
+      Effect.tryPromise({
+        try: () => {
+          const json = JSON.stringify(value)
+          const px = ttlMillis(ttl)
+          return px === undefined ? client.set(prefixed(key), json) : client.set(prefixed(key), json, "PX", px)
+        },
+        catch: backingError("set")
+      }).pipe(Effect.asVoid),
+    setMany: (items) =>
+      Effect.tryPromise({
+        try: () => {
+          const multi = client.multi()
+          for (const [key, value, ttl] of items) {
+            const px = ttlMillis(ttl)
+            if (px === undefined) multi.set(prefixed(key), JSON.stringify(value))
+            else multi.set(prefixed(key), JSON.stringify(value), "PX", px)
+          }
+          return multi.exec()
+        },
+        catch: backingError("setMany")
+      }).pipe(Effect.asVoid),
+    remove: (key) => Effect.tryPromise({ try: () => client.del(prefixed(key)), catch: backingError("remove") }).pipe(Effect.asVoid),
+    clear: Effect.tryPromise({
+      try: async () => {
+        const keys = await client.keys(`${prefix}:*`)
+        // `DEL` with no key is an error in Redis: an empty store is already clear.
+        if (keys.length > 0) await client.del(keys)
+      },
+      catch: backingError("clear")
+    })
+  }
+}
+
+/**
+ * A store in Redis, shared by every process that uses the same prefix (its
+ * connection closes with the layer). Keys and values are those of
+ * `@effect/experimental/Persistence/Redis` (`PREFIX:KEY`, JSON, `PX` TTLs rounded up
+ * to a whole millisecond), so both read each other's entries.
+ *
+ * When Redis is down the store fails at once (`enableOfflineQueue: false`,
+ * `maxRetriesPerRequest: 1`, `connectTimeout` 2 s unless `options` say otherwise):
+ * `ResponseCache` treats a failure as a miss, so the model answers without waiting
+ * for Redis, and one warning is logged per outage. Its `clear` uses `KEYS`, which
+ * scans the whole database: avoid it on a large shared Redis.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerRedis = (options: RedisStoreOptions = {}): Layer.Layer<CacheStore> => {
   const { prefix, ...redis } = options
-  return layer(prefix ?? "effect-llm:cache").pipe(Layer.provide(PersistenceRedis.layer(redis)))
+  return Layer.scoped(CacheStore, Effect.map(acquireRedisClient(redis), (client) => redisStore(client, prefix ?? "effect-llm:cache")))
 }
 
 /**
- * A Redis store from a URL such as `redis://127.0.0.1:6379/0`.
+ * The options of a Redis URL (`redis://[user:password@]host[:port][/db]`, or
+ * `rediss://` for TLS), or why it is not one.
+ */
+const redisUrlOptions = (url: string): { readonly _tag: "Right"; readonly options: RedisOptions } | { readonly _tag: "Left"; readonly reason: string } => {
+  // The reasons never repeat the URL: it may hold a password.
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return { _tag: "Left", reason: "it is not a URL (expected redis://host:port, or rediss:// for TLS)" }
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    return { _tag: "Left", reason: `its protocol is ${parsed.protocol} (expected redis://host:port, or rediss:// for TLS)` }
+  }
+  if (parsed.hostname === "") return { _tag: "Left", reason: "it names no host (expected redis://host:port)" }
+  const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : undefined
+  if (db !== undefined && !Number.isInteger(db)) {
+    return { _tag: "Left", reason: "its path is not a database number (expected redis://host:port/0)" }
+  }
+  return {
+    _tag: "Right",
+    options: {
+      host: parsed.hostname,
+      port: parsed.port === "" ? 6379 : Number(parsed.port),
+      ...(parsed.username !== "" ? { username: decodeURIComponent(parsed.username) } : {}),
+      ...(parsed.password !== "" ? { password: decodeURIComponent(parsed.password) } : {}),
+      ...(db !== undefined ? { db } : {}),
+      ...(parsed.protocol === "rediss:" ? { tls: {} } : {})
+    }
+  }
+}
+
+/**
+ * A Redis URL that is not one: `message` says why (without repeating the URL,
+ * which may hold a password).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidRedisUrl extends Schema.TaggedError<InvalidRedisUrl>("effect-llm/CacheStore/InvalidRedisUrl")(
+  "InvalidRedisUrl",
+  { message: Schema.String }
+) {}
+
+/**
+ * A Redis store from a URL such as `redis://127.0.0.1:6379/0` (`rediss://` for
+ * TLS). A string that is not such a URL fails the layer with {@link InvalidRedisUrl}.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerRedisUrl = (url: string, options: { readonly prefix?: string | undefined } = {}): Layer.Layer<CacheStore> => {
-  const parsed = new URL(url)
-  return layerRedis({
-    host: parsed.hostname,
-    port: parsed.port === "" ? 6379 : Number(parsed.port),
-    ...(parsed.username !== "" ? { username: decodeURIComponent(parsed.username) } : {}),
-    ...(parsed.password !== "" ? { password: decodeURIComponent(parsed.password) } : {}),
-    ...(parsed.pathname.length > 1 ? { db: Number(parsed.pathname.slice(1)) } : {}),
-    ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
-    prefix: options.prefix
-  })
+export const layerRedisUrl = (
+  url: string,
+  options: { readonly prefix?: string | undefined } = {}
+): Layer.Layer<CacheStore, InvalidRedisUrl> => {
+  const parsed = redisUrlOptions(url)
+  return parsed._tag === "Left"
+    ? Layer.fail(new InvalidRedisUrl({ message: `Invalid Redis URL: ${parsed.reason}` }))
+    : layerRedis({ ...parsed.options, prefix: options.prefix })
 }

@@ -7,7 +7,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer, Option } from "effect"
+import { ConfigError, Console, Effect, Layer, Option } from "effect"
 import * as Analyze from "../gateway/Analyze.js"
 import * as GatewayConfig from "../gateway/Config.js"
 import * as Gateway from "../gateway/Gateway.js"
@@ -47,6 +47,9 @@ cli(process.argv).pipe(
   Effect.catchAll((e) =>
     e instanceof Stack.StackConfigError
       ? Effect.zipRight(Console.error(`Config error at ${e.path}: ${e.message}`), Effect.sync(() => process.exit(3)))
+      : ConfigError.isConfigError(e)
+      // An environment variable the configuration needs that the stack did not name a path for.
+      ? Effect.zipRight(Console.error(`Config error: ${e.toString()}`), Effect.sync(() => process.exit(3)))
       : Effect.fail(e)
   ),
   Effect.provide(NodeContext.layer),

@@ -24,6 +24,7 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { Redis } from "ioredis"
+import { logOutages } from "../internal/redis.js"
 
 /**
  * One counter a reservation touches: a scope in a period, with its limit.
@@ -519,7 +520,10 @@ export const makeRedis = (client: Redis, options: RedisOptions = {}): Service =>
 
 /**
  * A Redis store as a Layer: connects to `url` (default `REDIS_URL`, else
- * `redis://127.0.0.1:6379`) and disconnects when the layer's scope closes.
+ * `redis://127.0.0.1:6379`) and disconnects when the layer's scope closes. A
+ * Redis that cannot be reached within 5 s fails the layer. Afterwards, while
+ * Redis is unreachable, operations fail at once (no offline queue, one retry per
+ * command) rather than wait for a reconnect, and one warning is logged per outage.
  *
  * @since 0.1.0
  * @category layers
@@ -529,23 +533,32 @@ export const layerRedis = (
 ): Layer.Layer<BudgetStore, BudgetStoreError> =>
   Layer.scoped(
     BudgetStore,
-    Effect.map(
-      Effect.acquireRelease(
+    Effect.gen(function*() {
+      const runtime = yield* Effect.runtime<never>()
+      const client = yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: async () => {
             const client = new Redis(options.url ?? process.env.REDIS_URL ?? "redis://127.0.0.1:6379", {
               lazyConnect: true,
-              maxRetriesPerRequest: 2
+              enableOfflineQueue: false,
+              maxRetriesPerRequest: 1,
+              connectTimeout: 5_000
             })
-            await client.connect()
+            logOutages(client, "Redis budget store", runtime)
+            try {
+              await client.connect()
+            } catch (error) {
+              client.disconnect()
+              throw error
+            }
             return client
           },
           catch: (cause) => new BudgetStoreError({ message: `Cannot connect to Redis: ${String(cause)}`, cause })
         }),
         (client) => Effect.promise(() => client.quit().catch(() => "OK"))
-      ),
-      (client) => makeRedis(client, options)
-    )
+      )
+      return makeRedis(client, options)
+    })
   )
 
 /**

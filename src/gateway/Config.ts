@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Effect, Schema } from "effect"
+import { Config, ConfigError, Effect, Schema } from "effect"
 import * as YAML from "yaml"
 import * as Fs from "node:fs"
 import * as Stack from "../Stack.js"
@@ -47,7 +47,8 @@ export interface GatewayConfig {
 }
 
 /**
- * Validates a gateway configuration; stack errors get the `stack.` prefix. One
+ * Validates a gateway configuration; errors name their path (`gateway.port`, and
+ * `stack.` before the stack's own paths). One
  * `keyEnv` for several tenants is refused (`gateway.keys`): a key identifies one
  * tenant.
  *
@@ -57,7 +58,7 @@ export interface GatewayConfig {
 export const decode = (input: unknown): Effect.Effect<GatewayConfig, Stack.StackConfigError> =>
   Effect.gen(function*() {
     const outer = yield* Schema.decodeUnknown(GatewayConfig, { errors: "all", onExcessProperty: "error" })(input).pipe(
-      Effect.mapError((e) => new Stack.StackConfigError({ path: "(gateway)", message: `Invalid gateway config: ${e.message}` }))
+      Effect.mapError(Stack.configErrorFromParseError)
     )
     const shared = sharedKeyEnvs(outer.gateway.keys)
     if (shared !== undefined) return yield* Effect.fail(new Stack.StackConfigError({ path: "gateway.keys", message: shared }))
@@ -96,17 +97,29 @@ export const load = (path: string): Effect.Effect<GatewayConfig, Stack.StackConf
 
 /**
  * The gateway API keys, read from the environment variables the file names and
- * trimmed. Two tenants whose variables hold the same key, or an empty key, fail
- * with a `StackConfigError` at `gateway.keys` naming the tenants (see
- * `Gateway.validateKeys`).
+ * trimmed. A variable that is not set fails with a `StackConfigError` at
+ * `gateway.keys[i].keyEnv`; two tenants whose variables hold the same key, or an
+ * empty key, at `gateway.keys` naming the tenants (see `Gateway.validateKeys`).
  *
  * @since 0.1.0
  * @category config
  */
 export const keys = (
   config: GatewayConfig
-): Effect.Effect<ReadonlyArray<Gateway.ApiKey>, import("effect/ConfigError").ConfigError | Stack.StackConfigError> =>
-  Effect.forEach(config.gateway.keys, (k) => Effect.map(Config.redacted(k.keyEnv), (key) => ({ key, tenant: k.tenant }))).pipe(
+): Effect.Effect<ReadonlyArray<Gateway.ApiKey>, Stack.StackConfigError> =>
+  Effect.forEach(config.gateway.keys, (k, i) =>
+    Config.redacted(k.keyEnv).pipe(
+      Effect.map((key) => ({ key, tenant: k.tenant })),
+      Effect.mapError((error) => {
+        const path = `gateway.keys[${i}].keyEnv`
+        return new Stack.StackConfigError({
+          path,
+          message: ConfigError.isMissingDataOnly(error)
+            ? `${path}: the environment variable ${k.keyEnv} is not set (it holds tenant ${k.tenant}'s gateway key)`
+            : `${path}: cannot read the environment variable ${k.keyEnv}: ${error.toString()}`
+        })
+      })
+    )).pipe(
     Effect.flatMap((read) =>
       Effect.mapError(Gateway.validateKeys(read), (e) => new Stack.StackConfigError({ path: "gateway.keys", message: e.message }))
     )

@@ -47,6 +47,8 @@ export interface Options {
   readonly timeout?: Duration.DurationInput | undefined
   /** Send `max_completion_tokens` (OpenAI, default) or the older `max_tokens` (most compatible servers). */
   readonly maxTokensField?: "max_completion_tokens" | "max_tokens" | undefined
+  /** The output token limit sent (in `maxTokensField`) when a request sets no `maxTokens` (default: none sent, the model's own limit). */
+  readonly defaultMaxTokens?: number | undefined
   readonly headers?: Readonly<Record<string, string>> | undefined
   /** The fetch the SDK calls (default {@link NodeFetch.fetch}; `globalThis.fetch` for undici's, e.g. behind a proxy dispatcher). */
   readonly fetch?: typeof globalThis.fetch | undefined
@@ -94,6 +96,11 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
     })
     const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
     const originOf = (request: LanguageModel.Request): Origin => ({ provider, model: request.model ?? options.model })
+    const paramsOf = (request: LanguageModel.Request, model: string): ChatCompletionCreateParamsBase => {
+      const params = toParams(request, model, maxTokensField)
+      if (request.maxTokens === undefined && options.defaultMaxTokens !== undefined) params[maxTokensField] = options.defaultMaxTokens
+      return params
+    }
 
     const generateWithin = (
       request: LanguageModel.Request,
@@ -102,7 +109,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
       const origin = originOf(request)
       const started = Date.now()
       return call(
-        (signal) => client.chat.completions.create({ ...toParams(request, origin.model, maxTokensField), stream: false }, { signal }),
+        (signal) => client.chat.completions.create({ ...paramsOf(request, origin.model), stream: false }, { signal }),
         (error) => mapError(error, origin),
         timing
       ).pipe(Effect.flatMap((completion) => fromCompletion(completion, origin, Date.now() - started)))
@@ -121,7 +128,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
         origin,
         open: (signal) =>
           client.chat.completions.create({
-            ...toParams(request, origin.model, maxTokensField),
+            ...paramsOf(request, origin.model),
             stream: true,
             stream_options: { include_usage: true }
           }, { signal }),

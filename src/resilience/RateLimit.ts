@@ -26,6 +26,7 @@ import * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as RedisRateLimiter from "@effect/experimental/RateLimiter/Redis"
 import { Clock, Context, Duration, Effect, Layer, Option, Schema, Scope } from "effect"
 import { Redis, type RedisOptions } from "ioredis"
+import { logOutages } from "../internal/redis.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as Metrics from "../telemetry/Metrics.js"
 import * as LlmError from "../LlmError.js"
@@ -118,6 +119,11 @@ const redisOptions = (options: RedisStoreOptions): RedisOptions => {
   const url = new URL(options.url)
   const db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : undefined
   return {
+    // While Redis is down a command fails after one retry (the limiter then lets the
+    // call through) instead of waiting through ioredis's 20. The windows' client keeps
+    // its offline queue: with one, `quit` on a disconnected client resolves at once.
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
     host: url.hostname,
     port: url.port === "" ? 6379 : Number(url.port),
     ...(url.username !== "" ? { username: decodeURIComponent(url.username) } : {}),
@@ -149,9 +155,18 @@ export const makeStoreRedis = (options: RedisStoreOptions = {}): Effect.Effect<S
     const connection = redisOptions(options)
     const windows = yield* RedisRateLimiter.make({ ...connection, prefix })
     const limiter = yield* RateLimiter.make.pipe(Effect.provideService(RateLimiter.RateLimiterStore, windows))
+    const runtime = yield* Effect.runtime<never>()
     const redis = yield* Effect.acquireRelease(
-      Effect.sync(() => new Redis(connection)),
-      (client) => Effect.promise(() => client.quit().catch(() => "OK"))
+      Effect.promise(async () => {
+        // No offline queue: a pause or its check fails at once while Redis is down.
+        const client = new Redis({ enableOfflineQueue: false, ...connection, lazyConnect: true })
+        logOutages(client, "Redis rate-limit store", runtime)
+        // Waits for the first connection, and starts anyway when Redis is down: the
+        // client keeps reconnecting.
+        await client.connect().catch(() => undefined)
+        return client
+      }),
+      (client) => Effect.promise(() => client.quit().catch(() => client.disconnect()))
     )
     const pauseKey = (key: string) => `${prefix}${key}:pause`
     return {

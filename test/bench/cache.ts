@@ -74,7 +74,7 @@ const warmUp = async (once: () => Promise<unknown>, batch: number, max: number):
 
 const measure = async (
   store: Row["store"],
-  layer: Layer.Layer<CacheStore.CacheStore>,
+  layer: Layer.Layer<CacheStore.CacheStore, CacheStore.InvalidRedisUrl>,
   mode: Mode,
   stream = false
 ): Promise<Row> => {
