@@ -15,13 +15,16 @@ const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
 const clients: Array<Redis> = []
 const prefixes: Array<string> = []
 
-const redisStore = (): BudgetStore.Service => {
+/** A store on a fresh prefix, with its client and prefix (cleaned up after all tests). */
+const redisStoreWith = () => {
   const client = new Redis(url)
   clients.push(client)
   const prefix = `{test-budget-${crypto.randomUUID()}}`
   prefixes.push(prefix)
-  return BudgetStore.makeRedis(client, { prefix })
+  return { client, prefix, store: BudgetStore.makeRedis(client, { prefix }) }
 }
+
+const redisStore = (): BudgetStore.Service => redisStoreWith().store
 
 afterAll(async () => {
   const client = new Redis(url)
@@ -141,11 +144,7 @@ describe.each(stores)("BudgetStore contract: %s", (_name, makeStore) => {
 describe("Redis store: a window bucket's keys expire apart", () => {
   it.effect("a counter that expired while its window entries stayed starts from zero (it went negative: double the limit in a window)", () =>
     Effect.gen(function*() {
-      const client = new Redis(url)
-      clients.push(client)
-      const prefix = `{test-budget-${crypto.randomUUID()}}`
-      prefixes.push(prefix)
-      const store = BudgetStore.makeRedis(client, { prefix })
+      const { client, prefix, store } = redisStoreWith()
       const w: BudgetStore.Bucket = { key: "user:u", limit: 1_000, windowMillis: 300, ttlMillis: 60_000 }
       yield* store.reserve({ id: "a", buckets: [w], amount: 1_000, now: 0, leaseMillis: 100 })
       yield* store.settle({ id: "a", amounts: [1_000], now: 10 })
@@ -160,11 +159,7 @@ describe("Redis store: a window bucket's keys expire apart", () => {
 
   it.effect("settling keeps the counter for at least the window its entry counts in", () =>
     Effect.gen(function*() {
-      const client = new Redis(url)
-      clients.push(client)
-      const prefix = `{test-budget-${crypto.randomUUID()}}`
-      prefixes.push(prefix)
-      const store = BudgetStore.makeRedis(client, { prefix })
+      const { client, prefix, store } = redisStoreWith()
       const w: BudgetStore.Bucket = { key: "k", limit: 1_000, windowMillis: 3_600_000, ttlMillis: 1_000 }
       yield* store.reserve({ id: "a", buckets: [w], amount: 10, now: 0, leaseMillis: 100 })
       yield* store.settle({ id: "a", amounts: [10], now: 10 })
