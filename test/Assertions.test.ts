@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
+import * as YAML from "yaml"
 import * as Assertions from "../src/eval/Assertions.js"
 import * as LlmError from "../src/LlmError.js"
 import * as Embeddings from "../src/providers/Embeddings.js"
@@ -89,6 +90,23 @@ describe("Assertions", () => {
       expect(result.pass).toBe(true)
       expect(Assertions.render("a {{ x }} {{y}} {{missing}}", { x: 1, y: { z: 2 } })).toBe("a 1 {\"z\":2} {{missing}}")
       expect(Assertions.variablesOf("{{a}} {{ b }} {{a}}")).toEqual(["a", "b"])
+    }))
+
+  it.effect("render fills only the variables' own keys: {{constructor}} is not taken from Object.prototype", () =>
+    Effect.gen(function*() {
+      expect(Assertions.render("{{constructor}} {{toString}} {{x}}", { x: 1 })).toBe("{{constructor}} {{toString}} 1")
+      expect(Assertions.render("{{constructor}}", { constructor: "own" })).toBe("own")
+    }))
+
+  it.effect("a weight or a ceiling of Infinity (YAML .inf) or NaN is rejected, so a score cannot become NaN", () =>
+    Effect.gen(function*() {
+      const decode = Schema.decodeUnknownEither(Assertions.Assertion)
+      const fromYaml = YAML.parse("{ type: equals, value: ok, weight: .inf }") as unknown
+      expect(decode(fromYaml)._tag).toBe("Left")
+      expect(decode({ type: "equals", value: "ok", weight: Number.NaN })._tag).toBe("Left")
+      expect(decode({ type: "cost", maxUsd: Number.POSITIVE_INFINITY })._tag).toBe("Left")
+      expect(decode({ type: "latency", maxMillis: Number.POSITIVE_INFINITY })._tag).toBe("Left")
+      expect(decode({ type: "equals", value: "ok", weight: 2.5, threshold: 0.5 })._tag).toBe("Right")
     }))
 
   it.effect("an unknown cost fails the cost ceiling instead of counting as $0", () =>

@@ -59,6 +59,49 @@ describe("Eval suites", () => {
       expect(error.message).toContain("uses llmRubric but the suite names no judge")
     }))
 
+  it.effect("an assertion using a {{variable}} the case does not define is a config error at load, in the case's and the defaults' assertions", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Eval.make({
+        name: "leak",
+        prompts: ["Tell me something"],
+        models: ["m"],
+        defaults: { assertions: [{ type: "notContains", value: "{{secret}}" }] },
+        cases: [
+          // typo: `secrt` defined, `secret` used
+          { id: "typo", vars: { secrt: "hunter2" }, assertions: [{ type: "containsAll", values: ["a", "{{other}}"] }] },
+          { id: "ok", vars: { secret: "hunter2", rubric: "r" }, assertions: [{ type: "regex", pattern: "^{{secret}}$" }] }
+        ]
+      }))
+      expect(error._tag).toBe("EvalConfigError")
+      expect(error.message).toContain("case typo gives no value for {{secret}} used by its notContains assertion (defaults.assertions[0])")
+      expect(error.message).toContain("case typo gives no value for {{other}} used by its containsAll assertion (assertions[0])")
+      expect(error.message).not.toContain("case ok")
+    }))
+
+  it.effect("a variable named like an Object.prototype member ({{constructor}}) must be given by the case", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Eval.make({
+        name: "proto",
+        prompts: ["Explain {{constructor}}"],
+        models: ["m"],
+        cases: [{ id: "c", assertions: [{ type: "contains", value: "{{toString}}" }] }]
+      }))
+      expect(error.message).toContain("case c gives no value for {{constructor}} used by prompt p1")
+      expect(error.message).toContain("case c gives no value for {{toString}} used by its contains assertion")
+    }))
+
+  it.effect("a case with prompts: [] is a config error (it would never run)", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Eval.make({
+        name: "skip",
+        prompts: ["hi"],
+        models: ["m"],
+        cases: [{ id: "important", prompts: [], assertions: [{ type: "equals", value: "right" }] }]
+      }))
+      expect(error._tag).toBe("EvalConfigError")
+      expect(error.message).toContain("case important has prompts: [] and would never run")
+    }))
+
   it.effect("schema errors name the field; unknown keys are rejected", () =>
     Effect.gen(function*() {
       const typo = yield* Effect.flip(Eval.make({ ...suiteInput, cases: [{ id: "c", vars: { a: 1, b: 2 }, asertions: [] }] }))
@@ -253,7 +296,7 @@ describe("Eval baselines and verdicts", () => {
       const baseline = yield* runWith(false)
       const now = yield* runWith(true)
       const comparison = Eval.compare(now, baseline)
-      expect(comparison.regressions.map((r) => r.key).sort()).toEqual(["large / p1 / good", "large / terse / good"])
+      expect(comparison.regressions.map((r) => r.label).sort()).toEqual(["large / p1 / good", "large / terse / good"])
       expect(comparison.improvements).toEqual([])
       expect(Eval.verdict(now, { comparison }).code).toBe(2)
       expect(Eval.verdict(now).code).toBe(1)
@@ -274,6 +317,76 @@ describe("Eval baselines and verdicts", () => {
       expect(Eval.compare(decoded, fewer).added).toEqual([Eval.cellKey(decoded.cells[0]!)])
       const notReport = yield* Effect.flip(Eval.decodeReport("{\"suite\": 1}"))
       expect(notReport._tag).toBe("EvalConfigError")
+    }))
+
+  it.effect("a report with no cells does not exit 0", () =>
+    Effect.gen(function*() {
+      const report = yield* runWith(false)
+      const empty = new Eval.Report({
+        ...report,
+        cells: [],
+        summary: new Eval.Summary({ ...report.summary, cells: 0, passed: 0, passRate: 1, calls: 0 })
+      })
+      const outcome = Eval.verdict(empty, { minPassRate: 0 })
+      expect(outcome.code).toBe(Eval.ExitCode.configOrProvider)
+      expect(outcome.reasons).toContain("the run has no cells: nothing was evaluated")
+    }))
+
+  it.effect("a baseline of another suite is a typed config error, and fails the verdict (exit 3) even when nothing regressed", () =>
+    Effect.gen(function*() {
+      const baseline = yield* runWith(false)
+      const now = yield* runWith(true)
+      const other = new Eval.Report({ ...baseline, suite: "other-suite" })
+      const error = yield* Effect.flip(Eval.compareBaseline(now, other))
+      expect(error._tag).toBe("EvalConfigError")
+      expect(error.message).toContain("suite \"other-suite\", not of \"sums\"")
+      expect(yield* Effect.flip(Eval.checkBaseline("sums", other))).toBeInstanceOf(Eval.EvalConfigError)
+      expect((yield* Eval.compareBaseline(now, baseline)).regressions).toHaveLength(2)
+      // the plain compare records both names; the verdict refuses the comparison
+      const comparison = Eval.compare(baseline, other)
+      expect(comparison.regressions).toEqual([])
+      expect(Eval.verdict(baseline, { comparison }).code).toBe(3)
+    }))
+
+  it.effect("a baseline that shares no cell with the run fails the verdict (exit 2): nothing was compared", () =>
+    Effect.gen(function*() {
+      const baseline = yield* runWith(false)
+      const now = yield* runWith(true)
+      const renamed = new Eval.Report({ ...baseline, cells: baseline.cells.map((c) => new Eval.CellResult({ ...c, caseId: `old-${c.caseId}` })) })
+      const comparison = Eval.compare(now, renamed)
+      expect(comparison.matched).toBe(0)
+      const outcome = Eval.verdict(now, { minPassRate: 0.5, comparison })
+      expect(outcome.code).toBe(2)
+      expect(outcome.reasons.join("; ")).toContain("no cell of this run is in the baseline")
+    }))
+
+  it.effect("ids containing ' / ' do not make two cells share a key: the regression of one is found", () =>
+    Effect.gen(function*() {
+      const answers = (failA: boolean) =>
+        ScriptedModel.make((request) => {
+          const text = request.messages[request.messages.length - 1]!.content
+          return { text: failA && text === "A" ? "bad" : "ok" }
+        })
+      // both cells are labelled "x / q / p / m"
+      const suite = yield* Eval.make({
+        name: "collide",
+        prompts: [{ id: "p", template: "{{t}}" }, { id: "q / p", template: "{{t}}" }],
+        models: ["m"],
+        cases: [
+          { id: "x / q", vars: { t: "A" }, prompts: ["p"], assertions: [{ type: "equals", value: "ok" }] },
+          { id: "x", vars: { t: "B" }, prompts: ["q / p"], assertions: [{ type: "equals", value: "ok" }] }
+        ]
+      })
+      const before = yield* Eval.run(suite, { models: { m: (yield* answers(false)).service }, cache: false })
+      const after = yield* Eval.run(suite, { models: { m: (yield* answers(true)).service }, cache: false })
+      expect(after.cells.map((c) => c.status)).toEqual(["fail", "pass"])
+      expect(new Set(after.cells.map(Eval.cellKey)).size).toBe(2)
+      // a baseline read back from JSON compares the same way (the key is not stored)
+      const baseline = yield* Eval.decodeReport(Eval.encodeReport(before))
+      const comparison = Eval.compare(after, baseline)
+      expect(comparison.regressions.map((r) => [r.key, r.label])).toEqual([[Eval.cellKey(after.cells[0]!), "x / q / p / m"]])
+      expect(comparison.matched).toBe(2)
+      expect(Eval.verdict(after, { comparison, minPassRate: 0.5 }).code).toBe(2)
     }))
 
   it.effect("--min-pass-rate: failures above it pass, under it exit 2; errors outrank everything", () =>
@@ -307,7 +420,7 @@ describe("Eval against the provider simulator", () => {
       yield* simulator.setHandler(makeHandler({ broken: true }))
       const broken = yield* Eval.run(suite, { providerOverride: override })
       const comparison = Eval.compare(broken, report)
-      expect(comparison.regressions.map((r) => r.key).sort()).toEqual([
+      expect(comparison.regressions.map((r) => r.label).sort()).toEqual([
         "arithmetic-multiply / task / claude-haiku",
         "arithmetic-multiply / task / openai-mini"
       ])

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Redacted, Schedule } from "effect"
+import { Effect, Exit, Fiber, Layer, Redacted, Schedule, Stream } from "effect"
 import * as Batch from "../src/batch/Batch.js"
 import * as CacheStore from "../src/cache/CacheStore.js"
 import * as Pricing from "../src/cost/Pricing.js"
@@ -103,7 +103,7 @@ describe("Eval batch mode", () => {
       const suite = yield* example
       const { exit } = yield* driveTestClock(Eval.run(suite, { providerOverride, cache: false, batch: { schedule: everyMinute } }))
       const report = yield* exit
-      const cell = (key: string) => report.cells.find((c) => Eval.cellKey(c) === key)!
+      const cell = (key: string) => report.cells.find((c) => Eval.cellLabel(c) === key)!
       const multiply = cell("arithmetic-multiply / task / openai-mini")
       expect(multiply.status).toBe("error")
       expect(multiply.runs[0]!.error).toBe("RateLimited: slow down")
@@ -214,7 +214,7 @@ describe("Eval batch mode", () => {
         batch: { clients: { scripted: client }, schedule: everyMinute }
       }))
       const report = yield* exit
-      const cell = (key: string) => report.cells.find((c) => Eval.cellKey(c) === key)!
+      const cell = (key: string) => report.cells.find((c) => Eval.cellLabel(c) === key)!
       const flaky = cell("flaky sum / p1 / scripted")
       expect(flaky.runs.map((r) => [r.output, r.batch?.customId])).toEqual([
         ["5", "0_flaky-sum"],
@@ -234,6 +234,61 @@ describe("Eval batch mode", () => {
       ])
       expect(report.summary.batches![1]!.note).toContain("without a batch client")
     }), { timeout: 30_000 })
+
+  it.effect("a job whose results leave out an item makes that call an error cell ('no result for custom id …'), not a crash", () =>
+    Effect.gen(function*() {
+      const scripted = yield* ScriptedModel.make(() => ({ text: "ok" }))
+      const status: Batch.Status = { state: "completed", ended: true, total: 2, succeeded: 1, failed: 0 }
+      const client: Batch.Service = {
+        provider: "custom",
+        submit: (submission) =>
+          Effect.succeed({
+            id: "job_1",
+            provider: "custom",
+            inputFileId: undefined,
+            items: submission.flatMap((item) =>
+              "customId" in item && item.request instanceof LanguageModel.Request ? [{ customId: item.customId, request: item.request }] : []
+            )
+          }),
+        status: () => Effect.succeed(status),
+        wait: () => Effect.succeed(status),
+        // answers the first item only
+        results: (job) =>
+          Stream.make<[Batch.Result]>({
+            _tag: "Succeeded",
+            customId: job.items[0]!.customId,
+            index: 0,
+            request: job.items[0]!.request,
+            response: new LanguageModel.Response({
+              text: "ok",
+              finishReason: "stop",
+              usage: new LanguageModel.Usage({ inputTokens: 3, outputTokens: 1 }),
+              provider: "custom",
+              model: "m",
+              latencyMillis: 1
+            })
+          }),
+        cancel: () => Effect.void,
+        run: () => Stream.empty
+      }
+      const suite = yield* Eval.make({
+        name: "partial",
+        prompts: ["hi {{v}}"],
+        models: ["m"],
+        cases: [
+          { id: "a", vars: { v: 1 }, assertions: [{ type: "equals", value: "ok" }] },
+          { id: "b", vars: { v: 2 }, assertions: [{ type: "equals", value: "ok" }] }
+        ]
+      })
+      const report = yield* Eval.run(suite, { models: { m: scripted.service }, cache: false, batch: { clients: { m: client } } })
+      expect(report.cells.map((c) => c.status)).toEqual(["pass", "error"])
+      const missing = report.cells[1]!.runs[0]!
+      expect(missing.error).toContain("no result for custom id 1_b in batch job job_1")
+      expect(missing.batch).toEqual({ job: "job_1", customId: "1_b" })
+      expect(report.summary.batches!.map((t) => [t.outcome, t.calls, t.failedCalls])).toEqual([["batched", 2, 1]])
+      expect(Eval.verdict(report).code).toBe(3)
+      expect(yield* scripted.recorder.calls).toBe(0)
+    }))
 
   it.scoped("interrupting a run while its job is pending cancels the job", () =>
     Effect.gen(function*() {

@@ -134,6 +134,18 @@ describe("eval command (in-process)", () => {
       expect((yield* run("evals/does-not-exist.yaml")).code).toBe(3)
     }), { timeout: 20_000 })
 
+  it.live("exit 3: a baseline saved from another suite is refused before any call", () =>
+    Effect.gen(function*() {
+      const saved = yield* run(failing, "--simulator-handler", handler, "--no-cache", "--quiet", "--save-baseline", tmp("failing.baseline.json"))
+      expect(saved.code, saved.out).toBe(1)
+      const { code, out } = yield* run(example, "--simulator-handler", handler, "--no-cache", "--baseline", tmp("failing.baseline.json"))
+      expect(code, out).toBe(3)
+      expect(out).toContain("The baseline is a report of suite \"failing\", not of \"example\"")
+      // refused before running: no progress line, no table
+      expect(out).not.toMatch(/\[\s*1\/14\]/)
+      expect(out).not.toContain("Passed")
+    }), { timeout: 20_000 })
+
   it.live("the response cache file makes a rerun call nothing", () =>
     Effect.gen(function*() {
       const cache = tmp("cache/eval.sqlite")

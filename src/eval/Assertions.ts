@@ -31,11 +31,14 @@ import * as Structured from "../structured/Structured.js"
 // Models
 // -----------------------------------------------------------------------------
 
+/** A finite number ≥ 0: `Infinity` (YAML `.inf`) and `NaN` are rejected, so scores stay numbers. */
+const FiniteNonNegative = Schema.Number.pipe(Schema.finite(), Schema.nonNegative())
+
 const common = {
   /** Passes when the plain assertion fails (default false). */
   not: Schema.optional(Schema.Boolean),
-  /** Weight in the case's score (default 1; 0 records without deciding). */
-  weight: Schema.optional(Schema.NonNegative),
+  /** Weight in the case's score (default 1; 0 records without deciding); finite (`.inf` is rejected). */
+  weight: Schema.optional(FiniteNonNegative),
   /** The score needed to pass (default 1; `similar` 0.8; `llmRubric` 0.5). */
   threshold: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
   /** A label shown in reports. */
@@ -83,8 +86,8 @@ export const Assertion = Schema.Union(
   struct("matchesSchema", { schema: Schema.Union(EffectSchema, JsonSchemaObject) }),
   struct("similar", { value: Schema.String }),
   struct("llmRubric", { rubric: Schema.String }),
-  struct("cost", { maxUsd: Schema.NonNegative }),
-  struct("latency", { maxMillis: Schema.NonNegative })
+  struct("cost", { maxUsd: FiniteNonNegative }),
+  struct("latency", { maxMillis: FiniteNonNegative })
 )
 
 /**
@@ -180,15 +183,49 @@ export const variablesOf = (template: string): ReadonlyArray<string> =>
   Array.from(new Set(Array.from(template.matchAll(variable), (m) => m[1]!)))
 
 /**
- * Fills `{{name}}` placeholders; objects are written as JSON. Names without a
- * value are left as they are (suites are checked for them before running).
+ * The templates of an assertion: its string fields that are rendered with the
+ * case's variables (`value`, `values`, `pattern`, `rubric`), so a suite can be
+ * checked for variables a case does not define.
+ *
+ * @since 0.1.0
+ * @category templates
+ */
+export const templatesOf = (assertion: Assertion): ReadonlyArray<string> => {
+  switch (assertion.type) {
+    case "equals":
+    case "contains":
+    case "notContains":
+    case "icontains":
+    case "startsWith":
+    case "similar":
+      return [assertion.value]
+    case "containsAny":
+    case "containsAll":
+      return assertion.values
+    case "regex":
+      return [assertion.pattern]
+    case "llmRubric":
+      return [assertion.rubric]
+    case "isJson":
+    case "matchesSchema":
+    case "cost":
+    case "latency":
+      return []
+  }
+}
+
+/**
+ * Fills `{{name}}` placeholders; objects are written as JSON. Only the
+ * variables' own keys count (`{{constructor}}` is not filled from
+ * `Object.prototype`). Names without a value are left as they are (suites are
+ * checked for them before running).
  *
  * @since 0.1.0
  * @category templates
  */
 export const render = (template: string, vars: Readonly<Record<string, unknown>>): string =>
   template.replace(variable, (whole, name: string) => {
-    if (!(name in vars)) return whole
+    if (!Object.hasOwn(vars, name)) return whole
     const value = vars[name]
     return typeof value === "string" ? value : JSON.stringify(value)
   })

@@ -7,8 +7,8 @@
  * |---|---|
  * | 0 | every cell passed (or the pass rate reached `--min-pass-rate`) and nothing regressed |
  * | 1 | some assertion failed |
- * | 2 | the pass rate is under `--min-pass-rate`, or a cell that passed in `--baseline` does not now |
- * | 3 | configuration or provider error: the suite or a flag is invalid, a model cannot be built, a call (or the judge) failed |
+ * | 2 | the pass rate is under `--min-pass-rate`, a cell that passed in `--baseline` does not now, or no cell matched the baseline |
+ * | 3 | configuration or provider error: the suite, a flag or the baseline (another suite's) is invalid, a model cannot be built, a call (or the judge) failed, the run has no cells |
  *
  * The command fails with {@link EvalExit} for a non-zero code; {@link withExitCode}
  * turns that (and a command-line `ValidationError`, code 3) into
@@ -164,6 +164,9 @@ export const runEval = (args: EvalArgs): Effect.Effect<Eval.Report, EvalExit> =>
           catch: (e) => new Eval.EvalConfigError({ message: `Cannot read the baseline: ${String(e)}` })
         }),
         Eval.decodeReport
+      ).pipe(
+        // another suite's baseline compares nothing: refuse it before spending a call
+        Effect.flatMap((b) => Eval.checkBaseline(loaded.suite.name, b))
       ))
       : Option.none<Eval.Report>()
 
@@ -204,7 +207,7 @@ export const runEval = (args: EvalArgs): Effect.Effect<Eval.Report, EvalExit> =>
       onProgress: args.quiet ? undefined : ({ cell, done, total }) =>
         Console.error(
           `[${String(done).padStart(String(total).length)}/${total}] ${cell.status === "pass" ? "✓" : cell.status === "fail" ? "✗" : "!"} ` +
-            `${Eval.cellKey(cell)} ${Math.round(cell.latencyMillis)}ms${cell.runs.every((r) => r.cached) ? " (cached)" : ""}` +
+            `${Eval.cellLabel(cell)} ${Math.round(cell.latencyMillis)}ms${cell.runs.every((r) => r.cached) ? " (cached)" : ""}` +
             `${cell.runs.some((r) => r.batch !== undefined) ? ` (batch ${cell.runs.find((r) => r.batch !== undefined)!.batch!.job})` : ""}`
         )
     })

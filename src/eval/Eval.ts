@@ -204,7 +204,8 @@ export type SuiteInput = typeof Suite.Encoded
 
 /**
  * A suite that cannot run: it does not decode, a case lacks a variable a prompt
- * uses, a model name is unknown, a provider cannot be built, a file is unreadable.
+ * or an assertion uses, a model name is unknown, a provider cannot be built, a
+ * file is unreadable, a baseline belongs to another suite.
  *
  * @since 0.1.0
  * @category errors
@@ -219,7 +220,9 @@ const decodeSuite = Schema.decodeUnknown(Suite, { errors: "all", onExcessPropert
 /**
  * Validates a suite (from TypeScript, or parsed JSON/YAML) and checks that it can
  * run: unique ids, every variable a prompt uses given by every case that uses the
- * prompt, prompt ids a case names exist, a judge when a case uses `llmRubric`.
+ * prompt, every variable an assertion uses (the case's and `defaults.assertions`)
+ * given by the case, prompt ids a case names exist (and at least one: `prompts: []`
+ * is an error), a judge when a case uses `llmRubric`.
  *
  * @since 0.1.0
  * @category constructors
@@ -283,10 +286,26 @@ const check = (suite: Suite): ReadonlyArray<string> => {
     for (const id of c.prompts ?? []) {
       if (!prompts.some((p) => p.id === id)) problems.push(`case ${c.id} names prompt ${id}, which the suite lacks`)
     }
+    if (c.prompts !== undefined && c.prompts.length === 0) {
+      problems.push(`case ${c.id} has prompts: [] and would never run: a case needs at least one prompt (leave prompts out for all)`)
+    }
+    // own keys only: `{{constructor}}` is not given by Object.prototype
+    const given = (name: string) => Object.hasOwn(c.vars, name)
     for (const prompt of prompts.filter((p) => c.prompts === undefined || c.prompts.includes(p.id))) {
       const used = [...Assertions.variablesOf(prompt.template), ...Assertions.variablesOf(prompt.system ?? "")]
       for (const name of used) {
-        if (!(name in c.vars)) problems.push(`case ${c.id} gives no value for {{${name}}} used by prompt ${prompt.id}`)
+        if (!given(name)) problems.push(`case ${c.id} gives no value for {{${name}}} used by prompt ${prompt.id}`)
+      }
+    }
+    // an undefined variable in an assertion would be compared as the literal text "{{name}}"
+    const assertions = [
+      ...(suite.defaults?.assertions ?? []).map((a, i) => ({ a, where: `defaults.assertions[${i}]` })),
+      ...c.assertions.map((a, i) => ({ a, where: `assertions[${i}]` }))
+    ]
+    for (const { a, where } of assertions) {
+      const used = new Set(Assertions.templatesOf(a).flatMap(Assertions.variablesOf))
+      for (const name of used) {
+        if (!given(name)) problems.push(`case ${c.id} gives no value for {{${name}}} used by its ${a.type} assertion (${where})`)
       }
     }
     if (suite.judge === undefined && assertionsOf(suite, c).some((a) => a.type === "llmRubric")) {
@@ -488,12 +507,26 @@ export class Report extends Schema.Class<Report>("effect-llm/eval/Report")({
 }) {}
 
 /**
- * The key a cell is compared under in a baseline.
+ * The key a cell is compared under in a baseline: the JSON array
+ * `[caseId, promptId, model]`, unambiguous whatever the ids contain (ids with
+ * " / " cannot make two cells share a key). It is computed from the cell's
+ * fields, not stored, so reports saved before it changed compare as before. For
+ * display use {@link cellLabel}.
  *
  * @since 0.1.0
  * @category getters
  */
 export const cellKey = (cell: { readonly caseId: string; readonly promptId: string; readonly model: string }): string =>
+  JSON.stringify([cell.caseId, cell.promptId, cell.model])
+
+/**
+ * How a cell is named in reports and progress lines: `case / prompt / model`.
+ * Readable, but not unique when ids contain " / " (compare with {@link cellKey}).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const cellLabel = (cell: { readonly caseId: string; readonly promptId: string; readonly model: string }): string =>
   `${cell.caseId} / ${cell.promptId} / ${cell.model}`
 
 /**
@@ -1160,6 +1193,20 @@ export const run = (suite: Suite, options: RunOptions = {}): Effect.Effect<Repor
                   plan.answers[entry.i] = { exit: Exit.fail(result.error), latencyMillis, batch }
                 }
               }
+              // an item the job's results left out is that call's error, not a crash of the run
+              for (const { customId } of items) {
+                const { i } = byId.get(customId)!
+                if (plan.answers[i] !== undefined) continue
+                failedCalls++
+                plan.answers[i] = {
+                  exit: Exit.fail(new LlmError.ProviderUnavailable({
+                    kind: "server",
+                    message: `no result for custom id ${customId} in batch job ${job.id}`
+                  })),
+                  latencyMillis,
+                  batch: { job: job.id, customId }
+                }
+              }
               // into the cache, one at a time (a refresh writes without reading; one at a
               // time so identical requests do not share a flight and each keeps its answer)
               if (store !== undefined) {
@@ -1250,7 +1297,10 @@ export const run = (suite: Suite, options: RunOptions = {}): Effect.Effect<Repor
  * @category models
  */
 export interface Change {
+  /** The cell's {@link cellKey}. */
   readonly key: string
+  /** The cell's {@link cellLabel}, for display. */
+  readonly label: string
   readonly before: CellResult
   readonly after: CellResult
 }
@@ -1258,7 +1308,10 @@ export interface Change {
 /**
  * How a report compares with a baseline: cells that passed before and do not now
  * (`regressions`), cells that pass now and did not (`improvements`), cells only
- * in one of them, and the change of the pass rate.
+ * in one of them (by {@link cellKey}), how many cells both have (`matched`), the
+ * two suite names, and the change of the pass rate. {@link verdict} fails a
+ * comparison against another suite's baseline (exit 3) or one that matched no
+ * cell (exit 2).
  *
  * @since 0.1.0
  * @category models
@@ -1268,14 +1321,22 @@ export interface Comparison {
   readonly improvements: ReadonlyArray<Change>
   readonly added: ReadonlyArray<string>
   readonly removed: ReadonlyArray<string>
+  /** Cells present in both the report and the baseline. */
+  readonly matched: number
+  /** The report's suite name. */
+  readonly suite: string
+  /** The baseline's suite name. */
+  readonly baselineSuite: string
   readonly baselinePassRate: number
   readonly passRate: number
-  /** The baseline cell of each key, for diffs. */
+  /** The baseline cell of each {@link cellKey}, for diffs. */
   readonly baseline: ReadonlyMap<string, CellResult>
 }
 
 /**
- * Compares a report with a baseline report.
+ * Compares a report with a baseline report. It does not refuse a baseline of
+ * another suite (the comparison records both names and {@link verdict} fails
+ * it); {@link compareBaseline} does.
  *
  * @since 0.1.0
  * @category baselines
@@ -1285,22 +1346,55 @@ export const compare = (report: Report, baseline: Report): Comparison => {
   const after = new Map(report.cells.map((c) => [cellKey(c), c] as const))
   const regressions: Array<Change> = []
   const improvements: Array<Change> = []
+  let matched = 0
   for (const [key, cell] of after) {
     const old = before.get(key)
     if (old === undefined) continue
-    if (old.status === "pass" && cell.status !== "pass") regressions.push({ key, before: old, after: cell })
-    if (old.status !== "pass" && cell.status === "pass") improvements.push({ key, before: old, after: cell })
+    matched++
+    const label = cellLabel(cell)
+    if (old.status === "pass" && cell.status !== "pass") regressions.push({ key, label, before: old, after: cell })
+    if (old.status !== "pass" && cell.status === "pass") improvements.push({ key, label, before: old, after: cell })
   }
   return {
     regressions,
     improvements,
     added: [...after.keys()].filter((k) => !before.has(k)),
     removed: [...before.keys()].filter((k) => !after.has(k)),
+    matched,
+    suite: report.suite,
+    baselineSuite: baseline.suite,
     baselinePassRate: baseline.summary.passRate,
     passRate: report.summary.passRate,
     baseline: before
   }
 }
+
+/**
+ * Checks that a baseline belongs to a suite: a baseline saved from another suite
+ * compares nothing meaningful, so it is a configuration error. The CLI checks
+ * this before running.
+ *
+ * @since 0.1.0
+ * @category baselines
+ */
+export const checkBaseline = (suite: string, baseline: Report): Effect.Effect<Report, EvalConfigError> =>
+  baseline.suite === suite
+    ? Effect.succeed(baseline)
+    : Effect.fail(new EvalConfigError({ message: baselineSuiteMismatch(suite, baseline.suite) }))
+
+/**
+ * {@link compare}, failing with an `EvalConfigError` when the baseline comes
+ * from another suite.
+ *
+ * @since 0.1.0
+ * @category baselines
+ */
+export const compareBaseline = (report: Report, baseline: Report): Effect.Effect<Comparison, EvalConfigError> =>
+  Effect.map(checkBaseline(report.suite, baseline), (b) => compare(report, b))
+
+const baselineSuiteMismatch = (suite: string, baselineSuite: string) =>
+  `The baseline is a report of suite ${JSON.stringify(baselineSuite)}, not of ${JSON.stringify(suite)}: ` +
+  "it cannot tell what regressed (save a baseline of this suite with --save-baseline)"
 
 /**
  * The exit codes of the `eval` command.
@@ -1313,9 +1407,9 @@ export const ExitCode = {
   ok: 0,
   /** Some assertion failed (and no `--min-pass-rate` tolerates it). */
   assertionFailures: 1,
-  /** The pass rate is under `--min-pass-rate`, or a cell regressed against the baseline. */
+  /** The pass rate is under `--min-pass-rate`, a cell regressed against the baseline, or no baseline cell matched. */
   belowThreshold: 2,
-  /** The suite or a model is misconfigured, or a provider (or judge) call failed. */
+  /** The suite, a model or the baseline (another suite's) is misconfigured, the run has no cells, or a provider (or judge) call failed. */
   configOrProvider: 3
 } as const
 
@@ -1328,7 +1422,9 @@ export type ExitCode = typeof ExitCode[keyof typeof ExitCode]
 /**
  * What a report means for CI: the exit code and why. Precedence: errors (3) over
  * thresholds and regressions (2) over failures (1). With `minPassRate`, failing
- * cells are tolerated while the pass rate reaches it.
+ * cells are tolerated while the pass rate reaches it. A report with no cells, or
+ * a comparison with another suite's baseline, is a configuration error (3); a
+ * comparison that matched no cell of the baseline fails like a regression (2).
  *
  * @since 0.1.0
  * @category verdicts
@@ -1339,15 +1435,24 @@ export const verdict = (
 ): { readonly code: ExitCode; readonly reasons: ReadonlyArray<string> } => {
   const s = report.summary
   const reasons: Array<string> = []
+  const comparison = options.comparison
+  const empty = report.cells.length === 0
+  if (empty) reasons.push("the run has no cells: nothing was evaluated")
+  const foreign = comparison !== undefined && comparison.baselineSuite !== comparison.suite
+  if (foreign) reasons.push(baselineSuiteMismatch(comparison.suite, comparison.baselineSuite))
   if (s.errors > 0) reasons.push(`${s.errors} cell(s) hit a provider or judge error`)
   const below = options.minPassRate !== undefined && s.passRate < options.minPassRate
   if (below) reasons.push(`pass rate ${(s.passRate * 100).toFixed(1)}% is under the required ${(options.minPassRate! * 100).toFixed(1)}%`)
-  const regressions = options.comparison?.regressions ?? []
-  if (regressions.length > 0) reasons.push(`${regressions.length} cell(s) regressed against the baseline: ${regressions.map((r) => r.key).join(", ")}`)
+  const disjoint = comparison !== undefined && !foreign && !empty && comparison.matched === 0
+  if (disjoint) {
+    reasons.push(`no cell of this run is in the baseline (${comparison.removed.length} baseline cell(s), none matched): nothing was compared`)
+  }
+  const regressions = comparison?.regressions ?? []
+  if (regressions.length > 0) reasons.push(`${regressions.length} cell(s) regressed against the baseline: ${regressions.map((r) => r.label).join(", ")}`)
   if (s.failed > 0 && options.minPassRate === undefined) reasons.push(`${s.failed} cell(s) failed their assertions`)
-  const code: ExitCode = s.errors > 0
+  const code: ExitCode = s.errors > 0 || empty || foreign
     ? ExitCode.configOrProvider
-    : below || regressions.length > 0
+    : below || disjoint || regressions.length > 0
     ? ExitCode.belowThreshold
     : s.failed > 0 && options.minPassRate === undefined
     ? ExitCode.assertionFailures

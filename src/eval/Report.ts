@@ -95,7 +95,7 @@ export const consoleTable = (report: Eval.Report, comparison?: Eval.Comparison):
   const failing = report.cells.filter((c) => c.status !== "pass")
   if (failing.length > 0) {
     out.push("", "Failures:")
-    for (const cell of failing) out.push(`  ${symbol(cell.status)} ${Eval.cellKey(cell)}: ${failureReason(cell)}`)
+    for (const cell of failing) out.push(`  ${symbol(cell.status)} ${Eval.cellLabel(cell)}: ${failureReason(cell)}`)
   }
   if (comparison !== undefined) {
     out.push(
@@ -104,8 +104,8 @@ export const consoleTable = (report: Eval.Report, comparison?: Eval.Comparison):
         `${comparison.regressions.length} regression(s), ${comparison.improvements.length} improvement(s), ` +
         `${comparison.added.length} new, ${comparison.removed.length} gone`
     )
-    for (const r of comparison.regressions) out.push(`  ↓ ${r.key}: ${r.before.status} → ${r.after.status}`)
-    for (const r of comparison.improvements) out.push(`  ↑ ${r.key}: ${r.before.status} → ${r.after.status}`)
+    for (const r of comparison.regressions) out.push(`  ↓ ${r.label}: ${r.before.status} → ${r.after.status}`)
+    for (const r of comparison.improvements) out.push(`  ↑ ${r.label}: ${r.before.status} → ${r.after.status}`)
   }
   return out.join("\n")
 }
@@ -380,7 +380,7 @@ const cellHtml = (cell: Eval.CellResult, comparison: Eval.Comparison | undefined
   }).join("")
   const tokens = `${cell.tokens.input}/${cell.tokens.output} tok`
   const cost = cell.costUsd === undefined ? "cost ?" : usd(cell.costUsd)
-  return `<td class="cell ${cell.status}" data-key="${escapeHtml(key)}" data-status="${cell.status}">` +
+  return `<td class="cell ${cell.status}" data-key="${escapeHtml(Eval.cellLabel(cell))}" data-status="${cell.status}">` +
     `<span class="badge ${cell.status}">${statusLabel[cell.status]}</span>${change} ` +
     `<span class="score">${cell.score.toFixed(2)}</span>` +
     `<div class="meta">${ms(cell.latencyMillis)} · ${tokens} · ${cost}${cell.runs.some((r) => r.cached) ? " · cached" : ""}` +
@@ -407,8 +407,8 @@ export const html = (report: Eval.Report, comparison?: Eval.Comparison): string 
     `${comparison.regressions.length} regression(s), ${comparison.improvements.length} improvement(s), ` +
     `${comparison.added.length} new cell(s), ${comparison.removed.length} gone.</p>` +
     `<ul class="changes">${[
-      ...comparison.regressions.map((r) => `<li class="regressed">▼ ${escapeHtml(r.key)}: ${r.before.status} → ${r.after.status}</li>`),
-      ...comparison.improvements.map((r) => `<li class="improved">▲ ${escapeHtml(r.key)}: ${r.before.status} → ${r.after.status}</li>`)
+      ...comparison.regressions.map((r) => `<li class="regressed">▼ ${escapeHtml(r.label)}: ${r.before.status} → ${r.after.status}</li>`),
+      ...comparison.improvements.map((r) => `<li class="improved">▲ ${escapeHtml(r.label)}: ${r.before.status} → ${r.after.status}</li>`)
     ].join("")}</ul>`
   return `<!doctype html>
 <html lang="en">
