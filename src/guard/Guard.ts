@@ -31,6 +31,7 @@ import * as LanguageModel from "../LanguageModel.js"
 import * as Construct from "../internal/construct.js"
 import * as LlmError from "../LlmError.js"
 import * as InjectionScanner from "./InjectionScanner.js"
+import * as Secrets from "./internal/secrets.js"
 import * as OutputGuard from "./OutputGuard.js"
 import * as Spotlight from "./Spotlight.js"
 
@@ -169,19 +170,6 @@ const withMessages = (request: LanguageModel.Request, messages: ReadonlyArray<La
   return first === undefined ? request : Construct.make(LanguageModel.Request, { ...request, messages: [first, ...rest] })
 }
 
-/**
- * The start of a secret whose pattern spans whitespace and that may still be
- * growing at the end of `pending`: a `Bearer` and its token, a private key's
- * BEGIN line, a credential name with its `:` / `=` and value.
- * Released in pieces, each piece alone would pass the check.
- */
-const OPEN_SECRETS = [
-  /\bBearer(?:\s+[A-Za-z0-9._~+/=-]*)?\s*$/,
-  /-----BEGIN(?: [A-Z]*)*-*$/,
-  /\b(?:api[_-]?key|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|password|passwd|client[_-]?secret)["']?\s*(?:[:=]\s*["']?[A-Za-z0-9_\-/+.!@#$%^&*]*)?$/i
-]
-const OPEN_PRIVATE_KEY = /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----(?![\s\S]*-----END (?:[A-Z]+ )?PRIVATE KEY-----)/
-
 /** Characters of keys and tokens: a forced cut never falls between two of them. */
 const isTokenCode = (c: number) =>
   (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 45 || c === 46 || c === 43 ||
@@ -190,21 +178,18 @@ const isTokenCode = (c: number) =>
 /**
  * Where text can be released: after the last whitespace, before a trailing run
  * of digits, spaces and phone punctuation (a number may still be growing), and
- * before the start of an unfinished secret that spans whitespace (see
- * {@link OPEN_SECRETS}). Held-back text is capped at 1 KB, except an unfinished
+ * before the start of an unfinished secret that spans whitespace (released in
+ * pieces, each piece alone would pass the check; see `internal/secrets.ts`). Held-back text is capped at 1 KB, except an unfinished
  * private key (held to its END line or the end of the answer); a cut the cap
  * forces backs off to the start of the key-like run it would split (up to 256
  * characters), so a key inside a long run without spaces is released whole.
  */
 const safeCut = (pending: string): number => {
-  const key = OPEN_PRIVATE_KEY.exec(pending)
-  if (key !== null) return key.index
+  const open = Secrets.unfinishedAt(pending)
+  if (open?.unbounded === true) return open.at
   const tail = /(?:[+(]?\d[\d ().-]*)?\S*$/.exec(pending)
   let cut = pending.length - (tail === null ? 0 : tail[0].length)
-  for (const open of OPEN_SECRETS) {
-    const m = open.exec(pending)
-    if (m !== null && m.index < cut) cut = m.index
-  }
+  if (open !== undefined && open.at < cut) cut = open.at
   const forced = pending.length - 1024
   if (cut >= forced) return cut
   let at = forced

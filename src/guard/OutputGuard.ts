@@ -29,6 +29,7 @@ import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { findBlobs } from "./internal/decode.js"
 import { normalize } from "./internal/normalize.js"
+import * as Secrets from "./internal/secrets.js"
 
 /**
  * What to do with a detected secret or PII.
@@ -179,7 +180,7 @@ const leaksAny = (text: string, secrets: ReadonlyArray<string>): string | undefi
 // -----------------------------------------------------------------------------
 
 const SECRET_PATTERNS: ReadonlyArray<readonly [string, RegExp]> = [
-  ["private-key", /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z]+ )?PRIVATE KEY-----|$)/g],
+  ["private-key", Secrets.privateKey],
   ["anthropic-key", /\bsk-ant-[A-Za-z0-9_-]{16,}/g],
   ["openai-key", /\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}/g],
   ["aws-access-key", /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g],
@@ -187,11 +188,8 @@ const SECRET_PATTERNS: ReadonlyArray<readonly [string, RegExp]> = [
   ["slack-token", /\bxox[abprs]-[A-Za-z0-9-]{10,}/g],
   ["google-api-key", /\bAIza[0-9A-Za-z_-]{35}/g],
   ["stripe-key", /\b(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{16,}/g],
-  ["bearer-token", /\bBearer\s+[A-Za-z0-9._~+/=-]{20,}/g],
-  [
-    "credential-assignment",
-    /\b(?:api[_-]?key|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|password|passwd|client[_-]?secret)["']?\s*[:=]\s*["']?[A-Za-z0-9_\-/+.!@#$%^&*]{8,}/gi
-  ]
+  ["bearer-token", Secrets.bearerToken],
+  ["credential-assignment", Secrets.credentialAssignment]
 ]
 
 const JWT = /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/y
