@@ -4,7 +4,7 @@ import { SpanKind, SpanStatusCode } from "@opentelemetry/api"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import { Cause, Chunk, Effect, Exit, Fiber, FiberRef, Layer, Logger, LogLevel, Metric, MetricBoundaries, Option, Stream, TestClock, Tracer } from "effect"
+import { Cause, Chunk, Effect, Exit, Fiber, FiberId, FiberRef, Inspectable, Layer, Logger, LogLevel, Metric, MetricBoundaries, Option, Redacted, Stream, TestClock, Tracer } from "effect"
 import * as ResponseCache from "../src/cache/ResponseCache.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
@@ -344,6 +344,36 @@ describe("Telemetry logs", () => {
       yield* run
       yield* Effect.flip(run)
       expect(entries.map((e) => [e.level, e.message])).toEqual([["ERROR", "chat log-model failed: InvalidRequest"]])
+    }))
+  it.effect("the line carries the caller's annotations and log spans, and the logger's fiber and date", () =>
+    Effect.gen(function*() {
+      const seen: Array<{ annotations: Record<string, unknown>; spans: Array<string>; fiber: string; date: number; text: string }> = []
+      const logger = Logger.make(({ annotations, date, fiberId, spans }) => {
+        const record: Record<string, unknown> = {}
+        for (const [k, v] of annotations) record[k] = v
+        seen.push({
+          annotations: record,
+          spans: [...spans].map((s) => s.label),
+          fiber: FiberId.threadName(fiberId),
+          date: date.getTime(),
+          text: Inspectable.toStringUnknown(record)
+        })
+      })
+      const lm = yield* Telemetry.make()(yield* scripted([{ text: "fine" }], { provider: "openai", model: "log-model" }))
+      const fiber = yield* Effect.fiberId
+      yield* TestClock.setTime(1_234_000)
+      yield* LanguageModel.generate(ask("x")).pipe(
+        Effect.provideService(LanguageModel.LanguageModel, lm),
+        Effect.annotateLogs({ requestId: "r-1", secret: Redacted.make("hunter2") }),
+        Effect.withLogSpan("handler"),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      expect(seen).toHaveLength(1)
+      expect(seen[0]!.annotations).toMatchObject({ requestId: "r-1", outcome: "success", model: "log-model" })
+      expect(seen[0]!.spans).toEqual(["handler"])
+      expect(seen[0]!.fiber).toBe(FiberId.threadName(fiber))
+      expect(seen[0]!.date).toBe(1_234_000)
+      expect(seen[0]!.text).not.toContain("hunter2")
     }))
 })
 

@@ -577,9 +577,10 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
       call: Call,
       attempts: ReadonlyArray<LanguageModel.Attempt>,
       route: RouteSummary,
-      fiber: FiberAccess.FiberAccess
+      runtimeFiber: Fiber.RuntimeFiber<unknown, unknown>
     ): void => {
       if (logOptions === undefined) return
+      const fiber = FiberAccess.access(runtimeFiber)
       const outcome = call.outcome
       // Below the minimum log level the line would be dropped: skip building it.
       const minimum = fiber.getFiberRef(FiberRef.currentMinimumLogLevel)
@@ -636,19 +637,17 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
           break
       }
       // What `Effect.annotateLogs(record)(Effect.logWithLevel(...))` does, in one
-      // batch of inserts and without its acquire/release steps.
+      // batch of inserts and without setting the fiber's annotations.
       const current = fiber.getFiberRef(FiberRef.currentLogAnnotations)
-      fiber.setFiberRef(
-        FiberRef.currentLogAnnotations,
+      FiberAccess.logWith(
+        runtimeFiber,
+        message,
+        cause,
+        level,
         HashMap.mutate(current, (map) => {
           for (const key in annotations) HashMap.set(map, key, annotations[key])
         })
       )
-      try {
-        fiber.log(message, cause, Option.some(level))
-      } finally {
-        fiber.setFiberRef(FiberRef.currentLogAnnotations, current)
-      }
     }
 
     /**
@@ -663,11 +662,11 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
       annotateSpan(call, attempts, route)
       attemptSpans(call, attempts, runtimeFiber.currentTracer)
       recordMetrics(call, attempts, route, fiber.getFiberRef(FiberRef.currentMetricLabels))
-      if (call.span === undefined || inSpan) return logLine(call, attempts, route, fiber)
+      if (call.span === undefined || inSpan) return logLine(call, attempts, route, runtimeFiber)
       const context = fiber.getFiberRef(FiberRef.currentContext)
       fiber.setFiberRef(FiberRef.currentContext, Context.add(context, Tracer.ParentSpan, call.span))
       try {
-        logLine(call, attempts, route, fiber)
+        logLine(call, attempts, route, runtimeFiber)
       } finally {
         fiber.setFiberRef(FiberRef.currentContext, context)
       }
