@@ -67,6 +67,32 @@ describe("canary", () => {
     }
   })
 
+  it("a canary of any shape (letters, digits, leetspeak, ordinal-like) is caught in every disguise", () => {
+    const alphabet = [..."abcdefghijklmnopqrstuvwxyz0123456789"]
+    const random = seededStrings(alphabet, 200, 17, 16).map((s) => `cnry-${s.padEnd(16, "a").slice(0, 16)}`)
+    const shapes = ["abcdefghijklmnop", "0123456789012345", "ab12345678901234", "1234567890123ths", "o1e3a4s5t7o1e3a4", "aaaa1111bbbb2222"]
+    const leet: Record<string, string> = { o: "0", i: "1", e: "3", a: "4", s: "5", t: "7" }
+    // Leetspeak is folded back only in a run mixing letters and digits that does not
+    // read as an ordinal ("ab12345678901234"), in the canary as in the answer.
+    const folds = (run: string) => /[a-z]/.test(run) && /[0-9]/.test(run) && !/^[0-9]+[a-z]{1,3}$|^[a-z]{1,3}[0-9]+$/.test(run)
+    for (const c of [...shapes.map((s) => `cnry-${s}`), ...random]) {
+      const spelled = c.replace(/[oieast]/g, (x) => leet[x]!)
+      const disguises = [
+        c.toUpperCase(),
+        [...c].join(" "),
+        [...c].reverse().join(""),
+        [...c].join("\u200b"),
+        ...(folds(spelled.slice(5)) && (folds(c.slice(5)) || !/[0-9]/.test(c)) ? [spelled, [...spelled].reverse().join("")] : []),
+        c.replace(/c/g, "\u0441").replace(/y/g, "\u0443"),
+        `cnry ${c.slice(5).toUpperCase()}`,
+        Buffer.from(c.toUpperCase()).toString("base64"),
+        Buffer.from(c).toString("hex")
+      ]
+      for (const text of disguises) expect(rejected(OutputGuard.checkText(`note: ${text}`, {}, { canary: c })), `${c} in ${text}`).toBe("canary-leak")
+      expect(rejected(OutputGuard.checkText(`cnry ${c.slice(5, 13)}`, {}, { canary: c }))).toBe("passed")
+    }
+  })
+
   it("protected strings (an access code) are detected like the canary", () => {
     expect(rejected(OutputGuard.checkText("The code is t r a m = 3 2", { protectedStrings: ["tram=32"] }))).toBe("protected-string")
   })

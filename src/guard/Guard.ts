@@ -26,7 +26,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Effect, Either, Layer, Option, type Scope, Stream } from "effect"
+import { Array as Arr, Chunk, Effect, Either, Layer, Option, type Scope, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as Construct from "../internal/construct.js"
 import * as LlmError from "../LlmError.js"
@@ -148,27 +148,38 @@ interface Prepared {
   readonly context: OutputGuard.Context
 }
 
-const prepare = (request: LanguageModel.Request, options: OutputOptions): Effect.Effect<Prepared> => {
+/**
+ * Runs `f` on a request with a fresh canary planted and untrusted messages
+ * spotlit. The options are read once; a request with no untrusted message to wrap
+ * (the usual case) skips Spotlight's per-message walk and costs the canary's
+ * draws and one `flatMap` (binds, not `Effect.zipWith`, which runs through `Effect.all`).
+ */
+const preparer = (options: OutputOptions) => {
   const spotlight = options.spotlight ?? { roles: ["tool"] as const }
-  const canary = options.canary ?? true
-  // No untrusted message to wrap (the usual case): skip Spotlight's per-message walk.
   const roles = spotlight === false ? undefined : new Set<string>(spotlight.roles ?? ["tool"])
-  const spotlit = roles === undefined || !request.messages.some((m) => roles.has(m.role))
-    ? Effect.succeed(request)
-    : Spotlight.apply(request, spotlight as Spotlight.Options & { readonly roles?: ReadonlyArray<"user" | "tool"> })
-  if (!canary) return Effect.map(spotlit, (next) => ({ request: next, context: { request: next, canary: undefined } }))
-  return Effect.zipWith(spotlit, OutputGuard.makeCanary, (spotlighted, token) => {
-    const next = withMessages(spotlighted, Spotlight.withSystem(spotlighted.messages, OutputGuard.canaryInstruction(token)))
+  const spotlit = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Request> | undefined =>
+    roles === undefined || !request.messages.some((m) => roles.has(m.role))
+      ? undefined
+      : Spotlight.apply(request, spotlight as Spotlight.Options & { readonly roles?: ReadonlyArray<"user" | "tool"> })
+  const plain = (request: LanguageModel.Request): Prepared => ({ request, context: { request, canary: undefined } })
+  const planted = (request: LanguageModel.Request, token: string): Prepared => {
+    const next = withMessages(request, Spotlight.withSystem(request.messages, OutputGuard.canaryInstruction(token)))
     return { request: next, context: { request: next, canary: token } }
-  })
+  }
+  const canary = options.canary ?? true
+  return <A, E, R>(request: LanguageModel.Request, f: (prepared: Prepared) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+    const wrapped = spotlit(request)
+    if (!canary) return wrapped === undefined ? Effect.suspend(() => f(plain(request))) : Effect.flatMap(wrapped, (next) => f(plain(next)))
+    return wrapped === undefined
+      ? Effect.flatMap(OutputGuard.makeCanary, (token) => f(planted(request, token)))
+      : Effect.flatMap(wrapped, (next) => Effect.flatMap(OutputGuard.makeCanary, (token) => f(planted(next, token))))
+  }
 }
 
-const withMessages = (request: LanguageModel.Request, messages: ReadonlyArray<LanguageModel.Message>): LanguageModel.Request => {
-  const [first, ...rest] = messages
+const withMessages = (request: LanguageModel.Request, messages: ReadonlyArray<LanguageModel.Message>): LanguageModel.Request =>
   // Built without the Schema constructor (src/internal/construct.ts): every part is
   // already valid, and the constructor costs microseconds per call.
-  return first === undefined ? request : Construct.make(LanguageModel.Request, { ...request, messages: [first, ...rest] })
-}
+  Arr.isNonEmptyReadonlyArray(messages) ? Construct.make(LanguageModel.Request, { ...request, messages }) : request
 
 /** Characters of keys and tokens: a forced cut never falls between two of them. */
 const isTokenCode = (c: number) =>
@@ -207,20 +218,21 @@ const safeCut = (pending: string): number => {
 export const makeOutput = (options: OutputOptions = {}) =>
 (inner: LanguageModel.Service): Effect.Effect<LanguageModel.Service> =>
   Effect.sync(() => {
+    const withPrepared = preparer(options)
     const generate = (request: LanguageModel.Request) =>
-      Effect.flatMap(prepare(request, options), (prepared) =>
+      withPrepared(request, (prepared) =>
         Effect.flatMap(inner.generate(prepared.request), (response) => OutputGuard.check(response, options, prepared.context)))
 
     // The inner stream read whole in its own scope (released before the checked answer goes out).
     const streamBufferedPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError> =>
-      Effect.flatMap(prepare(request, options), (prepared) =>
+      withPrepared(request, (prepared) =>
         Effect.scoped(Effect.flatMap(LanguageModel.pullOf(inner, prepared.request), LanguageModel.collectPull)).pipe(
           Effect.flatMap((response) => OutputGuard.check(response, options, prepared.context)),
           Effect.map((response) => LanguageModel.pullOnce(LanguageModel.toEvents(response)))
         ))
 
     const streamIncrementalPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> =>
-      Effect.flatMap(prepare(request, options), (prepared) => {
+      withPrepared(request, (prepared) => {
         const { context } = prepared
         let assembled = ""
         let pending = ""

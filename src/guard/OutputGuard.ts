@@ -85,14 +85,11 @@ const ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 /** Four characters' worth of choices (36^4). */
 const QUAD = 36 ** 4
 
-const base36x4 = (n: number): string => {
-  let out = ""
-  for (let i = 0; i < 4; i++) {
-    out += ALPHABET[n % 36]!
-    n = Math.floor(n / 36)
-  }
-  return out
-}
+/** Every two characters, least significant first: `PAIRS[k]` spells `k < 36^2`. */
+const PAIRS = Array.from({ length: 36 * 36 }, (_, k) => ALPHABET[k % 36]! + ALPHABET[Math.floor(k / 36)]!)
+
+/** Four characters spelling `n < 36^4`, least significant first. */
+const base36x4 = (n: number): string => PAIRS[n % 1296]! + PAIRS[Math.floor(n / 1296)]!
 
 /**
  * A fresh canary token (`cnry-` and 16 random characters from Effect's `Random`).
@@ -100,12 +97,18 @@ const base36x4 = (n: number): string => {
  * @since 0.1.0
  * @category canary
  */
-export const makeCanary: Effect.Effect<string> = Effect.zipWith(
-  Effect.zipWith(Random.nextIntBetween(0, QUAD), Random.nextIntBetween(0, QUAD), (a, b) => base36x4(a) + base36x4(b)),
-  Effect.zipWith(Random.nextIntBetween(0, QUAD), Random.nextIntBetween(0, QUAD), (a, b) => base36x4(a) + base36x4(b)),
-  // Four uniform draws of four characters each (four effects instead of sixteen).
-  (high, low) => `cnry-${high}${low}`
+export const makeCanary: Effect.Effect<string> = Random.randomWith((random) =>
+  // Four uniform draws of four characters each (four effects instead of sixteen),
+  // from one look-up of the Random service. Chained by hand: `Effect.zipWith` runs
+  // through `Effect.all`, and three of them cost 2.5 µs more than these four binds.
+  Effect.flatMap(random.nextIntBetween(0, QUAD), (a) =>
+    Effect.flatMap(random.nextIntBetween(0, QUAD), (b) =>
+      Effect.flatMap(random.nextIntBetween(0, QUAD), (c) =>
+        Effect.map(random.nextIntBetween(0, QUAD), (d) => `cnry-${base36x4(a)}${base36x4(b)}${base36x4(c)}${base36x4(d)}`))))
 )
+
+/** The shape of a {@link makeCanary} token. */
+const CANARY_SHAPE = /^cnry-[a-z0-9]{16}$/
 
 /**
  * The sentence that plants a canary in a system prompt.
@@ -162,6 +165,17 @@ const leaksAny = (text: string, secrets: ReadonlyArray<string>): string | undefi
   let decoded: ReadonlyArray<ReadonlyArray<string>> | undefined
   for (const secret of secrets) {
     if (text.includes(secret)) return secret
+    // A canary is new on every request: its needles are never found remembered, and
+    // normalising it cost more (3.5 µs) than the rest of the check. Every needle of
+    // one holds "cnry" (reversed: "yrnc"), which normalising `cnry-` and a run of
+    // [a-z0-9] leaves as it is, so a text whose forms hold neither cannot leak it.
+    if (CANARY_SHAPE.test(secret)) {
+      hay ??= [squash(text), squashRaw(text)]
+      if (!hay.some((h) => h.includes("cnry") || h.includes("yrnc"))) {
+        decoded ??= findBlobs(text, { prose: false }).map((blob) => [squash(blob.decoded), squashRaw(blob.decoded)])
+        if (!decoded.some((d) => d.some((x) => x.includes("cnry")))) continue
+      }
+    }
     const { forward, reversed } = needlesOf(secret)
     if (forward.length === 0) continue
     hay ??= [squash(text), squashRaw(text)]
@@ -309,15 +323,22 @@ const piiAction = (options: Options, kind: "emails" | "phones" | "cards"): Actio
 export const detect = (text: string, options: Options = {}): ReadonlyArray<Detection> => {
   const found: Array<Detection> = []
   const secrets = options.secrets ?? "reject"
+  // `exec` loops over the shared global patterns rather than `matchAll`, which
+  // clones its regex on every call (1.7 µs of a 2 µs scan of a short answer). No
+  // pattern matches the empty string, and a loop run to its end leaves `lastIndex` at 0.
   if (secrets !== "off") {
     for (const [kind, pattern] of SECRET_PATTERNS) {
-      for (const m of text.matchAll(pattern)) found.push({ kind, start: m.index, end: m.index + m[0].length, action: secrets })
+      pattern.lastIndex = 0
+      for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+        found.push({ kind, start: m.index, end: m.index + m[0].length, action: secrets })
+      }
     }
     for (const [start, end] of jwtSpans(text)) found.push({ kind: "jwt", start, end, action: secrets })
   }
   const cards = piiAction(options, "cards")
   if (cards !== "off") {
-    for (const m of text.matchAll(CARD)) {
+    CARD.lastIndex = 0
+    for (let m = CARD.exec(text); m !== null; m = CARD.exec(text)) {
       const digits = m[0].replace(/[ -]/g, "")
       if (digits.length >= 13 && digits.length <= 19 && luhn(digits)) {
         found.push({ kind: "card-number", start: m.index, end: m.index + m[0].length, action: cards })
@@ -330,11 +351,13 @@ export const detect = (text: string, options: Options = {}): ReadonlyArray<Detec
   }
   const phones = piiAction(options, "phones")
   if (phones !== "off") {
-    for (const m of text.matchAll(PHONE)) {
+    PHONE.lastIndex = 0
+    for (let m = PHONE.exec(text); m !== null; m = PHONE.exec(text)) {
       const digits = m[0].replace(/\D/g, "")
       if (digits.length >= 9 && digits.length <= 15) found.push({ kind: "phone", start: m.index, end: m.index + m[0].length, action: phones })
     }
   }
+  if (found.length < 2) return found
   found.sort((a, b) => a.start - b.start || b.end - a.end)
   const merged: Array<Detection> = []
   for (const d of found) {
@@ -511,6 +534,7 @@ export const checkText = (
     return Either.left(reject("protected-string", [finding("protected.leak", "leak")], "The answer contains a protected string"))
   }
   const detections = detect(text, options)
+  if (detections.length === 0) return Either.right(text)
   const rejected = detections.filter((d) => d.action === "reject")
   if (rejected.length > 0) {
     const findings = rejected.map((d) =>
@@ -519,7 +543,7 @@ export const checkText = (
     const reason = findings[0]!.rule.startsWith("secret") ? "secret" : "pii"
     return Either.left(reject(reason, findings, `The answer contains ${rejected.map((d) => d.kind).join(", ")}`))
   }
-  return Either.right(detections.length === 0 ? text : redact(text, detections, options))
+  return Either.right(redact(text, detections, options))
 }
 
 /**

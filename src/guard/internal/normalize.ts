@@ -138,24 +138,31 @@ const COLLAPSIBLE = /[\t-\r ]{2}|[\t\v\f\r]/
 /** A letter next to a digit, `@` or `$` (anchored on the rarer character: a regex led by a letter class is slow). */
 const LEET_PAIR = /[0-9@$](?:(?<=[a-zA-Z].)|(?=[a-zA-Z]))/
 
-/** A result whose `map` is computed on first use. */
-const lazyMap = (text: string, build: () => Int32Array): Mutable => {
-  let map: Int32Array | undefined
-  return {
-    text,
-    get map() {
-      return map ??= build()
-    },
-    set map(value: Int32Array) {
-      map = value
-    },
-    invisible: 0,
-    hidden: "",
-    homoglyphs: 0,
-    leet: false,
-    spaced: false
+/**
+ * A result whose `map` is computed on first use. A class, so the accessor lives
+ * on the prototype: an object literal with a getter and a setter cost ~1 µs to
+ * create, more than normalizing a short ASCII answer (callers read the fields,
+ * never spread the result).
+ */
+class LazyMap implements Mutable {
+  invisible = 0
+  hidden = ""
+  homoglyphs = 0
+  leet = false
+  spaced = false
+  #map: Int32Array | undefined
+  readonly #build: () => Int32Array
+  constructor(public text: string, build: () => Int32Array) {
+    this.#build = build
+  }
+  get map(): Int32Array {
+    return this.#map ??= this.#build()
+  }
+  set map(value: Int32Array) {
+    this.#map = value
   }
 }
+const lazyMap = (text: string, build: () => Int32Array): Mutable => new LazyMap(text, build)
 
 const identityCache: { map: Int32Array } = { map: new Int32Array(0) }
 const identity = (n: number): Int32Array => {
