@@ -5,6 +5,7 @@ import * as LlmError from "../src/LlmError.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as CircuitBreaker from "../src/resilience/CircuitBreaker.js"
 import * as Fallback from "../src/resilience/Fallback.js"
+import * as Retry from "../src/resilience/Retry.js"
 import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
 import * as ScriptedModel from "../src/testing/ScriptedModel.js"
 
@@ -294,6 +295,39 @@ describe("Fallback: what stops a chain (found in review)", () => {
         c.service
       ], { breaker: false })
       expect((yield* Effect.flip(halting.generate(yield* ask)))._tag).toBe("InvalidRequest")
+    }))
+
+  it.effect("the route gives each member its own duration: a failed one's, the winner's own call, a hedged loser's", () =>
+    Effect.gen(function*() {
+      const a = yield* ScriptedModel.make(() => ({ fail: down(), latency: "2 seconds" }), { provider: "a", model: "ma" })
+      const b = yield* ScriptedModel.make(() => ({ text: "from b", latency: "3 seconds" }), { provider: "b", model: "mb" })
+      const route = (response: LanguageModel.Response) =>
+        response.attempts.map((x) => [x.provider, x.outcome, x.durationMillis])
+      const sequential = yield* Fallback.make([a.service, b.service])
+      const fiber = yield* Effect.fork(sequential.generate(yield* ask))
+      yield* TestClock.adjust("5 seconds")
+      expect(route(yield* Fiber.join(fiber))).toEqual([["a", "failure", 2000], ["b", "success", 3000]])
+      const slow = yield* ScriptedModel.make(() => ({ text: "from slow", latency: "10 seconds" }), { provider: "s", model: "ms" })
+      const hedged = yield* Fallback.make([slow.service, b.service], { hedge: { delay: "1 second" } })
+      const racing = yield* Effect.fork(hedged.generate(yield* ask))
+      for (let i = 0; i < 8; i++) yield* TestClock.adjust("500 millis")
+      expect(route(yield* Fiber.join(racing))).toEqual([["s", "interrupted", 4000], ["b", "success", 3000]])
+    }))
+
+  it.effect("a member's own route (a Retry inside it) is kept, after the members that failed before it", () =>
+    Effect.gen(function*() {
+      const a = yield* ScriptedModel.make(() => down(), { provider: "a", model: "ma" })
+      const flaky = yield* ScriptedModel.make((_, i) => i % 2 === 0 ? down() : { text: "from b" }, { provider: "b", model: "mb" })
+      const b = yield* Retry.make({ baseDelay: "1 millis", jitter: false })(flaky.service)
+      const route = (response: LanguageModel.Response) => response.attempts.map((x) => [x.provider, x.outcome])
+      const alone = yield* Fallback.make([b], { breaker: false })
+      const first = yield* Effect.fork(alone.generate(yield* ask))
+      yield* TestClock.adjust("1 second")
+      expect(route(yield* Fiber.join(first))).toEqual([["b", "failure"], ["b", "success"]])
+      const chained = yield* Fallback.make([a.service, b], { breaker: false })
+      const second = yield* Effect.fork(chained.generate(yield* ask))
+      yield* TestClock.adjust("1 second")
+      expect(route(yield* Fiber.join(second))).toEqual([["a", "failure"], ["b", "failure"], ["b", "success"]])
     }))
 
   it.effect("a member whose streams are cut before any event trips its breaker, and the chain stops trying it", () =>

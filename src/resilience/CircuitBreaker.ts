@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Duration, Effect, Layer, Option, Scope, Stream } from "effect"
+import { Cause, type Clock, Context, Duration, Effect, Layer, Option, Scope, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.js"
 import * as Metrics from "../telemetry/Metrics.js"
 import * as LlmError from "../LlmError.js"
@@ -165,6 +165,10 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
 
     const stateAt = (s: Internal, now: number): State =>
       s.openedAt === undefined ? "closed" : now - s.openedAt >= cooldownMillis ? "half-open" : "open"
+    // A closed circuit's state does not depend on the time: the clock is read only
+    // once the circuit has opened, not on every call.
+    const stateWith = (s: Internal, clock: Clock.Clock): State =>
+      s.openedAt === undefined ? "closed" : stateAt(s, clock.unsafeCurrentTimeMillis())
 
     const snapshot = Effect.clockWith((clock) =>
       Effect.sync((): Snapshot => {
@@ -182,13 +186,15 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
       })
     )
 
-    const admitAt = (now: number): Admission => {
+    const admitWith = (clock: Clock.Clock): Admission => {
       const s = cell
+      if (s.openedAt === undefined) return "pass"
+      const now = clock.unsafeCurrentTimeMillis()
       switch (stateAt(s, now)) {
         case "closed":
           return "pass"
         case "open":
-          return { retryAfterMillis: s.openedAt! + cooldownMillis - now }
+          return { retryAfterMillis: s.openedAt + cooldownMillis - now }
         case "half-open":
           // One probe at a time; the others wait for its verdict as if open.
           if (s.probing) return { retryAfterMillis: 0 }
@@ -196,7 +202,7 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
           return "probe"
       }
     }
-    const admit = Effect.clockWith((clock) => Effect.sync(() => admitAt(clock.unsafeCurrentTimeMillis())))
+    const admit = Effect.clockWith((clock) => Effect.sync(() => admitWith(clock)))
 
     const succeededAt = (admission: Admission) => {
       if (admission === "probe") cell = { failures: [], openedAt: undefined, probing: false }
@@ -244,22 +250,23 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
      * gauge set to the value it holds changes nothing.
      */
     let published: State | undefined
-    const publishAt = (now: number): Effect.Effect<void> => {
-      const state = stateAt(cell, now)
+    const publishWith = (clock: Clock.Clock): Effect.Effect<void> => {
+      const state = stateWith(cell, clock)
       if (state === published) return Effect.void
       published = state
       return Metrics.recordBreakerState(options.name, state)
     }
-    const publish = Effect.clockWith((clock) => publishAt(clock.unsafeCurrentTimeMillis()))
+    const publish = Effect.clockWith(publishWith)
 
-    // One clock lookup and one match per call; the state is updated synchronously.
+    // One clock lookup and one match per call (the time itself is read only once the
+    // circuit has opened); the state is updated synchronously.
     // Uninterruptible from the admission to the match (only the call itself is
     // interruptible), so a probe interrupted at any point gives its turn back.
     const guard = <A, R>(effect: Effect.Effect<A, LlmError.LlmError, R>) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.clockWith((clock) => {
-          const admission = admitAt(clock.unsafeCurrentTimeMillis())
-          const admitted = publishAt(clock.unsafeCurrentTimeMillis())
+          const admission = admitWith(clock)
+          const admitted = publishWith(clock)
           if (typeof admission === "object") return Effect.zipRight(admitted, Effect.fail(refuse(admission.retryAfterMillis)))
           const call = Effect.matchCauseEffect(restore(effect), {
             onFailure: (cause) => {
@@ -273,11 +280,12 @@ export const makeBreaker = (options: Options & { readonly name: string }): Effec
                 const now = clock.unsafeCurrentTimeMillis()
                 cell = { failures: [now], openedAt: now, probing: false }
               }
-              return Effect.zipRight(publishAt(clock.unsafeCurrentTimeMillis()), Effect.failCause(cause))
+              return Effect.zipRight(publishWith(clock), Effect.failCause(cause))
             },
             onSuccess: (value) => {
               succeededAt(admission)
-              return Effect.as(publishAt(clock.unsafeCurrentTimeMillis()), value)
+              const publishing = publishWith(clock)
+              return publishing === Effect.void ? Effect.succeed(value) : Effect.as(publishing, value)
             }
           })
           return admitted === Effect.void ? call : Effect.zipRight(admitted, call)

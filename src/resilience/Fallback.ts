@@ -40,6 +40,7 @@ import {
   Effect,
   Exit,
   Fiber,
+  identity,
   Layer,
   Option,
   Scope
@@ -132,6 +133,15 @@ interface Record {
   readonly pending?: { readonly target: Attempts.Target; readonly started: number } | undefined
 }
 
+/** What a chain returns: the winner's value and duration, the attempts around it. */
+interface Won<A> {
+  readonly value: A
+  /** The winning member's own call. */
+  readonly durationMillis: number
+  readonly before: ReadonlyArray<LanguageModel.Attempt>
+  readonly after: ReadonlyArray<LanguageModel.Attempt>
+}
+
 /** Why a member did not win: `halt` stops the chain (not fallbackable), `next` moves on. */
 type Miss = "halt" | "next"
 
@@ -170,61 +180,95 @@ export const makeWithRegistry = (
           error.failures.every((failure) => fallbackable(failure.error))))
     const hedgeDelay = options.hedge === undefined ? undefined : Duration.decode(options.hedge.delay)
 
+    /** The end of a chain that failed: the members' failures, in member order. */
+    const allFailed = (failures: ReadonlyArray<LlmError.ProviderFailure>) =>
+      new LlmError.AllProvidersFailed({
+        message: `All ${resolved.length} providers failed: ${
+          failures.map((f) => `${f.provider}/${f.model}: ${f.error._tag}`).join("; ")
+        }`,
+        failures
+      })
+
+    /** What a member's failure says: its attempt, its failure, whether the chain moves on. */
+    const missOf = (error: LlmError.LlmError, target: Attempts.Target, durationMillis: number) => {
+      const skipped = error._tag === "ProviderUnavailable" && error.kind === "circuit-open"
+      return {
+        attempt: skipped ? Attempts.skipped(error, target) : Attempts.failure(error, target, durationMillis),
+        failure: { provider: error.provider ?? target.provider, model: error.model ?? target.model, error },
+        fallbackable: skipped || fallbackable(error)
+      }
+    }
+
     /**
-     * Runs the chain: `attempt(member)` either wins (A) or fails. Records what
+     * Without hedging: one member at a time, so none is pending at the end and none
+     * runs after the winner (`after` is empty). One clock lookup per call, one match
+     * per member, no records unless a member fails: this runs on every call.
+     */
+    const sequentialChain = <A, B>(
+      request: LanguageModel.Request,
+      attempt: (member: Resolved, index: number, started: number) => Effect.Effect<A, LlmError.LlmError>,
+      win: (won: Won<A>) => B
+    ): Effect.Effect<B, LlmError.LlmError> =>
+      Effect.clockWith((clock) => {
+        const before: Array<LanguageModel.Attempt> = []
+        const failures: Array<LlmError.ProviderFailure> = []
+        const from = (index: number): Effect.Effect<B, LlmError.LlmError> => {
+          if (index >= resolved.length) return Effect.fail(allFailed(failures))
+          const member = resolved[index]!
+          const started = clock.unsafeCurrentTimeMillis()
+          return Effect.matchEffect(attempt(member, index, started), {
+            onSuccess: (value) =>
+              Effect.succeed(win({ value, before, after: [], durationMillis: clock.unsafeCurrentTimeMillis() - started })),
+            onFailure: (error) => {
+              const miss = missOf(error, Attempts.targetOf(member.service, request), clock.unsafeCurrentTimeMillis() - started)
+              if (!miss.fallbackable) return Effect.fail(error)
+              before.push(miss.attempt)
+              failures.push(miss.failure)
+              return from(index + 1)
+            }
+          })
+        }
+        return from(0)
+      })
+
+    /**
+     * With hedging: `attempt(member)` either wins (A) or fails. Records what
      * happened to each member; returns the winner and its index.
      */
-    const runChain = <A>(
+    const hedgedChain = <A>(
       request: LanguageModel.Request,
-      attempt: (member: Resolved, index: number, started: number) => Effect.Effect<A, LlmError.LlmError>
-    ) =>
+      attempt: (member: Resolved, index: number, started: number) => Effect.Effect<A, LlmError.LlmError>,
+      delay: Duration.Duration
+    ): Effect.Effect<Won<A>, LlmError.LlmError> =>
       Effect.gen(function*() {
         const records = new Map<number, Record>()
 
-        const tryMember = (index: number): Effect.Effect<readonly [A, number], Miss> => {
+        const tryMember = (index: number): Effect.Effect<readonly [A, number, number], Miss> => {
           const member = resolved[index]!
           const target = Attempts.targetOf(member.service, request)
-          return Effect.flatMap(Effect.clockWith((c) => c.currentTimeMillis), (started) => {
+          return Effect.clockWith((clock) => {
+            const started = clock.unsafeCurrentTimeMillis()
             // Until it ends, a member counts as interrupted: a hedged loser is
             // interrupted in the background and may not have ended yet.
             records.set(index, { attempts: [], pending: { target, started }, fallbackable: true })
-            // `disconnect` (hedging only): an interrupted member (a hedged loser)
-            // returns at once and finishes its cleanup (closing a provider stream can
-            // wait for a pending read) in the background, so it never holds up the
-            // winner. Without hedging no member is interrupted while another runs,
-            // and the extra fiber would cost every call.
-            const attempted = attempt(member, index, started)
-            return (hedgeDelay === undefined ? attempted : Effect.disconnect(attempted)).pipe(
-              Effect.map((a) => [a, index] as const),
-              Effect.catchAll((error) =>
-                Effect.flatMap(Attempts.since(started), (d) => {
-                  const skipped = error._tag === "ProviderUnavailable" && error.kind === "circuit-open"
-                  const ok = skipped || fallbackable(error)
-                  records.set(index, {
-                    attempts: [skipped ? Attempts.skipped(error, target) : Attempts.failure(error, target, d)],
-                    failure: {
-                      provider: error.provider ?? target.provider,
-                      model: error.model ?? target.model,
-                      error
-                    },
-                    fallbackable: ok
-                  })
-                  return Effect.fail<Miss>(ok ? "next" : "halt")
-                })
-              )
-            )
+            // `disconnect`: an interrupted member (a hedged loser) returns at once and
+            // finishes its cleanup (closing a provider stream can wait for a pending
+            // read) in the background, so it never holds up the winner.
+            return Effect.matchEffect(Effect.disconnect(attempt(member, index, started)), {
+              onSuccess: (a) => Effect.succeed([a, index, clock.unsafeCurrentTimeMillis() - started] as const),
+              onFailure: (error) => {
+                const miss = missOf(error, target, clock.unsafeCurrentTimeMillis() - started)
+                records.set(index, { attempts: [miss.attempt], failure: miss.failure, fallbackable: miss.fallbackable })
+                return Effect.fail<Miss>(miss.fallbackable ? "next" : "halt")
+              }
+            })
           })
         }
-
-        const sequential = (index: number): Effect.Effect<readonly [A, number], Miss> =>
-          index >= resolved.length
-            ? Effect.fail("next")
-            : Effect.catchAll(tryMember(index), (miss) => miss === "halt" ? Effect.fail(miss) : sequential(index + 1))
 
         const halts = (exit: Exit.Exit<unknown, Miss>) =>
           Exit.isFailure(exit) && Option.getOrUndefined(Cause.failureOption(exit.cause)) === "halt"
 
-        const hedged = (index: number, delay: Duration.Duration): Effect.Effect<readonly [A, number], Miss> => {
+        const hedged = (index: number): Effect.Effect<readonly [A, number, number], Miss> => {
           if (index >= resolved.length) return Effect.fail("next")
           if (index === resolved.length - 1) return tryMember(index)
           return Effect.raceWith(tryMember(index), Effect.sleep(delay), {
@@ -235,14 +279,14 @@ export const makeWithRegistry = (
                   onSuccess: Effect.succeed,
                   onFailure: (cause) =>
                     Option.match(Cause.failureOption(cause), {
-                      onNone: (): Effect.Effect<readonly [A, number], Miss> => Effect.failCause(cause),
-                      onSome: (miss) => miss === "halt" ? Effect.fail<Miss>(miss) : hedged(index + 1, delay)
+                      onNone: (): Effect.Effect<readonly [A, number, number], Miss> => Effect.failCause(cause),
+                      onSome: (miss) => miss === "halt" ? Effect.fail<Miss>(miss) : hedged(index + 1)
                     })
                 })
               ),
             onOtherDone: (_, self) =>
               // The first success wins; the loser is interrupted.
-              Effect.raceWith(Fiber.join(self), hedged(index + 1, delay), {
+              Effect.raceWith(Fiber.join(self), hedged(index + 1), {
                 // A member that halts the chain (a non-fallbackable failure) stops the
                 // members hedged after it too, as it would have kept them from starting.
                 onSelfDone: (exit, other) =>
@@ -259,7 +303,7 @@ export const makeWithRegistry = (
           })
         }
 
-        const result = yield* Effect.either(hedgeDelay === undefined ? sequential(0) : hedged(0, hedgeDelay))
+        const result = yield* Effect.either(hedged(0))
         const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
         const ordered = [...records.entries()].sort(([a], [b]) => a - b).map(([i, r]): readonly [number, Record] =>
           r.pending === undefined
@@ -267,32 +311,39 @@ export const makeWithRegistry = (
             : [i, { ...r, attempts: [Attempts.interrupted(r.pending.target, now - r.pending.started)] }]
         )
         if (result._tag === "Right") {
-          const [value, winner] = result.right
+          const [value, winner, durationMillis] = result.right
           const before = ordered.filter(([i]) => i < winner).flatMap(([, r]) => r.attempts)
           const after = ordered.filter(([i]) => i > winner).flatMap(([, r]) => r.attempts)
-          return { value, before, after }
+          return { value, before, after, durationMillis }
         }
         const halted = ordered.find(([, r]) => !r.fallbackable && r.failure !== undefined)
         if (halted !== undefined) return yield* Effect.fail(halted[1].failure!.error)
-        const failures = ordered.flatMap(([, r]) => r.failure === undefined ? [] : [r.failure])
-        return yield* Effect.fail(
-          new LlmError.AllProvidersFailed({
-            message: `All ${resolved.length} providers failed: ${
-              failures.map((f) => `${f.provider}/${f.model}: ${f.error._tag}`).join("; ")
-            }`,
-            failures
-          })
-        )
+        return yield* Effect.fail(allFailed(ordered.flatMap(([, r]) => r.failure === undefined ? [] : [r.failure])))
       })
 
+    /** Runs the chain; `win` turns the winner into the result inside the chain's last step (no extra `map`). */
+    const runChain = <A, B>(
+      request: LanguageModel.Request,
+      attempt: (member: Resolved, index: number, started: number) => Effect.Effect<A, LlmError.LlmError>,
+      win: (won: Won<A>) => B
+    ): Effect.Effect<B, LlmError.LlmError> =>
+      hedgeDelay === undefined
+        ? sequentialChain(request, attempt, win)
+        : Effect.map(hedgedChain(request, attempt, hedgeDelay), win)
+
+    // The winner's route is attached once, with its own duration: what a member's
+    // own `success` attempt has always measured. A response that already carries
+    // its route (a `Retry` inside the member) and has nothing to add is returned as
+    // it is: a copy would be equal.
     const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
-      Effect.gen(function*() {
-        const started = yield* Effect.clockWith((c) => c.currentTimeMillis)
-        const { after, before, value } = yield* runChain(request, (member, _, t0) =>
-          Effect.flatMap(member.service.generate(request), (response) =>
-            Effect.map(Attempts.since(t0), (d) => Attempts.withAttempts(response, [], d))))
-        return Attempts.withAttempts(value, before, yield* Attempts.since(started), after)
-      })
+      runChain(
+        request,
+        (member) => member.service.generate(request),
+        ({ after, before, durationMillis, value }) =>
+          before.length === 0 && after.length === 0 && value.attempts.length > 0
+            ? value
+            : Attempts.withAttempts(value, before, durationMillis, after)
+      )
 
     const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> =>
       Effect.gen(function*() {
@@ -338,7 +389,7 @@ export const makeWithRegistry = (
                 : Effect.zipRight(Scope.close(scope, exit), Effect.sync(() => opened.delete(index)))
             ))
           })
-        const { after, before, value } = yield* runChain(request, open)
+        const { after, before, value } = yield* runChain(request, open, identity)
         winner = value.index
         // A hedged loser that had opened its stream by the time the winner was
         // chosen (both answered in one turn) is closed now, in the background, not
