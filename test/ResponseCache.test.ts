@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Exit, Fiber, Layer, Option, Schema, Scope, Stream, TestClock } from "effect"
+import * as Persistence from "@effect/experimental/Persistence"
+import { Chunk, Effect, Either, Exit, Fiber, Layer, Logger, Option, Schema, Scope, Stream, TestClock } from "effect"
 import * as CacheStore from "../src/cache/CacheStore.js"
+import * as Direct from "../src/cache/internal/direct.js"
 import { eventsOf } from "../src/cache/internal/hit.js"
 import {
   canonicalText,
@@ -849,4 +851,69 @@ describe("ResponseCache: what a caller after the call gets (found in review)", (
       expect(served.text).toBe("answer 1")
       expect(yield* recorder.calls).toBe(2)
     }).pipe(Effect.scoped))
+})
+
+describe("ResponseCache: stores read and written by direct calls", () => {
+  const failing = (method: string) => Effect.fail(Persistence.PersistenceBackingError.make(method, new Error("disk full")))
+  const failingStore: CacheStore.Service = {
+    get: () => failing("get"),
+    getMany: () => failing("getMany"),
+    set: () => failing("set"),
+    setMany: () => failing("setMany"),
+    remove: () => Effect.void,
+    clear: Effect.void
+  }
+  const throwing = (): never => {
+    throw new Error("disk full")
+  }
+  // The Effect methods of the direct store die: the cache must not use them.
+  const unused = () => Effect.dieMessage("the cache used an Effect method of a store it reads directly")
+  const directStore = Direct.attach(
+    { get: unused, getMany: unused, set: unused, setMany: unused, remove: unused, clear: Effect.void },
+    { get: throwing, set: throwing }
+  )
+
+  for (
+    const [name, store] of [
+      ["the Effect methods", failingStore],
+      ["direct calls", directStore]
+    ] as const
+  ) {
+    it.effect(`a store failing through ${name}: every call is answered by the model, each failure logged with its method`, () =>
+      Effect.gen(function*() {
+        const logged: Array<{ readonly message: unknown; readonly level: string }> = []
+        const logger = Logger.make(({ logLevel, message }) => void logged.push({ message, level: logLevel.label }))
+        const { recorder, service } = yield* ScriptedModel.make((_, i) => ({ text: `answer ${i}` }))
+        const lm = yield* ResponseCache.make()(service).pipe(Effect.provideService(CacheStore.CacheStore, store))
+        const answers = yield* Effect.all([lm.generate(ask("q")), lm.generate(ask("q"))]).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+        )
+        expect(answers.map((answer) => answer.text)).toEqual(["answer 0", "answer 1"])
+        expect(yield* recorder.calls).toBe(2)
+        const warnings = logged.map(({ level, message }) => {
+          const [text, error] = message as ReadonlyArray<unknown>
+          return [level, text, (error as Persistence.PersistenceBackingError).method]
+        })
+        const read = ["WARN", "ResponseCache: store read failed, treated as a miss", "get"]
+        const write = ["WARN", "ResponseCache: store write failed", "set"]
+        expect(warnings).toEqual([read, write, read, write])
+      }))
+  }
+
+  it.effect("a store made by spreading the memory store is used through its own methods", () =>
+    Effect.gen(function*() {
+      const memory = yield* CacheStore.CacheStore.pipe(Effect.provide(CacheStore.layerMemory()))
+      const calls: Array<string> = []
+      const wrapped: CacheStore.Service = {
+        ...memory,
+        get: (key) => Effect.zipRight(Effect.sync(() => calls.push("get")), memory.get(key)),
+        set: (key, value, ttl) => Effect.zipRight(Effect.sync(() => calls.push("set")), memory.set(key, value, ttl))
+      }
+      const { recorder, service } = yield* ScriptedModel.make((_, i) => ({ text: `answer ${i}` }))
+      const lm = yield* ResponseCache.make()(service).pipe(Effect.provideService(CacheStore.CacheStore, wrapped))
+      yield* lm.generate(ask("q"))
+      expect((yield* lm.generate(ask("q"))).cache?.kind).toBe("exact")
+      expect(calls).toEqual(["get", "set", "get"])
+      expect(yield* recorder.calls).toBe(1)
+    }))
 })

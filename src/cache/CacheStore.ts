@@ -25,6 +25,9 @@
  * TTLs follow Effect's `Clock` in the memory and SQLite stores (so `TestClock`
  * drives them) and Redis's own clock (`PX`) in the Redis store.
  *
+ * The memory and SQLite stores also carry their synchronous read and write, which
+ * `ResponseCache` calls instead of the Effect methods (`internal/direct.ts`).
+ *
  * @since 0.1.0
  */
 import * as Persistence from "@effect/experimental/Persistence"
@@ -32,6 +35,7 @@ import Sqlite from "better-sqlite3"
 import { Clock, Context, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
 import { Redis, type RedisOptions } from "ioredis"
 import { logOutages } from "../internal/redis.js"
+import * as Direct from "./internal/direct.js"
 
 /**
  * A store of JSON values with a time to live. The same shape as
@@ -59,6 +63,23 @@ export class CacheStore extends Context.Tag("effect-llm/CacheStore")<CacheStore,
 export type CacheStoreError = Persistence.PersistenceError
 
 const backingError = (method: string) => (cause: unknown) => Persistence.PersistenceBackingError.make(method, cause)
+
+/**
+ * `Effect.try` with a `PersistenceBackingError`, for the reads and writes of the
+ * memory and SQLite stores: its options object of closures cost ~0.3 µs a call
+ * under tsx (`serve`, the benchmarks), whose `keepNames` names every closure
+ * written as a property or a variable, with an `Object.defineProperty`; a closure
+ * passed as an argument is not named. (`ResponseCache` reads and writes these
+ * stores through `internal/direct.ts`; other users take this path.)
+ */
+const attempt = <A>(method: string, evaluate: () => A): Effect.Effect<A, Persistence.PersistenceError> =>
+  Effect.suspend(() => {
+    try {
+      return Effect.succeed(evaluate())
+    } catch (cause) {
+      return Effect.fail(Persistence.PersistenceBackingError.make(method, cause))
+    }
+  })
 
 const expiresAt = (now: number, ttl: Option.Option<Duration.Duration>): number | null =>
   Option.isNone(ttl) ? null : now + Duration.toMillis(ttl.value)
@@ -178,10 +199,10 @@ const makeMemoryStore = (clock: Clock.Clock, options: MemoryOptions): Service =>
     bytes += size
     while (oldest !== undefined && (entries.size > maxEntries || bytes > maxBytes)) dropEntry(oldest)
   }
-  return {
-    get: (key) => Effect.try({ try: () => read(key), catch: backingError("get") }),
+  return Direct.attach({
+    get: (key) => attempt("get", () => read(key)),
     getMany: (keys) => Effect.try({ try: () => keys.map(read), catch: backingError("getMany") }),
-    set: (key, value, ttl) => Effect.try({ try: () => write(key, value, ttl), catch: backingError("set") }),
+    set: (key, value, ttl) => attempt("set", () => write(key, value, ttl)),
     setMany: (items) =>
       Effect.try({ try: () => items.forEach(([key, value, ttl]) => write(key, value, ttl)), catch: backingError("setMany") }),
     remove: (key) => Effect.sync(() => drop(key)),
@@ -191,7 +212,7 @@ const makeMemoryStore = (clock: Clock.Clock, options: MemoryOptions): Service =>
       newest = undefined
       bytes = 0
     })
-  }
+  }, { get: read, set: write })
 }
 
 /**
@@ -318,10 +339,10 @@ export const makeSqliteBacking = (
           if (excess > 0) trim.run(store, store, excess)
         }
       }
-      return {
-        get: (key) => Effect.try({ try: () => read(key), catch: backingError("get") }),
+      return Direct.attach({
+        get: (key) => attempt("get", () => read(key)),
         getMany: (keys) => Effect.try({ try: () => keys.map(read), catch: backingError("getMany") }),
-        set: (key, value, ttl) => Effect.try({ try: () => write(key, value, ttl), catch: backingError("set") }),
+        set: (key, value, ttl) => attempt("set", () => write(key, value, ttl)),
         setMany: (items) =>
           Effect.try({
             try: () => db.transaction(() => items.forEach(([key, value, ttl]) => write(key, value, ttl)))(),
@@ -329,7 +350,7 @@ export const makeSqliteBacking = (
           }),
         remove: (key) => Effect.try({ try: () => void del.run(store, key), catch: backingError("remove") }),
         clear: Effect.try({ try: () => void delAll.run(store), catch: backingError("clear") })
-      }
+      }, { get: read, set: write })
     }
     return Persistence.BackingPersistence.of({
       [Persistence.BackingPersistenceTypeId]: Persistence.BackingPersistenceTypeId,

@@ -33,11 +33,13 @@
  *
  * @since 0.1.0
  */
-import { Cause, type Clock, Deferred, Duration, Effect, Either, Exit, Layer, Option, ParseResult, Schema, Scope, Stream } from "effect"
+import * as Persistence from "@effect/experimental/Persistence"
+import { Cause, type Clock, Deferred, Duration, Effect, Either, Exit, identity, Layer, Option, ParseResult, Schema, Scope, Stream } from "effect"
 import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
-import { CacheStore, layerMemory as CacheStoreLayerMemory } from "./CacheStore.js"
+import { CacheStore, type CacheStoreError, layerMemory as CacheStoreLayerMemory } from "./CacheStore.js"
+import * as Direct from "./internal/direct.js"
 import { eventsOf, hitInfo, hitResponse, replayPull } from "./internal/hit.js"
 import { expectedServing, producedBy, requestKey, type Serving, type VaryBy } from "./internal/key.js"
 
@@ -279,6 +281,32 @@ export const make = (options: Options = {}) =>
       return entry
     }
 
+    // A synchronous store (memory, SQLite) is read and written by direct calls
+    // (see `internal/direct.ts`), made by `lookup` and `save` when they are called:
+    // both are called only while the cache's effect runs (from the callbacks of
+    // `clockWith`, `flatMap`, `matchCauseEffect` and `suspend`), never when an
+    // effect is built to run later.
+    const direct = Direct.of(store)
+
+    const readFailed = <A, E, R>(error: CacheStoreError, onMiss: () => Effect.Effect<A, E, R>) =>
+      Effect.zipRight(Effect.logWarning("ResponseCache: store read failed, treated as a miss", error), Effect.suspend(onMiss))
+
+    const found = <A, E, R>(
+      key: string,
+      now: number,
+      raw: Option.Option<unknown>,
+      onHit: (entry: Entry) => Effect.Effect<A, E, R>,
+      onMiss: () => Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E, R> => {
+      if (Option.isNone(raw)) return onMiss()
+      const entry = entryOf(raw.value)
+      if (entry !== undefined) return now - entry.storedAt < ttlMillis ? onHit(entry) : onMiss()
+      return Effect.zipRight(
+        Effect.zipRight(Effect.ignore(store.remove(key)), Effect.logWarning("ResponseCache: dropped an entry that does not decode")),
+        Effect.suspend(onMiss)
+      )
+    }
+
     /**
      * Reads the key and continues with `onHit` or `onMiss` in the same step (a
      * failed read or an entry that does not decode is logged and is a miss). An
@@ -291,38 +319,64 @@ export const make = (options: Options = {}) =>
       now: number,
       onHit: (entry: Entry) => Effect.Effect<A, E, R>,
       onMiss: () => Effect.Effect<A, E, R>
-    ): Effect.Effect<A, E, R> =>
-      Effect.matchEffect(store.get(key), {
-        onFailure: (error) =>
-          Effect.zipRight(Effect.logWarning("ResponseCache: store read failed, treated as a miss", error), Effect.suspend(onMiss)),
-        onSuccess: (raw) => {
-          if (Option.isNone(raw)) return onMiss()
-          const entry = entryOf(raw.value)
-          if (entry !== undefined) return now - entry.storedAt < ttlMillis ? onHit(entry) : onMiss()
-          return Effect.zipRight(
-            Effect.zipRight(Effect.ignore(store.remove(key)), Effect.logWarning("ResponseCache: dropped an entry that does not decode")),
-            Effect.suspend(onMiss)
-          )
+    ): Effect.Effect<A, E, R> => {
+      if (direct !== undefined) {
+        let raw: Option.Option<unknown>
+        try {
+          raw = direct.get(key)
+        } catch (cause) {
+          return readFailed(Persistence.PersistenceBackingError.make("get", cause), onMiss)
+        }
+        return found(key, now, raw, onHit, onMiss)
+      }
+      // Methods, not arrow properties: tsx names those with a `defineProperty` per call (see `attempt` in `CacheStore`).
+      return Effect.matchEffect(store.get(key), {
+        onFailure(error) {
+          return readFailed(error, onMiss)
+        },
+        onSuccess(raw) {
+          return found(key, now, raw, onHit, onMiss)
         }
       })
+    }
 
-    /** Stores an answer under the model that produced it; never fails. */
-    const save = (
+    const writeFailed = (error: CacheStoreError) => Effect.logWarning("ResponseCache: store write failed", error)
+
+    /**
+     * Stores an answer under the model that produced it and succeeds with `result`;
+     * never fails. `restore` is the caller's: an asynchronous store's write is
+     * interruptible, a direct one is done here.
+     */
+    const save = <A>(
       request: LanguageModel.Request,
       plan: Plan,
       entry: Entry,
       reported: Serving,
-      reason: LanguageModel.FinishReason
-    ): Effect.Effect<void> => {
-      if (!finishReasons.has(reason)) return Effect.void
+      reason: LanguageModel.FinishReason,
+      result: A,
+      restore: (effect: Effect.Effect<A>) => Effect.Effect<A>
+    ): Effect.Effect<A> => {
+      if (!finishReasons.has(reason)) return Effect.succeed(result)
       const served = producedBy(reported, plan.expected, inner.models)
       const key = served.provider === plan.expected.provider && served.model === plan.expected.model
         ? plan.key
         : requestKey(request, served, options)
-      return Effect.catchAll(
-        store.set(key, toStored(entry), ttl),
-        (error) => Effect.logWarning("ResponseCache: store write failed", error)
-      )
+      if (direct !== undefined) {
+        try {
+          direct.set(key, toStored(entry), ttl)
+          return Effect.succeed(result)
+        } catch (cause) {
+          return Effect.as(writeFailed(Persistence.PersistenceBackingError.make("set", cause)), result)
+        }
+      }
+      return restore(Effect.matchEffect(store.set(key, toStored(entry), ttl), {
+        onFailure(error) {
+          return Effect.as(writeFailed(error), result)
+        },
+        onSuccess() {
+          return Effect.succeed(result)
+        }
+      }))
     }
 
     const storedResponse = (entry: Entry): LanguageModel.Response | undefined => {
@@ -372,15 +426,14 @@ export const make = (options: Options = {}) =>
       onFollow: (flight: Flight) => Effect.Effect<A, E, R>,
       onLead: (flight: Flight, restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>) => Effect.Effect<A, E, R>
     ): Effect.Effect<A, E, R> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.suspend(() => {
-          const existing = flights.get(plan.key)
-          if (existing !== undefined) return restore(onFollow(existing))
-          const mine: Flight = { waiters: undefined, outcome: undefined }
-          flights.set(plan.key, mine)
-          return onLead(mine, restore)
-        })
-      )
+      // `uninterruptibleMask` calls its function when it runs: no `suspend` needed.
+      Effect.uninterruptibleMask((restore) => {
+        const existing = flights.get(plan.key)
+        if (existing !== undefined) return restore(onFollow(existing))
+        const mine: Flight = { waiters: undefined, outcome: undefined }
+        flights.set(plan.key, mine)
+        return onLead(mine, restore)
+      })
 
     /**
      * Settles a flight and forgets it at once: a caller arriving later reads the
@@ -422,18 +475,24 @@ export const make = (options: Options = {}) =>
             Option.isNone(entry)
               ? attemptGenerate(request, { ...plan, refresh: false }, clock, started)
               : serveGenerate(entry.value, clock, started)),
+        // The call alone is interruptible: the flight lands in the same step as its
+        // outcome (no `onExit` and `tap`, which took more steps), and the write is
+        // interruptible again.
         (flight, restore) =>
-          Effect.onExit(
-            restore(Effect.tap(inner.generate(request), (response) => {
+          Effect.matchCauseEffect(restore(inner.generate(request)), {
+            onFailure(cause) {
+              land(plan, flight, Exit.failCause(cause))
+              return Effect.failCause(cause)
+            },
+            onSuccess(response) {
               const entry = Construct.make(Entry, {
                 storedAt: clock.unsafeCurrentTimeMillis(),
                 payload: { _tag: "Response", response }
               })
               finish(plan, flight, entry, response.finishReason)
-              return save(request, plan, entry, response, response.finishReason)
-            })),
-            (exit) => Effect.sync(() => land(plan, flight, exit))
-          )
+              return save(request, plan, entry, response, response.finishReason, response, restore)
+            }
+          })
       )
 
     const attemptGenerate = (
@@ -481,7 +540,7 @@ export const make = (options: Options = {}) =>
                   payload: { _tag: "Events", events: recorded }
                 })
                 finish(plan, flight, entry, last.reason)
-                return save(request, plan, entry, last, last.reason)
+                return save(request, plan, entry, last, last.reason, undefined, identity)
               })
               // A failure lands the flight with that failure as soon as the stream sees it:
               // the caller's scope may close long after (once the gateway has written its
@@ -531,7 +590,7 @@ export const make = (options: Options = {}) =>
         if (plan === undefined) return inner.generate(request)
         return Effect.clockWith((clock) => attemptGenerate(request, plan, clock, clock.unsafeCurrentTimeMillis()))
       },
-      stream: (request) => planOf(request) === undefined ? inner.stream(request) : LanguageModel.fromPull(streamPull(request)),
+      stream: (request) => isCacheable(request, options) ? LanguageModel.fromPull(streamPull(request)) : inner.stream(request),
       streamPull
     }
   })
