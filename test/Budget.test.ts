@@ -160,6 +160,35 @@ describe("Budget", () => {
       () => ({ ...reply, latency: undefined })
     ))))
 
+  it.effect("a call reserves in every limit's bucket; of two limits on one bucket the lower binds", () =>
+    Effect.gen(function*() {
+      const call = (tenant: string) => Effect.flip(LanguageModel.generate(request({ metadata: { tenant } })))
+      const refusal = (error: LlmError.LlmError) => error._tag === "BudgetExceeded" ? [error.scope, error.limit] : [error._tag]
+      expect(tagOf(yield* Effect.exit(LanguageModel.generate(request({ metadata: { tenant: "acme" } }))))).toBe("ok")
+      expect(tagOf(yield* Effect.exit(LanguageModel.generate(request({ metadata: { tenant: "globex" } }))))).toBe("ok")
+      // acme: 0.000416 spent + 0.000816 > 0.001
+      expect(refusal(yield* call("acme"))).toEqual(["tenant:acme", 0.001])
+      expect(tagOf(yield* Effect.exit(LanguageModel.generate(request({ metadata: { tenant: "initech" } }))))).toBe("ok")
+      // global: 3 x 0.000416 spent + 0.000816 > 0.002 (the lower of the two global limits)
+      expect(refusal(yield* call("umbrella"))).toEqual(["global", 0.002])
+      const lines = yield* Budget.report
+      expect(lines.map((l) => [l.scope, l.limitUsd, l.spentUsd, l.reservedUsd])).toEqual([
+        ["global", 0.002, 3 * ACTUAL, 0],
+        ["tenant:acme", 0.001, ACTUAL, 0],
+        ["tenant:globex", 0.001, ACTUAL, 0],
+        ["tenant:initech", 0.001, ACTUAL, 0]
+      ])
+    }).pipe(Effect.provide(stack(
+      {
+        limits: [
+          { scope: "global", period: "day", usd: 1 },
+          { scope: "tenant", period: "day", usd: 0.001 },
+          { scope: "global", period: "day", usd: 0.002 }
+        ]
+      },
+      () => ({ ...reply, latency: undefined })
+    ))))
+
   it.effect("an interrupted call releases its reservation", () =>
     Effect.gen(function*() {
       const fiber = yield* Effect.fork(LanguageModel.generate(request()))

@@ -63,6 +63,22 @@ describe("Pricing", () => {
       }
     }))))
 
+  it("lookups give the same answer when repeated, per provider, and past the remembered ones", () => {
+    const pricing = Pricing.make({ overrides: { "azure/gpt-4o": Pricing.perMillion({ input: 3, output: 12 }) } })
+    const input = (model: string | { provider: string; model: string }) =>
+      Option.map(pricing.lookup(model), (p) => p.input * 1e6).pipe(Option.getOrUndefined)
+    for (let round = 0; round < 2; round++) {
+      expect(input({ provider: "azure", model: "gpt-4o" })).toBeCloseTo(3, 9)
+      expect(input({ provider: "openai", model: "gpt-4o" })).toBeCloseTo(2.5, 9)
+      expect(input("gpt-4o")).toBeCloseTo(2.5, 9)
+      // a bare id is not a provider-prefixed key split apart
+      expect(input("azure/gpt-4o")).toBeCloseTo(3, 9)
+      expect(input({ provider: "azure", model: "llama" })).toBeUndefined()
+      // more distinct models than a service remembers
+      for (let i = 0; i < 3_000; i++) expect(input({ provider: "p", model: `unknown-${i}` })).toBeUndefined()
+    }
+  })
+
   it("withoutDefaults starts from an empty table", () => {
     const pricing = Pricing.make({ withoutDefaults: true })
     expect(Option.isNone(pricing.lookup("gpt-4o"))).toBe(true)

@@ -146,7 +146,7 @@ describe("Tokens", () => {
       // BPE is quadratic in one pre-token's length: a 1 MB run counted exactly takes
       // minutes. Bounded, it is counted at once, at most one token a byte.
       const tokens = yield* Tokens.counter("o200k_base")
-      for (const run of ["a", ":", " ", "é", "😀", "!\u0301", "\u2764\ufe0f"]) {
+      for (const run of ["a", ":", " ", " \n", "\u00a0", "é", "😀", "!\u0301", "\u2764\ufe0f"]) {
         const text = run.repeat(1_000_000 / run.length)
         const counted = tokens(text)
         expect(counted).toBeGreaterThan(0)

@@ -408,8 +408,47 @@ export const makeWithReport = (options: Options) =>
     const limitFor = (limit: Limit, value: string, model?: LanguageModel.ModelRef): number | undefined => {
       const matches = (v: string) => v === value || (model !== undefined && v === model.model)
       if (limit.value !== undefined && !matches(limit.value)) return undefined
-      for (const [key, usd] of Object.entries(limit.overrides ?? {})) if (matches(key)) return usd
+      if (limit.overrides !== undefined) {
+        for (const [key, usd] of Object.entries(limit.overrides)) if (matches(key)) return usd
+      }
       return limit.usd
+    }
+
+    /**
+     * Per limit, the scope and key of the last bucket it made, reused while the
+     * period, value and (for user scopes) tenant are the same: escaping and
+     * building them cost more than the rest of planning the buckets.
+     */
+    const made: Array<
+      { readonly period: PeriodInfo; readonly value: string; readonly tenant: string | undefined; readonly scope: string; readonly key: string } | undefined
+    > = options.limits.map(() => undefined)
+
+    /** Adds limit `i`'s bucket for `value` to `out`; of two with one key, the lower limit stays. */
+    const addBucket = (
+      out: Array<PlannedBucket>,
+      request: LanguageModel.Request,
+      i: number,
+      period: PeriodInfo,
+      ttlMillis: number,
+      value: string,
+      model: LanguageModel.ModelRef | undefined
+    ) => {
+      const limit = options.limits[i]!
+      const usd = limitFor(limit, value, model)
+      if (usd === undefined) return
+      const tenant = limit.scope === "user" ? request.metadata?.tenant : undefined
+      let last = made[i]
+      if (last === undefined || last.period !== period || last.value !== value || last.tenant !== tenant) {
+        const scope = scopeLabel(limit, value, request)
+        made[i] = last = { period, value, tenant, scope, key: `${scope}|${period.label}|${period.id}` }
+      }
+      const nano = toNanoFloor(usd)
+      let at = 0
+      while (at < out.length && out[at]!.key !== last.key) at++
+      if (at < out.length && out[at]!.limit <= nano) return
+      out[at] = period.windowMillis !== undefined
+        ? { key: last.key, limit: nano, ttlMillis, windowMillis: period.windowMillis, scope: last.scope, period, model }
+        : { key: last.key, limit: nano, ttlMillis, scope: last.scope, period, model }
     }
 
     const bucketsOf = (
@@ -417,36 +456,19 @@ export const makeWithReport = (options: Options) =>
       candidates: ReadonlyArray<readonly [LanguageModel.ModelRef, Pricing.ModelPrice]>,
       now: number
     ): ReadonlyArray<PlannedBucket> => {
-      const byKey = new Map<string, PlannedBucket>()
+      const out: Array<PlannedBucket> = []
       for (let i = 0; i < options.limits.length; i++) {
-        const limit = options.limits[i]!
         const period = periods[i]!(now)
         const ttlMillis = period.windowMillis !== undefined
           ? period.windowMillis + leaseMillis
           : period.end - now + retention
-        const targets: ReadonlyArray<readonly [string, LanguageModel.ModelRef | undefined]> = limit.scope === "model"
-          ? candidates.map(([ref]) => [refLabel(ref), ref] as const)
-          : [[valueOf(limit, request), undefined]]
-        for (const [value, model] of targets) {
-          const usd = limitFor(limit, value, model)
-          if (usd === undefined) continue
-          const scope = scopeLabel(limit, value, request)
-          const key = `${scope}|${period.label}|${period.id}`
-          const previous = byKey.get(key)
-          const nano = toNanoFloor(usd)
-          if (previous !== undefined && previous.limit <= nano) continue
-          byKey.set(key, {
-            key,
-            limit: nano,
-            ttlMillis,
-            ...(period.windowMillis !== undefined ? { windowMillis: period.windowMillis } : {}),
-            scope,
-            period,
-            model
-          })
+        if (options.limits[i]!.scope === "model") {
+          for (const [ref] of candidates) addBucket(out, request, i, period, ttlMillis, refLabel(ref), ref)
+        } else {
+          addBucket(out, request, i, period, ttlMillis, valueOf(options.limits[i]!, request), undefined)
         }
       }
-      return [...byKey.values()]
+      return out
     }
 
     // Reservation ids: unique per layer instance (a random prefix, for stores shared
@@ -579,26 +601,43 @@ export const makeWithReport = (options: Options) =>
     const settleFailed = (error: BudgetStoreError) =>
       Effect.logWarning(`Budget: settling failed (${error.message}); the lease will charge the reservation`)
 
-    const settleWith = (p: Plan, served: LanguageModel.ModelRef | undefined, actualNano: number) =>
-      Effect.clockWith((clock) => {
-        const servedMatches = served !== undefined &&
-          p.buckets.some((b) => b.model !== undefined && sameModel(b.model, served))
-        const amounts = p.buckets.map((b) =>
-          b.model === undefined || !servedMatches || sameModel(b.model, served!) ? actualNano : 0
-        )
-        const settle = Effect.catchAll(
-          store.settle({ id: p.id, amounts, now: clock.unsafeCurrentTimeMillis() }),
-          settleFailed
-        )
-        return actualNano > p.amount
-          ? Effect.zipRight(
-            Effect.logWarning(
-              `Budget: a call cost ${toUsd(actualNano)} USD, more than the ${p.worstUsd} USD reserved (token estimate too low?)`
-            ),
-            settle
-          )
-          : settle
+    /** Settles at `now`, then succeeds with `value` (one match, not a catch and a map). */
+    const settleAt = <A>(
+      p: Plan,
+      served: LanguageModel.ModelRef | undefined,
+      actualNano: number,
+      now: number,
+      value: A
+    ): Effect.Effect<A> => {
+      let servedMatches = false
+      if (served !== undefined) {
+        for (const b of p.buckets) {
+          if (b.model !== undefined && sameModel(b.model, served)) {
+            servedMatches = true
+            break
+          }
+        }
+      }
+      const amounts: Array<number> = []
+      for (const b of p.buckets) {
+        amounts.push(b.model === undefined || !servedMatches || sameModel(b.model, served!) ? actualNano : 0)
+      }
+      const settle = Effect.matchEffect(store.settle({ id: p.id, amounts, now }), {
+        onFailure: (error) => Effect.as(settleFailed(error), value),
+        onSuccess: () => Effect.succeed(value)
       })
+      return actualNano > p.amount
+        ? Effect.zipRight(
+          Effect.logWarning(
+            `Budget: a call cost ${toUsd(actualNano)} USD, more than the ${p.worstUsd} USD reserved (token estimate too low?)`
+          ),
+          settle
+        )
+        : settle
+    }
+
+    const settleWith = (p: Plan, served: LanguageModel.ModelRef | undefined, actualNano: number) =>
+      Effect.clockWith((clock) => settleAt(p, served, actualNano, clock.unsafeCurrentTimeMillis(), undefined))
 
     const releaseFailed = (error: BudgetStoreError) =>
       Effect.logWarning(`Budget: releasing failed (${error.message}); the lease will charge the reservation`)
@@ -607,7 +646,9 @@ export const makeWithReport = (options: Options) =>
       Effect.clockWith((clock) => Effect.catchAll(store.release(p.id, clock.unsafeCurrentTimeMillis()), releaseFailed))
 
     // Built from already-valid parts with `Construct.make`: a Schema class
-    // constructor costs 1-15 µs per instance even without validation.
+    // constructor costs 1-15 µs per instance even without validation. A field is
+    // added with `Object.assign` after the copy, not as `{ ...value, field }`: V8
+    // gives that spread a new hidden class every time (~0.9 µs a call here).
     /** The actual cost of what served, or the worst case when it has no price. */
     const actualCost = (p: Plan, served: LanguageModel.ModelRef, usage: LanguageModel.Usage) =>
       Option.match(pricing.lookup(served), {
@@ -624,22 +665,29 @@ export const makeWithReport = (options: Options) =>
     const bounded = (request: LanguageModel.Request): LanguageModel.Request =>
       request.maxTokens !== undefined || options.defaultMaxTokens === undefined
         ? request
-        : Construct.make(LanguageModel.Request, { ...request, maxTokens: options.defaultMaxTokens })
+        : Object.assign(Construct.make(LanguageModel.Request, request), { maxTokens: options.defaultMaxTokens })
 
-    /** The call once reserved: settle on success, release on failure or interruption. */
+    /**
+     * The call once reserved: settle on success, release on failure or interruption.
+     * `clock` is the fiber's Clock as `generate` found it (not looked up again to settle).
+     */
     const call = (
       request: LanguageModel.Request,
       p: Plan,
-      restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+      restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
+      clock: Clock.Clock
     ): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
       Effect.matchCauseEffect(restore(inner.generate(bounded(request))), {
         onFailure: (cause) => Effect.zipRight(release(p), Effect.failCause(cause)),
         onSuccess: (response) => {
           const served = { provider: response.provider, model: response.model }
           const cost = actualCost(p, served, response.usage)
-          return Effect.as(
-            settleWith(p, served, cost.estimated ? p.amount : toNanoCeil(cost.usd)),
-            Construct.make(LanguageModel.Response, { ...response, cost })
+          return settleAt(
+            p,
+            served,
+            cost.estimated ? p.amount : toNanoCeil(cost.usd),
+            clock.unsafeCurrentTimeMillis(),
+            Object.assign(Construct.make(LanguageModel.Response, response), { cost })
           )
         }
       })
@@ -653,7 +701,7 @@ export const makeWithReport = (options: Options) =>
         Effect.clockWith((clock) => {
           const p = planNow(request, clock.unsafeCurrentTimeMillis())
           if (p === undefined) {
-            return Effect.flatMap(plan(request), (p) => Effect.flatMap(acquire(p, request, restore), (p) => call(request, p, restore)))
+            return Effect.flatMap(plan(request), (p) => Effect.flatMap(acquire(p, request, restore), (p) => call(request, p, restore, clock)))
           }
           if (p instanceof LlmError.InvalidRequest) return Effect.fail(p)
           return Effect.matchEffect(
@@ -662,8 +710,8 @@ export const makeWithReport = (options: Options) =>
               onFailure: (error) => Effect.fail(storeDown(error)),
               onSuccess: (result) =>
                 result._tag === "Reserved"
-                  ? call(request, p, restore)
-                  : Effect.flatMap(acquire(p, request, restore, result), (p) => call(request, p, restore))
+                  ? call(request, p, restore, clock)
+                  : Effect.flatMap(acquire(p, request, restore, result), (p) => call(request, p, restore, clock))
             }
           )
         })
@@ -696,7 +744,7 @@ export const makeWithReport = (options: Options) =>
             return Chunk.map(chunk, (event): LanguageModel.StreamEvent => {
               if (event._tag !== "Finish") return event
               const cost = actualCost(p, { provider: event.provider, model: event.model }, event.usage)
-              const finish = Construct.make(LanguageModel.Finish, { ...event, cost })
+              const finish = Object.assign(Construct.make(LanguageModel.Finish, event), { cost })
               seen.finish = finish
               seen.cost = cost
               return finish

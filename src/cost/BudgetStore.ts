@@ -147,8 +147,8 @@ interface MemoryBucket {
 
 interface MemoryReservation {
   readonly amount: number
-  readonly keys: ReadonlyArray<string>
-  readonly windows: ReadonlyArray<number>
+  /** The caller's buckets as reserved (read-only, so kept rather than copied). */
+  readonly buckets: ReadonlyArray<Bucket>
   readonly leaseUntil: number
 }
 
@@ -159,6 +159,9 @@ interface MemoryState {
 }
 
 const SWEEP_EVERY_MILLIS = 1_000
+
+/** The one "Reserved" answer (it carries nothing). */
+const RESERVED: ReserveResult = { _tag: "Reserved" }
 
 /**
  * An in-memory store: one process, exact, the default. The state is changed only
@@ -194,15 +197,16 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(
       const reservation = state.reservations.get(id)
       if (reservation === undefined) return false
       state.reservations.delete(id)
-      reservation.keys.forEach((key, i) => {
-        const bucket = bucketOf(state, key)
+      for (let i = 0; i < reservation.buckets.length; i++) {
+        const spec = reservation.buckets[i]!
+        const bucket = bucketOf(state, spec.key)
         const actual = amounts === undefined ? reservation.amount : (amounts[i] ?? reservation.amount)
         bucket.reserved -= reservation.amount
         if (actual > 0) {
           bucket.spent += actual
-          if (reservation.windows[i]! > 0) bucket.entries.push([now, actual])
+          if ((spec.windowMillis ?? 0) > 0) bucket.entries.push([now, actual])
         }
-      })
+      }
       return true
     }
     const sweep = (state: MemoryState, now: number) => {
@@ -224,7 +228,7 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(
       reserve: ({ amount, buckets, id, leaseMillis, now }) =>
         modify((state): ReserveResult => {
           sweep(state, now)
-          if (state.reservations.has(id)) return { _tag: "Reserved" }
+          if (state.reservations.has(id)) return RESERVED
           for (let i = 0; i < buckets.length; i++) {
             const spec = buckets[i]!
             const bucket = state.buckets.get(spec.key)
@@ -238,19 +242,14 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(
             bucket.reserved += amount
             bucket.expiresAt = Math.max(bucket.expiresAt, now + spec.ttlMillis)
           }
-          state.reservations.set(id, {
-            amount,
-            keys: buckets.map((b) => b.key),
-            windows: buckets.map((b) => b.windowMillis ?? 0),
-            leaseUntil: now + leaseMillis
-          })
-          return { _tag: "Reserved" }
+          state.reservations.set(id, { amount, buckets, leaseUntil: now + leaseMillis })
+          return RESERVED
         }),
       settle: ({ amounts, id, now }) => modify((state) => finish(state, id, amounts, now)),
       release: (id, now) =>
         modify((state) => {
           const reservation = state.reservations.get(id)
-          return finish(state, id, reservation === undefined ? [] : reservation.keys.map(() => 0), now)
+          return finish(state, id, reservation === undefined ? [] : reservation.buckets.map(() => 0), now)
         }),
       read: (buckets, now) =>
         modify((state) =>

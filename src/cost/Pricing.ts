@@ -277,6 +277,9 @@ export const worstCaseOf = (price: ModelPrice, inputTokens: number, outputTokens
   return inputTokens * Math.max(rates.input, rates.cachedInput, rates.cacheWrite) + outputTokens * rates.output
 }
 
+/** Lookups a pricing service remembers before it starts over. */
+const LOOKUPS_KEPT = 1024
+
 /**
  * Builds a pricing service.
  *
@@ -285,12 +288,35 @@ export const worstCaseOf = (price: ModelPrice, inputTokens: number, outputTokens
  */
 export const make = (options: Options = {}): Service => {
   const table: Record<string, ModelPrice> = { ...(options.withoutDefaults ? {} : defaults), ...options.overrides }
-  const lookup = (model: string | ModelRef): Option.Option<ModelPrice> => {
+  const fallback = Option.fromNullable(options.fallback)
+  const find = (model: string | ModelRef): Option.Option<ModelPrice> => {
     for (const key of candidates(model)) {
       const price = table[key]
       if (price !== undefined) return Option.some(price)
     }
-    return Option.fromNullable(options.fallback)
+    return fallback
+  }
+  // Answers remembered per provider (`undefined` for a bare id) and model: the
+  // table never changes, and a budget looks up what served every call (~0.3 µs
+  // of candidate keys each). Bounded, as model names can come from clients.
+  let known = new Map<string | undefined, Map<string, Option.Option<ModelPrice>>>()
+  let knownCount = 0
+  const lookup = (model: string | ModelRef): Option.Option<ModelPrice> => {
+    const provider = typeof model === "string" ? undefined : model.provider
+    const id = typeof model === "string" ? model : model.model
+    let byModel = known.get(provider)
+    const hit = byModel?.get(id)
+    if (hit !== undefined) return hit
+    const price = find(model)
+    if (knownCount >= LOOKUPS_KEPT) {
+      known = new Map()
+      knownCount = 0
+      byModel = undefined
+    }
+    if (byModel === undefined) known.set(provider, byModel = new Map())
+    byModel.set(id, price)
+    knownCount++
+    return price
   }
   const price = (model: string | ModelRef) =>
     Option.match(lookup(model), {
