@@ -6,7 +6,8 @@
  * refused at once.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Layer, TestClock } from "effect"
+import * as RateLimiter from "@effect/experimental/RateLimiter"
+import { Clock, Effect, Fiber, Layer, Logger, Stream, TestClock } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as RateLimit from "../src/resilience/RateLimit.js"
@@ -112,5 +113,72 @@ describe("RateLimit admission", () => {
         expect(LlmError.retryAfter(error)._tag).toBe("None")
         expect(yield* recorder.calls).toBe(0)
       }
+    }))
+
+  it.effect("fail mode: a call refused for tokens gives its request back", () =>
+    Effect.gen(function*() {
+      const layer = RateLimit.layer({ requestsPerMinute: 2, tokensPerMinute: 100, mode: "fail" }).pipe(
+        Layer.provide(ScriptedModel.layer([used(60), used(10)], { provider: "p", model: "m" }))
+      )
+      yield* Effect.gen(function*() {
+        yield* LanguageModel.generate(requestOf(20, { maxTokens: 40 })) // 60 tokens
+        const refused = yield* Effect.flip(LanguageModel.generate(requestOf(20, { maxTokens: 40 })))
+        expect(refused.message).toContain("tokens per window")
+        // The second request of the window, had the refused one kept its place.
+        yield* LanguageModel.generate(requestOf(10))
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("delay mode: a caller that gives up while waiting for the window never calls the model", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const service: LanguageModel.Service = {
+        models: [{ provider: "p", model: "m" }],
+        generate: (request) => {
+          calls++
+          return Effect.succeed(
+            new LanguageModel.Response({
+              text: "",
+              finishReason: "stop",
+              usage: new LanguageModel.Usage({ inputTokens: 1, outputTokens: 0 }),
+              provider: "p",
+              model: request.model ?? "m",
+              latencyMillis: 0
+            })
+          )
+        },
+        stream: () => Stream.die("unused")
+      }
+      const limited = yield* RateLimit.make({ requestsPerMinute: 1 })(service)
+      const request = yield* LanguageModel.decodeRequest(requestOf())
+      yield* limited.generate(request)
+      const waiting = yield* Effect.fork(limited.generate(request))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(waiting)
+      expect(calls).toBe(1)
+    }))
+
+  it.effect("a failing store lets calls through, with a warning", () =>
+    Effect.gen(function*() {
+      const limiter = yield* Effect.provide(RateLimiter.make, RateLimiter.layerStoreMemory)
+      const failing: RateLimit.Store = {
+        limiter: {
+          ...limiter,
+          consume: () => Effect.fail(new RateLimiter.RateLimitStoreError({ message: "down" }))
+        },
+        pause: () => Effect.fail(new RateLimit.StoreError({ message: "down", cause: null })),
+        pausedFor: () => Effect.fail(new RateLimit.StoreError({ message: "down", cause: null }))
+      }
+      const { recorder, service } = yield* ScriptedModel.make(() => used(1), { provider: "p", model: "m" })
+      const limited = RateLimit.makeWith(failing, { requestsPerMinute: 1, tokensPerMinute: 10, mode: "fail" })(service)
+      const warnings: Array<unknown> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(message)
+      })
+      const request = yield* LanguageModel.decodeRequest(requestOf())
+      yield* limited.generate(request).pipe(Effect.zipRight(limited.generate(request)), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      expect(yield* recorder.calls).toBe(2)
+      // Per call: the pause check and both windows.
+      expect(warnings).toHaveLength(6)
     }))
 })

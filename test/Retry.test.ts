@@ -1,5 +1,21 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, FiberRef, Layer, Option, Scope, Stream, TestClock } from "effect"
+import {
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberRef,
+  Layer,
+  Option,
+  RuntimeFlags,
+  RuntimeFlagsPatch,
+  Scope,
+  Stream,
+  TestClock
+} from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as Retry from "../src/resilience/Retry.js"
@@ -267,6 +283,55 @@ describe("Retry", () => {
             Effect.zipLeft(Effect.flatMap(FiberRef.get(seen), (value) => Effect.sync(() => expect(value).toBe(`after ${delay}`))))
           ), seen, "unset")
           expect(response.attempts.map((a) => a.outcome)).toEqual(["success"])
+        }
+      }))
+
+    // The join is skipped when it would change nothing; these attempts change
+    // something through the join without a visible change of value of their own.
+    class Marker extends Context.Tag("test/Marker")<Marker, string>() {}
+    it.live("the timed attempt joins fiber refs back exactly as Fiber.join does", () =>
+      Effect.gen(function*() {
+        const summed = () => FiberRef.unsafeMake(1, { join: (parent, child) => parent + child })
+        // Each case: [attempt, what the caller reads after it, what the caller sets before].
+        const cases: ReadonlyArray<() => readonly [Effect.Effect<void>, Effect.Effect<unknown>, Effect.Effect<void>]> = [
+          () => [Effect.void, Effect.void, Effect.void],
+          () => {
+            const ref = summed() // set to the value it had: its join still runs
+            return [FiberRef.set(ref, 1), FiberRef.get(ref), FiberRef.set(ref, 1)]
+          },
+          () => {
+            const ref = summed() // set and set back
+            return [Effect.locally(Effect.void, ref, 5), FiberRef.get(ref), FiberRef.set(ref, 1)]
+          },
+          () => {
+            const ref = FiberRef.unsafeMake("initial") // a ref the caller never set
+            return [FiberRef.set(ref, "child"), FiberRef.get(ref), Effect.void]
+          },
+          () => {
+            const ref = FiberRef.unsafeMake(10, { fork: (n) => n + 1 }) // the fork changed it
+            return [Effect.void, FiberRef.get(ref), FiberRef.set(ref, 10)]
+          },
+          () => [
+            FiberRef.update(FiberRef.currentContext, Context.add(Marker, "child")), // the context it was forked with
+            Effect.serviceOption(Marker),
+            Effect.void
+          ],
+          () => [
+            Effect.patchRuntimeFlags(RuntimeFlagsPatch.disable(RuntimeFlags.CooperativeYielding)), // its runtime flags
+            Effect.getRuntimeFlags,
+            Effect.void
+          ]
+        ]
+        for (const make of cases) {
+          const run = (timed: boolean) => {
+            const [attempt, read, before] = make()
+            const joined = timed
+              ? Timeout.timeoutFail(attempt, Duration.minutes(1), () => "timeout")
+              : Effect.flatMap(Effect.fork(attempt), Fiber.join)
+            // In a fiber of its own (awaited, not joined): a case's refs stay out of the next one.
+            return Effect.flatten(Effect.flatMap(Effect.fork(Effect.zipRight(before, Effect.zipRight(joined, read))), Fiber.await))
+          }
+          expect(yield* run(true)).toEqual(yield* run(false))
         }
       }))
 

@@ -24,7 +24,7 @@
  */
 import * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as RedisRateLimiter from "@effect/experimental/RateLimiter/Redis"
-import { Clock, Context, Duration, Effect, Layer, Option, Schema, Scope } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Either, Layer, Option, Schema, Scope } from "effect"
 import { Redis, type RedisOptions } from "ioredis"
 import { logOutages } from "../internal/redis.js"
 import * as LanguageModel from "../LanguageModel.js"
@@ -89,7 +89,9 @@ export const makeStoreMemory: Effect.Effect<Store> = Effect.gen(function*() {
       Effect.map(Clock.currentTimeMillis, (now) => {
         pauses.set(key, Math.max(pauses.get(key) ?? 0, now + millis))
       }),
-    pausedFor: (key) => Effect.map(Clock.currentTimeMillis, (now) => Math.max(0, (pauses.get(key) ?? 0) - now))
+    // Read on every call: one step (`clockWith`) instead of `Clock.currentTimeMillis` and a `map`.
+    pausedFor: (key) =>
+      Effect.clockWith((clock) => Effect.succeed(Math.max(0, (pauses.get(key) ?? 0) - clock.unsafeCurrentTimeMillis())))
   }
 })
 
@@ -278,6 +280,21 @@ const limited = (key: string, what: string, retryAfterMillis: number | undefined
     message: `Local rate limit reached (${what}) for ${key}`
   })
 
+/** The keys of one limit: its own (pauses, concurrency) and its two windows'. */
+interface Keys {
+  readonly key: string
+  readonly rpm: string
+  readonly tpm: string
+}
+
+const keysOf = (key: string): Keys => ({ key, rpm: `${key}:rpm`, tpm: `${key}:tpm` })
+
+/** Who a request goes to, and the keys it is limited under. */
+interface Route {
+  readonly target: Attempts.Target
+  readonly keys: Keys
+}
+
 /** Failures after which the provider has spent no tokens on the call: refused before any, or never reached. */
 const spentNothing = (error: LlmError.LlmError): boolean => {
   switch (error._tag) {
@@ -311,94 +328,131 @@ export const makeWith = (store: Store, options: Options = {}) =>
     if (gate === undefined) gates.set(key, gate = makeGate(mode, options.maxConcurrency!))
     return gate
   }
-  const keyOf = (request: LanguageModel.Request, target: Attempts.Target) =>
-    options.key?.(request, target) ??
-      (options.perTenant && request.metadata?.tenant !== undefined
-        ? `${target.provider}/${target.model}/tenant:${request.metadata.tenant}`
-        : `${target.provider}/${target.model}`)
+  // The default key is provider/model: its target and key strings are kept per
+  // model (bounded), not rebuilt and re-hashed by the store on every call.
+  const routes = new Map<string | undefined, Route>()
+  let routesFor = inner.models[0]
+  const routeOf = (request: LanguageModel.Request): Route => {
+    if (options.key !== undefined || (options.perTenant && request.metadata?.tenant !== undefined)) {
+      const target = Attempts.targetOf(inner, request)
+      const key = options.key?.(request, target) ??
+        (options.perTenant && request.metadata?.tenant !== undefined
+          ? `${target.provider}/${target.model}/tenant:${request.metadata.tenant}`
+          : `${target.provider}/${target.model}`)
+      return { target, keys: keysOf(key) }
+    }
+    if (inner.models[0] !== routesFor || routes.size >= 1024) {
+      routes.clear()
+      routesFor = inner.models[0]
+    }
+    const known = routes.get(request.model)
+    if (known !== undefined) return known
+    const target = Attempts.targetOf(inner, request)
+    const route = { target, keys: keysOf(`${target.provider}/${target.model}`) }
+    routes.set(request.model, route)
+    return route
+  }
 
   const storeFailed = (error: unknown) =>
     Effect.logWarning("RateLimit: the store failed; letting the call through", error)
 
-  /**
-   * Takes `tokens` from a window, without waiting: the wait it needs (delay mode)
-   * or a failure (fail mode). A store failure lets the call through with nothing
-   * taken (`taken` 0).
-   */
-  const take = (key: string, what: string, limit: number, tokens: number, target: Attempts.Target) =>
-    store.limiter.consume({ key, limit, tokens, window, algorithm: "fixed-window", onExceeded: mode }).pipe(
-      Effect.map((result) => ({ delay: result.delay, taken: tokens })),
-      Effect.catchAll((error) =>
-        error.reason === "Exceeded"
-          ? Effect.fail(limited(key, what, Duration.toMillis(error.retryAfter), target))
-          : Effect.as(storeFailed(error), { delay: Duration.zero, taken: 0 })
-      )
-    )
+  const consume = (key: string, limit: number, tokens: number, onExceeded: "delay" | "fail") =>
+    store.limiter.consume({ key, limit, tokens, window, algorithm: "fixed-window", onExceeded })
 
   /**
-   * Charges (or refunds, when negative) tokens without checking the limit. The
-   * same `limit` as the admitting call keeps the window's TTL arithmetic right.
+   * Charges (or refunds, when negative) tokens without checking the limit, then
+   * succeeds with `value`. The same `limit` as the admitting call keeps the
+   * window's TTL arithmetic right.
    */
-  const charge = (key: string, limit: number, tokens: number) =>
-    tokens === 0 ? Effect.void : store.limiter.consume({
-      key,
-      limit,
-      tokens: Math.min(tokens, limit),
-      window,
-      algorithm: "fixed-window",
-      onExceeded: "delay"
-    }).pipe(Effect.asVoid, Effect.catchAll(() => Effect.void))
-
-  const refund = (key: string, requests: number, tokens: number) =>
-    Effect.zipRight(
-      requests === 0 ? Effect.void : charge(`${key}:rpm`, options.requestsPerMinute!, -requests),
-      tokens === 0 ? Effect.void : charge(`${key}:tpm`, options.tokensPerMinute!, -tokens)
-    )
-
-  /**
-   * Admits one call under `key`: takes its request and its estimated tokens, then
-   * waits for the later of the two windows (delay mode). A caller that gives up
-   * while waiting gives both back. Returns the tokens charged to TPM.
-   */
-  const admit = (request: LanguageModel.Request, key: string, target: Attempts.Target) =>
-    Effect.gen(function*() {
-      const paused = yield* store.pausedFor(key).pipe(Effect.catchAll((e) => Effect.as(storeFailed(e), 0)))
-      if (paused > 0) {
-        if (mode === "fail") return yield* Effect.fail(limited(key, "paused after a provider 429", paused, target))
-        yield* Metrics.recordRateLimitWait(key, Duration.millis(paused), "paused")
-        yield* Effect.sleep(Duration.millis(paused))
-      }
-      const tpm = options.tokensPerMinute
-      const tokens = tpm === undefined ? 0 : Math.max(1, Math.ceil(estimate(request)))
-      if (tpm !== undefined && tokens > tpm) {
-        // No window can ever hold it: waiting would never end, and letting it
-        // through would break the limit (the provider would refuse it too).
-        return yield* Effect.fail(limited(key, `a request of about ${tokens} tokens, more than the ${tpm} tokens per window`, undefined, target))
-      }
-      let wait = Duration.zero
-      let requests = 0
-      if (options.requestsPerMinute !== undefined) {
-        const rpm = yield* take(`${key}:rpm`, "requests per window", options.requestsPerMinute, 1, target)
-        requests = rpm.taken
-        if (!Duration.isZero(rpm.delay)) {
-          yield* Metrics.recordRateLimitWait(`${key}:rpm`, rpm.delay, "requests per window")
-          wait = rpm.delay
-        }
-      }
-      let charged = 0
-      if (tpm !== undefined) {
-        const taken = yield* take(`${key}:tpm`, "tokens per window", tpm, tokens, target).pipe(
-          Effect.tapError(() => refund(key, requests, 0))
-        )
-        charged = taken.taken
-        if (!Duration.isZero(taken.delay)) {
-          yield* Metrics.recordRateLimitWait(`${key}:tpm`, taken.delay, "tokens per window")
-          wait = Duration.max(wait, taken.delay)
-        }
-      }
-      if (!Duration.isZero(wait)) yield* Effect.onInterrupt(Effect.sleep(wait), () => refund(key, requests, charged))
-      return charged
+  const charge = <A>(key: string, limit: number, tokens: number, value: A): Effect.Effect<A> =>
+    tokens === 0 ? Effect.succeed(value) : Effect.match(consume(key, limit, Math.min(tokens, limit), "delay"), {
+      onFailure: () => value,
+      onSuccess: () => value
     })
+
+  const refund = (keys: Keys, requests: number, tokens: number) =>
+    Effect.zipRight(
+      requests === 0 ? Effect.void : charge(keys.rpm, options.requestsPerMinute!, -requests, undefined),
+      tokens === 0 ? Effect.void : charge(keys.tpm, options.tokensPerMinute!, -tokens, undefined)
+    )
+
+  // Admission is written as continuations (each step a `matchEffect` that calls the
+  // next), not `Effect.gen` with a `map` and a `catchAll` per window: it runs on
+  // every call, and this is ~2 µs a call less (of ~11). A step after a wait
+  // or a log is built only once that has run (`flatMap`), as the generator did: the
+  // call (`inner.generate`) is not made for a caller interrupted while waiting.
+
+  /**
+   * Admits one call under `keys`, then runs `next` with the tokens charged to TPM:
+   * waits out a pause, takes its request and its estimated tokens, then waits for
+   * the later of the two windows (delay mode). A caller that gives up while waiting
+   * gives both back. A store failure lets the call through with nothing taken.
+   */
+  const admit = <A, E, R>(
+    request: LanguageModel.Request,
+    keys: Keys,
+    target: Attempts.Target,
+    next: (charged: number) => Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | LlmError.RateLimited, R> =>
+    Effect.matchEffect(Effect.suspend(() => store.pausedFor(keys.key)), {
+      onFailure: (error) => Effect.flatMap(storeFailed(error), () => takeWindows(request, keys, target, next)),
+      onSuccess: (paused) => {
+        if (!(paused > 0)) return takeWindows(request, keys, target, next)
+        if (mode === "fail") return Effect.fail(limited(keys.key, "paused after a provider 429", paused, target))
+        return Effect.zipRight(
+          Metrics.recordRateLimitWait(keys.key, Duration.millis(paused), "paused"),
+          Effect.flatMap(Effect.sleep(Duration.millis(paused)), () => takeWindows(request, keys, target, next))
+        )
+      }
+    })
+
+  const takeWindows = <A, E, R>(
+    request: LanguageModel.Request,
+    keys: Keys,
+    target: Attempts.Target,
+    next: (charged: number) => Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | LlmError.RateLimited, R> => {
+    type Admitted = Effect.Effect<A, E | LlmError.RateLimited, R>
+    const tpm = options.tokensPerMinute
+    const tokens = tpm === undefined ? 0 : Math.max(1, Math.ceil(estimate(request)))
+    if (tpm !== undefined && tokens > tpm) {
+      // No window can ever hold it: waiting would never end, and letting it
+      // through would break the limit (the provider would refuse it too).
+      return Effect.fail(limited(keys.key, `a request of about ${tokens} tokens, more than the ${tpm} tokens per window`, undefined, target))
+    }
+    /** After the RPM window: `requests` taken from it, `wait` its delay. */
+    const takeTokens = (requests: number, wait: Duration.Duration): Admitted =>
+      tpm === undefined ? waitThen(requests, 0, wait) : Effect.matchEffect(consume(keys.tpm, tpm, tokens, mode), {
+        onFailure: (error): Admitted =>
+          error.reason === "Exceeded"
+            ? Effect.zipRight(
+              refund(keys, requests, 0),
+              Effect.fail(limited(keys.tpm, "tokens per window", Duration.toMillis(error.retryAfter), target))
+            )
+            : Effect.flatMap(storeFailed(error), () => waitThen(requests, 0, wait)),
+        onSuccess: ({ delay }): Admitted =>
+          Duration.isZero(delay) ? waitThen(requests, tokens, wait) : Effect.flatMap(
+            Metrics.recordRateLimitWait(keys.tpm, delay, "tokens per window"),
+            () => waitThen(requests, tokens, Duration.max(wait, delay))
+          )
+      })
+    const waitThen = (requests: number, charged: number, wait: Duration.Duration): Admitted =>
+      Duration.isZero(wait)
+        ? next(charged)
+        : Effect.flatMap(Effect.onInterrupt(Effect.sleep(wait), () => refund(keys, requests, charged)), () => next(charged))
+    const rpm = options.requestsPerMinute
+    return rpm === undefined ? takeTokens(0, Duration.zero) : Effect.matchEffect(consume(keys.rpm, rpm, 1, mode), {
+      onFailure: (error): Admitted =>
+        error.reason === "Exceeded"
+          ? Effect.fail(limited(keys.rpm, "requests per window", Duration.toMillis(error.retryAfter), target))
+          : Effect.flatMap(storeFailed(error), () => takeTokens(0, Duration.zero)),
+      onSuccess: ({ delay }): Admitted =>
+        Duration.isZero(delay) ? takeTokens(1, Duration.zero) : Effect.flatMap(
+          Metrics.recordRateLimitWait(keys.rpm, delay, "requests per window"),
+          () => takeTokens(1, delay)
+        )
+    })
+  }
 
   /** Takes a concurrency slot for `key`; in scope while the call runs. */
   const enter = (key: string, target: Attempts.Target) =>
@@ -407,28 +461,37 @@ export const makeWith = (store: Store, options: Options = {}) =>
       (ok) => ok ? Effect.void : Effect.fail(limited(key, "concurrent calls", undefined, target))
     )
 
-  const settle = (key: string, charged: number, usage: LanguageModel.Usage) =>
-    options.tokensPerMinute === undefined ? Effect.void : charge(`${key}:tpm`, options.tokensPerMinute, usage.totalTokens - charged)
+  /** Corrects TPM from the reported usage, then succeeds with `value`. */
+  const settle = <A>(keys: Keys, charged: number, usage: LanguageModel.Usage, value: A): Effect.Effect<A> =>
+    options.tokensPerMinute === undefined
+      ? Effect.succeed(value)
+      : charge(keys.tpm, options.tokensPerMinute, usage.totalTokens - charged, value)
 
   /**
    * After a failure: a provider 429 with a Retry-After pauses the key, and a call
    * the provider spent no tokens on (refused, or never reached) gives its estimate
    * back to the window.
    */
-  const observe = (key: string, charged: number, error: LlmError.LlmError) =>
+  const observe = (keys: Keys, charged: number, error: LlmError.LlmError) =>
     Effect.zipRight(
       (options.pauseOnProviderLimit ?? true) && error._tag === "RateLimited" && error.source === "provider" &&
         error.retryAfterMillis !== undefined && error.retryAfterMillis > 0
-        ? store.pause(key, error.retryAfterMillis).pipe(Effect.catchAll(storeFailed))
+        ? store.pause(keys.key, error.retryAfterMillis).pipe(Effect.catchAll(storeFailed))
         : Effect.void,
-      charged > 0 && spentNothing(error) ? refund(key, 0, charged) : Effect.void
+      charged > 0 && spentNothing(error) ? refund(keys, 0, charged) : Effect.void
     )
 
-  const call = (request: LanguageModel.Request, key: string, charged: number) =>
-    inner.generate(request).pipe(
-      Effect.tap((response) => settle(key, charged, response.usage)),
-      Effect.tapError((error) => observe(key, charged, error))
-    )
+  /** The call, settled after success and observed after failure (`tap` plus `tapError` in one step). */
+  const call = (request: LanguageModel.Request, keys: Keys, charged: number) =>
+    Effect.matchCauseEffect(inner.generate(request), {
+      onFailure: (cause) => {
+        const failure = Cause.failureOrCause(cause)
+        return Either.isLeft(failure)
+          ? Effect.zipRight(observe(keys, charged, failure.left), Effect.failCause(cause))
+          : Effect.failCause(cause)
+      },
+      onSuccess: (response) => settle(keys, charged, response.usage, response)
+    })
 
   // The concurrency slot comes first: a call refused for it (fail mode) or waiting
   // for it (delay mode) has taken nothing from the windows yet, so it neither
@@ -436,27 +499,25 @@ export const makeWith = (store: Store, options: Options = {}) =>
   // A scope only holds a slot: without `maxConcurrency` a call needs none (making
   // and closing one cost more than the rest of the layer).
   const generate = (request: LanguageModel.Request) => {
-    const target = Attempts.targetOf(inner, request)
-    const key = keyOf(request, target)
-    const admitted = Effect.flatMap(admit(request, key, target), (charged) => call(request, key, charged))
-    return options.maxConcurrency === undefined ? admitted : Effect.scoped(Effect.zipRight(enter(key, target), admitted))
+    const { keys, target } = routeOf(request)
+    const admitted = admit(request, keys, target, (charged) => call(request, keys, charged))
+    return options.maxConcurrency === undefined ? admitted : Effect.scoped(Effect.zipRight(enter(keys.key, target), admitted))
   }
 
   const streamPull = (request: LanguageModel.Request): Effect.Effect<LanguageModel.StreamPull, LlmError.LlmError, Scope.Scope> => {
-    const target = Attempts.targetOf(inner, request)
-    const key = keyOf(request, target)
-    const open = Effect.flatMap(admit(request, key, target), (charged) =>
+    const { keys, target } = routeOf(request)
+    const open = admit(request, keys, target, (charged) =>
       Effect.map(
-        Effect.tapError(LanguageModel.pullOf(inner, request), (error) => observe(key, charged, error)),
+        Effect.tapError(LanguageModel.pullOf(inner, request), (error) => observe(keys, charged, error)),
         (pull) =>
           Attempts.observePull(
             pull,
-            (finish) => settle(key, charged, finish.usage),
+            (finish) => settle(keys, charged, finish.usage, undefined),
             // Tokens were generated before a failure mid-stream: the estimate stays charged.
-            (error) => observe(key, 0, error)
+            (error) => observe(keys, 0, error)
           )
       ))
-    return options.maxConcurrency === undefined ? open : Effect.zipRight(enter(key, target), open)
+    return options.maxConcurrency === undefined ? open : Effect.zipRight(enter(keys.key, target), open)
   }
 
   return {

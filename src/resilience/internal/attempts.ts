@@ -6,7 +6,7 @@
  * gets one `success` attempt for itself; earlier attempts (failed retries, failed
  * or skipped fallback members) are put in front.
  */
-import { Chunk, Clock, Effect, Option, Stream } from "effect"
+import { Chunk, Clock, Effect, Option, type Schema, Stream } from "effect"
 import * as Construct from "../../internal/construct.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
@@ -60,15 +60,33 @@ export const interrupted = (target: Target, durationMillis: number): LanguageMod
     durationMillis: Math.max(0, durationMillis)
   })
 
-const ownAttempts = (
+/** `before`, the answer's own route (a `success` attempt when it has none), then `after`. */
+const route = (
   attempts: ReadonlyArray<LanguageModel.Attempt>,
   provider: string,
   model: string,
-  durationMillis: number
-): ReadonlyArray<LanguageModel.Attempt> =>
-  attempts.length > 0
-    ? attempts
-    : [Construct.make(LanguageModel.Attempt, { provider, model, outcome: "success", durationMillis: Math.max(0, durationMillis) })]
+  durationMillis: number,
+  before: ReadonlyArray<LanguageModel.Attempt>,
+  after: ReadonlyArray<LanguageModel.Attempt>
+): ReadonlyArray<LanguageModel.Attempt> => {
+  if (attempts.length > 0) return [...before, ...attempts, ...after]
+  const own = Construct.make(LanguageModel.Attempt, { provider, model, outcome: "success", durationMillis: Math.max(0, durationMillis) })
+  return before.length === 0 && after.length === 0 ? [own] : [...before, own, ...after]
+}
+
+/**
+ * `self` with its `attempts` replaced: one copy of its fields, where a spread
+ * passed to `Construct.make` made two.
+ */
+const withRoute = <C extends Construct.SchemaClass<{ readonly attempts: ReadonlyArray<LanguageModel.Attempt> }>>(
+  Class: C,
+  self: Schema.Struct.Type<C["fields"]>,
+  attempts: ReadonlyArray<LanguageModel.Attempt>
+): C["prototype"] => {
+  const copy: { attempts: ReadonlyArray<LanguageModel.Attempt> } = Construct.make(Class, self)
+  copy.attempts = attempts
+  return copy
+}
 
 /** The response with `before` put in front of its own route. */
 export const withAttempts = (
@@ -77,10 +95,11 @@ export const withAttempts = (
   durationMillis: number,
   after: ReadonlyArray<LanguageModel.Attempt> = []
 ): LanguageModel.Response =>
-  Construct.make(LanguageModel.Response, {
-    ...response,
-    attempts: [...before, ...ownAttempts(response.attempts, response.provider, response.model, durationMillis), ...after]
-  })
+  withRoute(
+    LanguageModel.Response,
+    response,
+    route(response.attempts, response.provider, response.model, durationMillis, before, after)
+  )
 
 /** The `Finish` event with `before` put in front of its own route. */
 export const finishWithAttempts = (
@@ -89,10 +108,7 @@ export const finishWithAttempts = (
   durationMillis: number,
   after: ReadonlyArray<LanguageModel.Attempt> = []
 ): LanguageModel.Finish =>
-  Construct.make(LanguageModel.Finish, {
-    ...finish,
-    attempts: [...before, ...ownAttempts(finish.attempts, finish.provider, finish.model, durationMillis), ...after]
-  })
+  withRoute(LanguageModel.Finish, finish, route(finish.attempts, finish.provider, finish.model, durationMillis, before, after))
 
 /** Rewrites the `Finish` event of a stream with the attempts `before` it. */
 export const mapFinish = <E, R>(

@@ -7,13 +7,15 @@
  * fiber refs): ~70-100 µs a call on the benchmark machine, more than the rest of
  * the retry layer. Here the effect runs in one child fiber and the parent waits
  * for whichever comes first, its exit (an observer) or a plain timer; the timer
- * interrupts the child and fails with `onTimeout()`, as `timeoutFail` does.
+ * interrupts the child and fails with `onTimeout()`, as `timeoutFail` does. The
+ * child's fiber refs are joined back as `Fiber.join` does (not at all when that
+ * would change nothing, which is checked for less than the join costs).
  *
  * The plain timer is used only with the live clock (its `sleep` is the default
  * clock's): any other clock — `TestClock` in tests, a user's — gets
  * `Effect.timeoutFail` itself, so virtual time still drives timeouts.
  */
-import { Clock, Context, Duration, Effect, Exit, Fiber, FiberId, Runtime, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Fiber, FiberId, FiberRef, type FiberRefs, Runtime, RuntimeFlags, type Scope } from "effect"
 
 const liveSleep = Clock.make().sleep
 /** Longer timers than this overflow `setTimeout`: treated as no timeout, as Effect's clock does. */
@@ -51,14 +53,20 @@ export const timeoutFailWith = <A, E, E2, R>(
     const millis = Duration.toMillis(duration)
     if (!(millis <= MAX_TIMER_MILLIS)) return self
     return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.runtime<R>(), (runtime) => {
+      Effect.withFiberRuntime<A, E | E2, R>((parent, status) => {
+        const runtime = Runtime.make({
+          context: parent.getFiberRef(FiberRef.currentContext) as Context.Context<R>,
+          fiberRefs: parent.getFiberRefs(),
+          runtimeFlags: status.runtimeFlags
+        })
         // The child starts at once, on this stack (`Runtime.runFork` runs a fiber
         // immediately): an effect that completes without suspending (a cache hit,
         // a zero-latency model) is done before any timer or scheduler hop exists.
         const armed = Date.now()
-        const fiber = Runtime.runFork(runtime)(restore(self))
-        // The fiber refs are joined back as `Fiber.join` does.
-        const join = (exit: Exit.Exit<A, E>) => Effect.zipRight(fiber.inheritAll, exit)
+        let initial: FiberRefs.FiberRefs | undefined
+        const fiber = Runtime.runFork(runtime, restore(self), { updateRefs: (refs) => (initial = refs) })
+        // The fiber refs are joined back as `Fiber.join` does, unless that would change nothing.
+        const join = (exit: Exit.Exit<A, E>) => joinChanges(fiber, initial!) ? Effect.zipRight(fiber.inheritAll, exit) : exit
         const done = fiber.unsafePoll()
         if (done !== null) return join(done)
         return restore(Effect.async<A, E | E2>((resume) => {
@@ -84,6 +92,39 @@ export const timeoutFailWith = <A, E, E2, R>(
         })).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))
       })
     )
+}
+
+const notInherited = RuntimeFlags.make(RuntimeFlags.Interruption, RuntimeFlags.WindDown)
+
+/**
+ * Whether joining the refs of `fiber` (finished, forked with `initial`) into its
+ * parent can change anything. `inheritAll` copies both fibers' refs, and joins
+ * every ref (the context by a diff of all its services): ~3 µs a call, a third of
+ * the retry layer. Per `FiberRefs.joinAs`, the join is a no-op when the child left
+ * every ref stack it has as it was forked (same array: a ref set and set back
+ * still joins, through the ref's `join`; a ref the child deleted is left alone),
+ * no fork changed a value (no entry of the child's own but the context
+ * `Runtime.runFork` gives it, the parent's own context), and the runtime flags it
+ * passes on are back where they started.
+ */
+const joinChanges = (fiber: Fiber.RuntimeFiber<unknown, unknown>, initial: FiberRefs.FiberRefs): boolean => {
+  const child = fiber.id()
+  const start = initial.locals
+  const end = fiber.getFiberRefs().locals
+  for (const [ref, stack] of end) {
+    const before = start.get(ref)
+    if (before === undefined) return true
+    if (ref === FiberRef.currentRuntimeFlags) {
+      // `getFiberRefs` has just written the child's flags: a finished fiber is
+      // winding down, and `inheritAll` passes on neither that nor interruption.
+      if (RuntimeFlags.disableAll(stack[0][1], notInherited) !== RuntimeFlags.disableAll(before[0][1], notInherited)) {
+        return true
+      }
+    } else if (stack !== before || (stack[0][0] === child && ref !== FiberRef.currentContext)) {
+      return true
+    }
+  }
+  return false
 }
 
 /**
