@@ -330,6 +330,31 @@ describe("Fallback: what stops a chain (found in review)", () => {
       expect(route(yield* Fiber.join(second))).toEqual([["a", "failure"], ["b", "failure"], ["b", "success"]])
     }))
 
+  it.effect("a hand-made member's plain answer that carries its own route comes back as a Response", () =>
+    Effect.gen(function*() {
+      const attempt = new LanguageModel.Attempt({ provider: "hand", model: "made", outcome: "success", durationMillis: 1 })
+      const plain = {
+        text: "hi",
+        toolCalls: [],
+        finishReason: "stop",
+        usage: new LanguageModel.Usage({ inputTokens: 1, outputTokens: 1 }),
+        provider: "hand",
+        model: "made",
+        attempts: [attempt],
+        latencyMillis: 1
+      } as const
+      // The type accepts an object of the Response's shape: `Response` has no private members.
+      const member: LanguageModel.Service = {
+        models: [{ provider: "hand", model: "made" }],
+        generate: () => Effect.succeed<LanguageModel.Response>(plain as unknown as LanguageModel.Response),
+        stream: () => Stream.die("unused")
+      }
+      const chain = yield* Fallback.make([member], { breaker: false })
+      const response = yield* chain.generate(yield* ask)
+      expect(response).toBeInstanceOf(LanguageModel.Response)
+      expect(response.attempts).toEqual([attempt])
+    }))
+
   it.effect("a member whose streams are cut before any event trips its breaker, and the chain stops trying it", () =>
     Effect.gen(function*() {
       const a = yield* ScriptedModel.make(() => ({ text: "a b", dropAfter: 0 }), { provider: "a", model: "ma" })

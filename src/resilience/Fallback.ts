@@ -332,15 +332,17 @@ export const makeWithRegistry = (
         : Effect.map(hedgedChain(request, attempt, hedgeDelay), win)
 
     // The winner's route is attached once, with its own duration: what a member's
-    // own `success` attempt has always measured. A response that already carries
+    // own `success` attempt has always measured. A `Response` that already carries
     // its route (a `Retry` inside the member) and has nothing to add is returned as
-    // it is: a copy would be equal.
+    // it is: a copy would be equal. Anything else is copied into a `Response` (a
+    // hand-made member may answer a plain object of the same shape).
     const generate = (request: LanguageModel.Request): Effect.Effect<LanguageModel.Response, LlmError.LlmError> =>
       runChain(
         request,
         (member) => member.service.generate(request),
         ({ after, before, durationMillis, value }) =>
-          before.length === 0 && after.length === 0 && value.attempts.length > 0
+          before.length === 0 && after.length === 0 && value.attempts.length > 0 &&
+            value instanceof LanguageModel.Response
             ? value
             : Attempts.withAttempts(value, before, durationMillis, after)
       )

@@ -329,9 +329,9 @@ export const makeWith = (store: Store, options: Options = {}) =>
     return gate
   }
   // The default key is provider/model: its target and key strings are kept per
-  // model (bounded), not rebuilt and re-hashed by the store on every call.
+  // requested model (bounded; the target depends on nothing else), not rebuilt and
+  // re-hashed by the store on every call.
   const routes = new Map<string | undefined, Route>()
-  let routesFor = inner.models[0]
   const routeOf = (request: LanguageModel.Request): Route => {
     if (options.key !== undefined || (options.perTenant && request.metadata?.tenant !== undefined)) {
       const target = Attempts.targetOf(inner, request)
@@ -341,10 +341,7 @@ export const makeWith = (store: Store, options: Options = {}) =>
           : `${target.provider}/${target.model}`)
       return { target, keys: keysOf(key) }
     }
-    if (inner.models[0] !== routesFor || routes.size >= 1024) {
-      routes.clear()
-      routesFor = inner.models[0]
-    }
+    if (routes.size >= 1024) routes.clear()
     const known = routes.get(request.model)
     if (known !== undefined) return known
     const target = Attempts.targetOf(inner, request)
