@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Persistence from "@effect/experimental/Persistence"
-import { Chunk, Effect, Either, Exit, Fiber, Layer, Logger, Option, Schema, Scope, Stream, TestClock } from "effect"
+import { Chunk, type Duration, Effect, Either, Exit, Fiber, Layer, Logger, Option, Schema, Scope, Stream, TestClock } from "effect"
 import * as CacheStore from "../src/cache/CacheStore.js"
 import * as Direct from "../src/cache/internal/direct.js"
 import { eventsOf } from "../src/cache/internal/hit.js"
@@ -900,20 +900,35 @@ describe("ResponseCache: stores read and written by direct calls", () => {
       }))
   }
 
-  it.effect("a store made by spreading the memory store is used through its own methods", () =>
-    Effect.gen(function*() {
-      const memory = yield* CacheStore.CacheStore.pipe(Effect.provide(CacheStore.layerMemory()))
-      const calls: Array<string> = []
-      const wrapped: CacheStore.Service = {
-        ...memory,
-        get: (key) => Effect.zipRight(Effect.sync(() => calls.push("get")), memory.get(key)),
-        set: (key, value, ttl) => Effect.zipRight(Effect.sync(() => calls.push("set")), memory.set(key, value, ttl))
-      }
-      const { recorder, service } = yield* ScriptedModel.make((_, i) => ({ text: `answer ${i}` }))
-      const lm = yield* ResponseCache.make()(service).pipe(Effect.provideService(CacheStore.CacheStore, wrapped))
-      yield* lm.generate(ask("q"))
-      expect((yield* lm.generate(ask("q"))).cache?.kind).toBe("exact")
-      expect(calls).toEqual(["get", "set", "get"])
-      expect(yield* recorder.calls).toBe(1)
-    }))
+  // Wrappers that count the reads and writes: a spread copy, a Proxy (forwards every
+  // property), an `Object.create` override (inherits every property).
+  type Wrap = (store: CacheStore.Service, calls: Array<string>) => CacheStore.Service
+  const counting = (store: CacheStore.Service, calls: Array<string>) => ({
+    get: (key: string) => Effect.zipRight(Effect.sync(() => calls.push("get")), store.get(key)),
+    set: (key: string, value: unknown, ttl: Option.Option<Duration.Duration>) =>
+      Effect.zipRight(Effect.sync(() => calls.push("set")), store.set(key, value, ttl))
+  })
+  const wrappers: ReadonlyArray<readonly [string, Wrap]> = [
+    ["spreading", (store, calls) => ({ ...store, ...counting(store, calls) })],
+    ["a Proxy around", (store, calls) => {
+      const own = counting(store, calls)
+      return new Proxy(store, {
+        get: (target, key, receiver) => key === "get" || key === "set" ? own[key] : Reflect.get(target, key, receiver)
+      })
+    }],
+    ["Object.create over", (store, calls) => Object.assign(Object.create(store) as CacheStore.Service, counting(store, calls))]
+  ]
+  for (const [how, wrap] of wrappers) {
+    it.effect(`a store made by ${how} the memory store is used through its own methods`, () =>
+      Effect.gen(function*() {
+        const memory = yield* CacheStore.CacheStore.pipe(Effect.provide(CacheStore.layerMemory()))
+        const calls: Array<string> = []
+        const { recorder, service } = yield* ScriptedModel.make((_, i) => ({ text: `answer ${i}` }))
+        const lm = yield* ResponseCache.make()(service).pipe(Effect.provideService(CacheStore.CacheStore, wrap(memory, calls)))
+        yield* lm.generate(ask("q"))
+        expect((yield* lm.generate(ask("q"))).cache?.kind).toBe("exact")
+        expect(calls).toEqual(["get", "set", "get"])
+        expect(yield* recorder.calls).toBe(1)
+      }))
+  }
 })

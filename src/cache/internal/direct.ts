@@ -10,9 +10,11 @@
  * with (`PersistenceBackingError` of the same method), so a failure is logged and
  * is a miss as before.
  *
- * The functions hang off the store under a symbol that is not enumerable: a
- * wrapper built by spreading a store (`{ ...store, get: instrumented }`) does not
- * carry them, and its own methods are used.
+ * The functions are kept against the exact store object they belong to: any
+ * wrapper — a spread copy with its own `get`, a `Proxy`, an `Object.create` override
+ * — is another object, has none, and is read and written through its own methods.
+ * (A property, even a non-enumerable symbol, is forwarded by a Proxy and inherited
+ * through a prototype: the cache would then go around the wrapper.)
  */
 import type * as Persistence from "@effect/experimental/Persistence"
 import type { Duration, Option } from "effect"
@@ -23,12 +25,13 @@ export interface Direct {
   readonly set: (key: string, value: unknown, ttl: Option.Option<Duration.Duration>) => void
 }
 
-const DirectId: unique symbol = Symbol.for("effect-llm/CacheStore/Direct")
+const directs = new WeakMap<object, Direct>()
 
-/** The store, with `direct` attached (not enumerable). */
-export const attach = <S extends Persistence.BackingPersistenceStore>(store: S, direct: Direct): S =>
-  Object.defineProperty(store, DirectId, { value: direct, enumerable: false })
+/** The store, with `direct` registered for it (that object only). */
+export const attach = <S extends Persistence.BackingPersistenceStore>(store: S, direct: Direct): S => {
+  directs.set(store, direct)
+  return store
+}
 
 /** The synchronous access of a store, when it has one. */
-export const of = (store: Persistence.BackingPersistenceStore): Direct | undefined =>
-  (store as { readonly [DirectId]?: Direct })[DirectId]
+export const of = (store: Persistence.BackingPersistenceStore): Direct | undefined => directs.get(store)
