@@ -25,8 +25,9 @@
  * TTLs follow Effect's `Clock` in the memory and SQLite stores (so `TestClock`
  * drives them) and Redis's own clock (`PX`) in the Redis store.
  *
- * The memory and SQLite stores also carry their synchronous read and write, which
- * `ResponseCache` calls instead of the Effect methods (`internal/direct.ts`).
+ * The memory and SQLite stores also register their synchronous read and write
+ * (`internal/direct.ts`, for that store object only), which `ResponseCache` calls
+ * instead of the Effect methods.
  *
  * @since 0.1.0
  */
