@@ -9,7 +9,8 @@
 import { Effect, Exit, ManagedRuntime, Layer, Scope } from "effect"
 import * as Construct from "../../src/internal/construct.js"
 import * as LanguageModel from "../../src/LanguageModel.js"
-import { importTool, load1, round, summarize } from "./lib.js"
+import * as Floor from "./floor.js"
+import { bestCpuMicrosPerRun, importTool, load1, round, summarize } from "./lib.js"
 import { buildInProcess, fullStack, inProcessDeps, type LayerName, layerNames, silentLogger, withoutGuards } from "./stacks.js"
 
 export type Mode = "smoke" | "quick" | "full"
@@ -48,12 +49,18 @@ export interface Result {
   readonly overheadC64Micros: number
   readonly withoutGuardsOverheadC1Micros: number
   readonly withoutGuardsOverheadC64Micros: number
+  /**
+   * CPU µs a call, sequential calls in one process (best of 5 rounds): the bare
+   * model, the full stack, and the floor (the work the full stack cannot skip, as
+   * plain calls: see floor.ts).
+   */
+  readonly cpu: { readonly bareMicros: number; readonly fullMicros: number; readonly floorMicros: number }
 }
 
 const settings = {
-  smoke: { time: 40, warmup: 20, rounds: 1, batch: 100 },
-  quick: { time: 300, warmup: 100, rounds: 1, batch: 300 },
-  full: { time: 1_500, warmup: 300, rounds: 3, batch: 1_000 }
+  smoke: { time: 40, warmup: 20, rounds: 1, batch: 100, cpuCalls: 200 },
+  quick: { time: 300, warmup: 100, rounds: 1, batch: 300, cpuCalls: 1_000 },
+  full: { time: 1_500, warmup: 300, rounds: 3, batch: 1_000, cpuCalls: 5_000 }
 } as const
 
 let counter = 0
@@ -74,10 +81,12 @@ export const nextRequest = () =>
     maxTokens: 256
   })
 
+const makeRuntime = () => ManagedRuntime.make(Layer.mergeAll(silentLogger, inProcessDeps))
+
 export const run = async (mode: Mode, options: { readonly configs?: ReadonlyArray<{ name: string; layers: ReadonlyArray<LayerName> }> } = {}): Promise<Result> => {
   const { Bench } = await importTool<{ Bench: TinyBenchCtor }>("tinybench")
   const s = settings[mode]
-  const runtime = ManagedRuntime.make(Layer.mergeAll(silentLogger, inProcessDeps))
+  const runtime = makeRuntime()
   const cumulative = layerNames.map((_, i) => ({ name: `+ ${layerNames[i]}`, layers: layerNames.slice(0, i + 1) }))
   const configs = options.configs ?? [
     { name: "bare model", layers: [] as ReadonlyArray<LayerName> },
@@ -86,6 +95,7 @@ export const run = async (mode: Mode, options: { readonly configs?: ReadonlyArra
     { name: "full stack without guards", layers: withoutGuards }
   ]
   const rows: Array<Row> = []
+  let cpu: Result["cpu"]
   try {
     for (const config of configs) {
       const scope = await runtime.runPromise(Scope.make())
@@ -125,6 +135,7 @@ export const run = async (mode: Mode, options: { readonly configs?: ReadonlyArra
         await runtime.runPromise(Scope.close(scope, Exit.void))
       }
     }
+    cpu = await cpuPerCall(runtime, s.cpuCalls)
   } finally {
     await runtime.dispose()
   }
@@ -141,8 +152,27 @@ export const run = async (mode: Mode, options: { readonly configs?: ReadonlyArra
     overheadC1MeanMicros: round(full.c1MeanMicros - bare.c1MeanMicros, 2),
     overheadC64Micros: round(full.c64Micros - bare.c64Micros, 2),
     withoutGuardsOverheadC1Micros: round(noGuards.c1P50Micros - bare.c1P50Micros, 2),
-    withoutGuardsOverheadC64Micros: round(noGuards.c64Micros - bare.c64Micros, 2)
+    withoutGuardsOverheadC64Micros: round(noGuards.c64Micros - bare.c64Micros, 2),
+    cpu
   }
+}
+
+/** The bare model, the full stack and the floor, each as CPU µs a call (see `Result.cpu`). */
+const cpuPerCall = async (
+  runtime: ReturnType<typeof makeRuntime>,
+  n: number
+): Promise<Result["cpu"]> => {
+  const stack = (layers: ReadonlyArray<LayerName>) =>
+    runtime.runPromise(Effect.scoped(Effect.gen(function*() {
+      const service = yield* buildInProcess(layers)
+      for (let i = 0; i < 500; i++) yield* service.generate(nextRequest())
+      return yield* bestCpuMicrosPerRun(Effect.suspend(() => service.generate(nextRequest())), n)
+    })))
+  const bareMicros = await stack([])
+  const fullMicros = await stack(fullStack)
+  const answer = await runtime.runPromise(Effect.scoped(Effect.flatMap(buildInProcess([]), (s) => s.generate(nextRequest()))))
+  const floorMicros = await Floor.inProcessMicros(nextRequest, answer, n)
+  return { bareMicros: round(bareMicros, 1), fullMicros: round(fullMicros, 1), floorMicros: round(floorMicros, 1) }
 }
 
 export const markdown = (r: Result): string => {
@@ -151,7 +181,10 @@ export const markdown = (r: Result): string => {
     "|---|---:|---:|---:|---:|---:|---:|",
     ...r.rows.map((row) =>
       `| ${row.name} | ${row.c1P50Micros} | ${row.c1MeanMicros} | ${row.c1P99Micros} | ${row.c64Micros} | ${round(row.c1P50Micros - r.bare.c1P50Micros, 2)} | ${row.load} |`
-    )
+    ),
+    "",
+    `CPU µs a call, sequential in one process (best of 5 rounds): bare model ${r.cpu.bareMicros}, full stack ${r.cpu.fullMicros}, ` +
+    `the floor (the full stack's unskippable work as plain calls, floor.ts) ${r.cpu.floorMicros}.`
   ]
   return lines.join("\n")
 }
@@ -162,7 +195,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   run(mode, only ? { configs: [{ name: "bare model", layers: [] }, { name: "full stack", layers: fullStack }, { name: "full stack without guards", layers: withoutGuards }] } : {})
     .then((r) => {
       console.log(markdown(r))
-      console.log(JSON.stringify({ overheadC1Micros: r.overheadC1Micros, overheadC64Micros: r.overheadC64Micros, withoutGuards: [r.withoutGuardsOverheadC1Micros, r.withoutGuardsOverheadC64Micros] }))
+      console.log(JSON.stringify({ overheadC1Micros: r.overheadC1Micros, overheadC64Micros: r.overheadC64Micros, withoutGuards: [r.withoutGuardsOverheadC1Micros, r.withoutGuardsOverheadC64Micros], cpu: r.cpu }))
     })
     .catch((e) => {
       console.error(e)

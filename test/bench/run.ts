@@ -1,8 +1,10 @@
 /**
  * The stack benchmarks, in one run (`npm run bench`):
  *
- *   1. in-process overhead over a zero-latency model (inprocess.ts)
- *   2. end to end, raw `openai` SDK vs the full stack, interleaved (e2e.ts)
+ *   1. in-process overhead over a zero-latency model (inprocess.ts), and the floor's
+ *      (the stack's unskippable work as plain calls, floor.ts)
+ *   2. end to end, raw `openai` SDK vs the full stack, interleaved (e2e.ts), with the floor
+ *      around the raw call as a series of its own
  *   3. exact-cache hits, memory and Redis (cache.ts, in a process of its own)
  *   4. the gateway vs Portkey's gateway under autocannon (gateway.ts)
  *   5. gateway RSS with 1,000 streams in flight (memory.ts)
@@ -114,7 +116,12 @@ const main = async () => {
     portkeyRps: row("portkey", "json")?.rps ?? null,
     gatewayP99Ms: row("effect-llm", "json")?.p99Ms ?? null,
     portkeyP99Ms: row("portkey", "json")?.p99Ms ?? null,
-    rssMbAt1000Streams: memory !== undefined && memory.streams === 1000 ? memory.rssMbAtStreams : null
+    rssMbAt1000Streams: memory !== undefined && memory.streams === 1000 ? memory.rssMbAtStreams : null,
+    // The floor (floor.ts): what the stack's unskippable work alone costs.
+    floorVsRawP50Ratio: zeroLatency?.floorP50Ratio ?? null,
+    stackVsRawP50RatioSameTransport: zeroLatency?.p50RatioSameTransport ?? null,
+    inProcessCpuMicrosFull: inprocess?.cpu.fullMicros ?? null,
+    inProcessCpuMicrosFloor: inprocess?.cpu.floorMicros ?? null
   }
   const result = {
     ...figures,
@@ -138,7 +145,11 @@ const main = async () => {
       if (v === undefined || v === null || !Number.isFinite(v)) bad.push(name)
     }
     if (wants("inprocess")) finite("inProcessOverheadMicrosC1", inprocess?.full.c1P50Micros)
-    if (wants("e2e")) finite("stackVsRawP50Ratio", figures.stackVsRawP50Ratio)
+    if (wants("inprocess")) finite("inProcessCpuMicrosFloor", figures.inProcessCpuMicrosFloor)
+    if (wants("e2e")) {
+      finite("stackVsRawP50Ratio", figures.stackVsRawP50Ratio)
+      finite("floorVsRawP50Ratio", figures.floorVsRawP50Ratio)
+    }
     if (wants("cache")) {
       finite("memoryCacheHitMicrosP50", figures.memoryCacheHitMicrosP50)
       finite("redisCacheHitMicrosP50", figures.redisCacheHitMicrosP50)
@@ -194,6 +205,10 @@ const markdown = (r: {
   readonly gatewayP99Ms: number | null
   readonly portkeyP99Ms: number | null
   readonly rssMbAt1000Streams: number | null
+  readonly floorVsRawP50Ratio: number | null
+  readonly stackVsRawP50RatioSameTransport: number | null
+  readonly inProcessCpuMicrosFull: number | null
+  readonly inProcessCpuMicrosFloor: number | null
   readonly details: {
     readonly inprocess: InProcess.Result | undefined
     readonly e2e: ReadonlyArray<E2e.Result>
@@ -220,7 +235,9 @@ const markdown = (r: {
   out.push(`| Redis cache hit p50 | | ${n(r.redisCacheHitMicrosP50, " µs")} |`)
   out.push(`| gateway requests/s (JSON, 64 connections) | ahead of Portkey | ${n(r.gatewayRps)} vs Portkey ${n(r.portkeyRps)} |`)
   out.push(`| gateway p99 (JSON) | ≤ Portkey's | ${n(r.gatewayP99Ms, " ms")} vs Portkey ${n(r.portkeyP99Ms, " ms")} |`)
-  out.push(`| gateway RSS with 1,000 streams in flight | | ${n(r.rssMbAt1000Streams, " MB")} |`, "")
+  out.push(`| gateway RSS with 1,000 streams in flight | | ${n(r.rssMbAt1000Streams, " MB")} |`)
+  out.push(`| the floor / raw SDK, p50, same transport (0 ms): the stack's unskippable work alone (floor.ts) | | ${n(r.floorVsRawP50Ratio)} (the stack: ${n(r.stackVsRawP50RatioSameTransport)}) |`)
+  out.push(`| in-process CPU a call: the floor / the full stack | | ${n(r.inProcessCpuMicrosFloor, " µs")} / ${n(r.inProcessCpuMicrosFull, " µs")} |`, "")
   if (d.inprocess !== undefined) {
     out.push("### 1. In-process overhead over a zero-latency model", "")
     out.push(InProcess.markdown(d.inprocess), "")
