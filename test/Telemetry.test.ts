@@ -6,6 +6,7 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { Cause, Chunk, Effect, Exit, Fiber, FiberId, FiberRef, Inspectable, Layer, Logger, LogLevel, Metric, MetricBoundaries, Option, Redacted, Stream, TestClock, Tracer } from "effect"
 import * as ResponseCache from "../src/cache/ResponseCache.js"
+import * as Construct from "../src/internal/construct.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as Fallback from "../src/resilience/Fallback.js"
@@ -544,6 +545,92 @@ describe("Telemetry metrics", () => {
       const lm = yield* Telemetry.make()(yield* Fallback.make([a, b], { breaker: false }))
       yield* LanguageModel.generate(ask()).pipe(Effect.provideService(LanguageModel.LanguageModel, lm))
       expect(yield* value(Metrics.fallbacks, { provider: "fb-b", model: "mb" })).toBe(1)
+    }))
+
+  it.effect("each label set counts apart, however its fields run together: calls, tenants, tokens, cost, attempts", () =>
+    Effect.gen(function*() {
+      // The layer keeps the tagged metrics of a label set together under one key:
+      // ("lsk-ab", "c") and ("lsk-a", "bc") must not share them, nor tenants, token
+      // types, estimated and exact costs, or attempts whose fields run together.
+      // Built without validation: an outcome outside the schema's literals ("failureE")
+      // is how fields could run into each other.
+      const attempt = (provider: string, model: string, outcome: string, error?: string) =>
+        Construct.make(LanguageModel.Attempt, {
+          provider,
+          model,
+          outcome: outcome as LanguageModel.Attempt["outcome"],
+          error,
+          durationMillis: 1
+        })
+      const answer = (
+        provider: string,
+        model: string,
+        cost: LanguageModel.Cost,
+        attempts: ReadonlyArray<LanguageModel.Attempt>
+      ) =>
+        new LanguageModel.Response({
+          text: "x",
+          toolCalls: [],
+          finishReason: "stop",
+          usage: new LanguageModel.Usage({ inputTokens: 3, outputTokens: 2, cachedInputTokens: 1, reasoningTokens: 5 }),
+          provider,
+          model,
+          cost,
+          attempts,
+          latencyMillis: 1
+        })
+      const exact = new LanguageModel.Cost({ usd: 0.25, estimated: false })
+      const estimated = new LanguageModel.Cost({ usd: 0.5, estimated: true })
+      const calls: ReadonlyArray<readonly [LanguageModel.Response, string | undefined]> = [
+        [answer("lsk-ab", "c", exact, [attempt("lsk-ab", "c", "failure", "E"), attempt("lsk-ab", "c", "success")]), "t1"],
+        [answer("lsk-a", "bc", estimated, [attempt("lsk-a", "bc", "failure", "E"), attempt("lsk-a", "bc", "success")]), "t1"],
+        [answer("lsk-a", "bc", exact, []), "t1"],
+        [answer("lsk-a", "bc", exact, [attempt("lsk-a", "bcf", "ailure", "E"), attempt("lsk-a", "bc", "failur", "eE")]), "t"],
+        [answer("lsk-a", "bc", exact, []), undefined],
+        [answer("lsk-a", "bct", exact, []), "1"]
+      ]
+      // One layer for every call: it is the layer that keeps the label sets.
+      let next = 0
+      const lm = yield* Telemetry.make({ tenantLabel: true })({
+        models: [{ provider: "lsk-a", model: "bc" }],
+        generate: () => Effect.sync(() => calls[next++]![0]),
+        stream: () => Stream.empty
+      })
+      for (const [, tenant] of calls) {
+        yield* LanguageModel.generate(ask("q", tenant === undefined ? {} : { metadata: { tenant } })).pipe(
+          Effect.provideService(LanguageModel.LanguageModel, lm)
+        )
+      }
+      const request = (provider: string, model: string, tenant: string) =>
+        value(Metrics.requests, { operation: "generate", provider, model, outcome: "success", tenant })
+      expect(yield* request("lsk-ab", "c", "t1")).toBe(1)
+      expect(yield* request("lsk-a", "bc", "t1")).toBe(2)
+      expect(yield* request("lsk-a", "bc", "t")).toBe(1)
+      expect(yield* request("lsk-a", "bc", "none")).toBe(1)
+      expect(yield* request("lsk-a", "bct", "1")).toBe(1)
+      const tokens = (model: string, type: string, tenant: string) => value(Metrics.tokens, { provider: "lsk-a", model, type, tenant })
+      expect(yield* tokens("bc", "input", "t1")).toBe(6)
+      expect(yield* tokens("bc", "output", "t")).toBe(2)
+      expect(yield* tokens("bc", "cached_input", "none")).toBe(1)
+      expect(yield* tokens("bc", "reasoning", "t1")).toBe(10)
+      expect(yield* value(Metrics.tokens, { provider: "lsk-ab", model: "c", type: "input", tenant: "t1" })).toBe(3)
+      const cost = (estimated: string, tenant: string) =>
+        Effect.map(Metric.value(Metrics.costUsd.pipe(
+          Metric.tagged("provider", "lsk-a"),
+          Metric.tagged("model", "bc"),
+          Metric.tagged("estimated", estimated),
+          Metric.tagged("tenant", tenant)
+        )), (state) => state.count)
+      expect(yield* cost("true", "t1")).toBeCloseTo(0.5, 10)
+      expect(yield* cost("false", "t1")).toBeCloseTo(0.25, 10)
+      expect(yield* cost("false", "t")).toBeCloseTo(0.25, 10)
+      const attempts = (provider: string, model: string, outcome: string, error: string) =>
+        value(Metrics.attempts, { provider, model, outcome, error })
+      expect(yield* attempts("lsk-ab", "c", "failure", "E")).toBe(1)
+      expect(yield* attempts("lsk-a", "bc", "failure", "E")).toBe(1)
+      expect(yield* attempts("lsk-a", "bc", "success", "none")).toBe(1)
+      expect(yield* attempts("lsk-a", "bcf", "ailure", "E")).toBe(1)
+      expect(yield* attempts("lsk-a", "bc", "failur", "eE")).toBe(1)
     }))
 
   it.effect("the metrics other layers record: rate-limit waits, breaker state, budget remaining", () =>

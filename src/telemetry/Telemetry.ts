@@ -67,7 +67,7 @@ import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as FiberAccess from "./internal/fiber.js"
 import * as Redaction from "./internal/redaction.js"
-import { tagged } from "./internal/tagged.js"
+import { MAX_LABEL_SETS, tagged, withLabels } from "./internal/tagged.js"
 import * as Metrics from "./Metrics.js"
 
 // -----------------------------------------------------------------------------
@@ -365,6 +365,54 @@ const setArrayAttributes = (
     }
 }
 
+/** What a call does with a metric: update it (a counter or a histogram of numbers). */
+type Updatable = Pick<Metric.Metric<unknown, number, unknown>, "unsafeUpdate">
+
+const TOKENS_INPUT = 0
+const TOKENS_OUTPUT = 1
+const TOKENS_CACHED_INPUT = 2
+const TOKENS_REASONING = 3
+const tokenTypes = ["input", "output", "cached_input", "reasoning"] as const
+
+/**
+ * The metrics of one label set (operation, provider, model, outcome, tenant):
+ * requests and latency, and the others tagged on first use. Labels in the order
+ * they always had (the same metric keys).
+ */
+class CallMetrics {
+  readonly requests: Updatable
+  readonly latency: Updatable
+  private readonly base: { readonly provider: string; readonly model: string }
+  private readonly tenant: { readonly tenant?: string }
+  private ttft: Updatable | undefined
+  private fallback: Updatable | undefined
+  private readonly byTokenType: Array<Updatable | undefined> = [undefined, undefined, undefined, undefined]
+  private readonly byEstimated: Array<Updatable | undefined> = [undefined, undefined]
+  constructor(operation: Operation, provider: string, model: string, outcome: string, tenant: string | undefined) {
+    this.base = { provider, model }
+    this.tenant = tenant === undefined ? {} : { tenant }
+    const labels = { operation, provider, model, outcome, ...this.tenant }
+    this.requests = withLabels(Metrics.requests, labels)
+    this.latency = withLabels(Metrics.latency, labels)
+  }
+  timeToFirstToken(): Updatable {
+    return this.ttft ??= withLabels(Metrics.timeToFirstToken, this.base)
+  }
+  fallbacks(): Updatable {
+    return this.fallback ??= withLabels(Metrics.fallbacks, this.base)
+  }
+  tokens(type: number): Updatable {
+    return this.byTokenType[type] ??= withLabels(Metrics.tokens, { ...this.base, type: tokenTypes[type]!, ...this.tenant })
+  }
+  cost(estimated: boolean): Updatable {
+    return this.byEstimated[estimated ? 1 : 0] ??= withLabels(Metrics.costUsd, {
+      ...this.base,
+      estimated: String(estimated),
+      ...this.tenant
+    })
+  }
+}
+
 /**
  * Wraps one LanguageModel service with spans, metrics and a log line per call.
  *
@@ -507,6 +555,36 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
         if (arrays.length > 0) setArrayAttributes(span, arrays)
     }
 
+    // The metrics a call updates, tagged once per label set and kept together:
+    // one key per call instead of a label record, a key string and a lookup per
+    // metric (~3 µs a call). Bounded like internal/tagged.ts.
+    const callMetrics = new Map<string, CallMetrics>()
+    const attemptMetrics = new Map<string, Updatable>()
+    const cacheMiss = tagged(Metrics.cacheLookups, { result: "miss", kind: "none" })
+    const callMetricsOf = (operation: Operation, provider: string, model: string, outcome: string, tenant: string | undefined) => {
+      // Lengths first: the fields run together without a separator they could hold.
+      const key = `${outcome.length} ${provider.length} ${model.length} ${operation}${outcome}${provider}${model}${tenant ?? ""}`
+      let out = callMetrics.get(key)
+      if (out === undefined) {
+        if (callMetrics.size >= MAX_LABEL_SETS) callMetrics.clear()
+        out = new CallMetrics(operation, provider, model, outcome, tenant)
+        callMetrics.set(key, out)
+      }
+      return out
+    }
+    const attemptMetric = (attempt: LanguageModel.Attempt) => {
+      const error = attempt.error ?? "none"
+      const key =
+        `${attempt.provider.length} ${attempt.model.length} ${attempt.outcome.length} ${attempt.provider}${attempt.model}${attempt.outcome}${error}`
+      let out = attemptMetrics.get(key)
+      if (out === undefined) {
+        if (attemptMetrics.size >= MAX_LABEL_SETS) attemptMetrics.clear()
+        out = withLabels(Metrics.attempts, { provider: attempt.provider, model: attempt.model, outcome: attempt.outcome, error })
+        attemptMetrics.set(key, out)
+      }
+      return out
+    }
+
     const recordMetrics = (
       call: Call,
       attempts: ReadonlyArray<LanguageModel.Attempt>,
@@ -525,50 +603,31 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
         : outcome._tag === "failure"
         ? outcome.error.model ?? call.target.model
         : call.target.model
-      const tenant: Record<string, string> = options.tenantLabel === true ? { tenant: call.request.metadata?.tenant ?? "none" } : {}
-      const base = { provider, model }
-      const callLabels = { operation: call.operation, ...base, outcome: outcomeLabel(outcome), ...tenant }
-      // The tagged metrics are built once per label set (internal/tagged.ts) and
-      // updated with the fiber's metric labels, as `Metric.update` would.
-      const add = <Type, Out>(metric: Metric.Metric<Type, number, Out>, value: number) => metric.unsafeUpdate(value, labels)
-      add(tagged(Metrics.requests, callLabels), 1)
-      add(tagged(Metrics.latency, callLabels), millisToSeconds(call.endMillis - call.startMillis))
+      const tenant = options.tenantLabel === true ? call.request.metadata?.tenant ?? "none" : undefined
+      const metrics = callMetricsOf(call.operation, provider, model, outcomeLabel(outcome), tenant)
+      // Updated with the fiber's metric labels, as `Metric.update` would.
+      metrics.requests.unsafeUpdate(1, labels)
+      metrics.latency.unsafeUpdate(millisToSeconds(call.endMillis - call.startMillis), labels)
       if (call.firstTokenMillis !== undefined) {
-        add(tagged(Metrics.timeToFirstToken, base), millisToSeconds(call.firstTokenMillis - call.startMillis))
+        metrics.timeToFirstToken().unsafeUpdate(millisToSeconds(call.firstTokenMillis - call.startMillis), labels)
       }
-      for (const attempt of attempts) {
-        add(
-          tagged(Metrics.attempts, {
-            provider: attempt.provider,
-            model: attempt.model,
-            outcome: attempt.outcome,
-            error: attempt.error ?? "none"
-          }),
-          1
-        )
-      }
-      for (const target of route.retriedTargets) add(tagged(Metrics.retries, target), 1)
+      for (const attempt of attempts) attemptMetric(attempt).unsafeUpdate(1, labels)
+      for (const target of route.retriedTargets) tagged(Metrics.retries, target).unsafeUpdate(1, labels)
       if (outcome._tag === "success") {
         const s = outcome.served
         if (s.cache !== undefined) {
-          add(tagged(Metrics.cacheLookups, { result: "hit", kind: s.cache.kind }), 1)
+          tagged(Metrics.cacheLookups, { result: "hit", kind: s.cache.kind }).unsafeUpdate(1, labels)
         } else {
-          if (options.cache === true && call.request.cache?.bypass !== true) {
-            add(tagged(Metrics.cacheLookups, { result: "miss", kind: "none" }), 1)
-          }
-          const tokens = (type: string, n: number) => {
-            if (n > 0) add(tagged(Metrics.tokens, { ...base, type, ...tenant }), n)
-          }
-          tokens("input", s.usage.inputTokens)
-          tokens("output", s.usage.outputTokens)
-          tokens("cached_input", s.usage.cachedInputTokens)
-          tokens("reasoning", s.usage.reasoningTokens)
-          if (s.cost !== undefined && s.cost.usd > 0) {
-            add(tagged(Metrics.costUsd, { ...base, estimated: String(s.cost.estimated), ...tenant }), s.cost.usd)
-          }
+          if (options.cache === true && call.request.cache?.bypass !== true) cacheMiss.unsafeUpdate(1, labels)
+          const usage = s.usage
+          if (usage.inputTokens > 0) metrics.tokens(TOKENS_INPUT).unsafeUpdate(usage.inputTokens, labels)
+          if (usage.outputTokens > 0) metrics.tokens(TOKENS_OUTPUT).unsafeUpdate(usage.outputTokens, labels)
+          if (usage.cachedInputTokens > 0) metrics.tokens(TOKENS_CACHED_INPUT).unsafeUpdate(usage.cachedInputTokens, labels)
+          if (usage.reasoningTokens > 0) metrics.tokens(TOKENS_REASONING).unsafeUpdate(usage.reasoningTokens, labels)
+          if (s.cost !== undefined && s.cost.usd > 0) metrics.cost(s.cost.estimated).unsafeUpdate(s.cost.usd, labels)
         }
         const member = route.members.indexOf(targetKey(s.provider, s.model))
-        if (member > 0) add(tagged(Metrics.fallbacks, base), 1)
+        if (member > 0) metrics.fallbacks().unsafeUpdate(1, labels)
       }
     }
 

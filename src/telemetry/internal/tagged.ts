@@ -16,7 +16,8 @@
  */
 import { Metric, MetricLabel } from "effect"
 
-const MAX_LABEL_SETS = 4096
+/** How many label sets a cache of tagged metrics keeps before it starts over. */
+export const MAX_LABEL_SETS = 4096
 
 const cache = new WeakMap<object, Map<string, unknown>>()
 
@@ -32,8 +33,15 @@ export const tagged = <Type, In, Out>(
   let out = byLabels.get(key) as Metric.Metric<Type, In, Out> | undefined
   if (out === undefined) {
     if (byLabels.size >= MAX_LABEL_SETS) byLabels.clear()
-    out = Metric.taggedWithLabels(metric, Object.entries(labels).map(([name, value]) => MetricLabel.make(name, value)))
+    out = withLabels(metric, labels)
     byLabels.set(key, out)
   }
   return out
 }
+
+/** `metric` tagged with `labels` in their order, a new instance (for callers that keep it). */
+export const withLabels = <Type, In, Out>(
+  metric: Metric.Metric<Type, In, Out>,
+  labels: Readonly<Record<string, string>>
+): Metric.Metric<Type, In, Out> =>
+  Metric.taggedWithLabels(metric, Object.entries(labels).map(([name, value]) => MetricLabel.make(name, value)))
