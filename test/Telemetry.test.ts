@@ -133,6 +133,54 @@ describe("Telemetry spans", () => {
       expect(JSON.stringify(span!.attributes)).not.toContain("hi there")
     }).pipe(Effect.provide(tracing())))
 
+  it.effect("calls with no attempt or one: the route, retries, fallback member and log line of each shape", () =>
+    Effect.gen(function*() {
+      // The layer summarizes no attempt and a single one without the general pass
+      // (and shares the empty summary between calls): each shape, twice in a row.
+      const { entries, layer: logs } = captureLogs()
+      const attempt = (provider: string, model: string, outcome: LanguageModel.Attempt["outcome"], error?: string) =>
+        new LanguageModel.Attempt({ provider, model, outcome, error, durationMillis: 5 })
+      const shapes: ReadonlyArray<ReadonlyArray<LanguageModel.Attempt>> = [
+        [],
+        [attempt("one", "m", "success")],
+        [attempt("other", "x", "success")],
+        [attempt("one", "m", "failure", "RateLimited")],
+        []
+      ]
+      let next = 0
+      const base = yield* scripted([{ text: "a" }], { provider: "one", model: "m", whenExhausted: "repeat-last" })
+      const lm = yield* Telemetry.make()({
+        ...base,
+        generate: (request) =>
+          Effect.map(base.generate(request), (r) => new LanguageModel.Response({ ...r, attempts: shapes[next++ % shapes.length]! }))
+      })
+      for (let i = 0; i < shapes.length * 2; i++) {
+        yield* LanguageModel.generate(ask()).pipe(Effect.provideService(LanguageModel.LanguageModel, lm), Effect.provide(logs))
+      }
+      const calls = spanNamed("chat m")
+      expect(calls.length).toBe(shapes.length * 2)
+      const summary = (span: ReadableSpan) => [
+        span.attributes["effect_llm.attempts"],
+        span.attributes["effect_llm.route"],
+        span.attributes["effect_llm.retries"],
+        span.attributes["effect_llm.fallback.member"],
+        span.attributes["effect_llm.fallback.used"]
+      ]
+      const expected = [
+        [0, undefined, 0, undefined, undefined],
+        [1, ["one/m:success"], 0, 0, false],
+        [1, ["other/x:success"], 0, undefined, undefined],
+        [1, ["one/m:failure:RateLimited"], 0, 0, false],
+        [0, undefined, 0, undefined, undefined]
+      ]
+      expect(calls.map(summary)).toEqual([...expected, ...expected])
+      expect(entries.map((e) => [e.annotations.attempts, e.annotations.route, e.annotations.retries])).toEqual(
+        Array.from({ length: shapes.length * 2 }, (_, i) => [shapes[i % shapes.length]!.length, undefined, undefined])
+      )
+      expect(childrenOf(calls[1]!).map((s) => s.name)).toEqual(["attempt m"])
+      expect(childrenOf(calls[0]!)).toEqual([])
+    }).pipe(Effect.provide(tracing())))
+
   it.effect("a retried call has one child span per attempt, failures marked with error.type, the route and retries", () =>
     Effect.gen(function*() {
       const inner = yield* scripted([

@@ -309,20 +309,30 @@ interface RouteSummary {
 
 const targetKey = (provider: string, model: string) => `${provider}/${model}`
 
+const noTargets: ReadonlyArray<{ readonly provider: string; readonly model: string }> = []
+const emptyRoute: RouteSummary = { route: [], retries: 0, members: [], retriedTargets: noTargets }
+
+const routeStep = (a: LanguageModel.Attempt, key: string) => `${key}:${a.outcome}${a.error !== undefined ? `:${a.error}` : ""}`
+
+/** The route of a call's attempts. Summaries are only read, so the empty one is shared. */
 const summarizeRoute = (attempts: ReadonlyArray<LanguageModel.Attempt>): RouteSummary => {
+  // No attempts (a cache hit, a bare model) or one (the usual call): nothing to dedupe.
+  if (attempts.length === 0) return emptyRoute
+  if (attempts.length === 1) {
+    const a = attempts[0]!
+    const key = targetKey(a.provider, a.model)
+    return { route: [routeStep(a, key)], retries: 0, members: [key], retriedTargets: noTargets }
+  }
+  const route: Array<string> = []
   const members: Array<string> = []
   const retriedTargets: Array<{ provider: string; model: string }> = []
   for (const a of attempts) {
     const key = targetKey(a.provider, a.model)
+    route.push(routeStep(a, key))
     if (members.includes(key)) retriedTargets.push({ provider: a.provider, model: a.model })
     else members.push(key)
   }
-  return {
-    route: attempts.map((a) => `${targetKey(a.provider, a.model)}:${a.outcome}${a.error !== undefined ? `:${a.error}` : ""}`),
-    retries: retriedTargets.length,
-    members,
-    retriedTargets
-  }
+  return { route, retries: retriedTargets.length, members, retriedTargets }
 }
 
 const truncate = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…[truncated]` : text)
@@ -500,7 +510,12 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
           })
     }
 
-    const annotateSpan = (call: Call, attempts: ReadonlyArray<LanguageModel.Attempt>, route: RouteSummary): void => {
+    const annotateSpan = (
+      call: Call,
+      attempts: ReadonlyArray<LanguageModel.Attempt>,
+      route: RouteSummary,
+      member: number
+    ): void => {
         const span = call.span
         if (span === undefined) return
         const arrays: Array<readonly [string, ReadonlyArray<string>]> = []
@@ -537,8 +552,6 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
             set(Attributes.cacheAgeMillis, s.cache.ageMillis)
             if (s.cache.similarity !== undefined) set(Attributes.cacheSimilarity, s.cache.similarity)
           }
-          const servedKey = targetKey(s.provider, s.model)
-          const member = route.members.indexOf(servedKey)
           if (member >= 0) {
             set(Attributes.fallbackMember, member)
             set(Attributes.fallbackUsed, member > 0)
@@ -589,6 +602,7 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
       call: Call,
       attempts: ReadonlyArray<LanguageModel.Attempt>,
       route: RouteSummary,
+      member: number,
       labels: ReadonlyArray<MetricLabel.MetricLabel>
     ): void => {
       if (!metricsOn) return
@@ -626,7 +640,6 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
           if (usage.reasoningTokens > 0) metrics.tokens(TOKENS_REASONING).unsafeUpdate(usage.reasoningTokens, labels)
           if (s.cost !== undefined && s.cost.usd > 0) metrics.cost(s.cost.estimated).unsafeUpdate(s.cost.usd, labels)
         }
-        const member = route.members.indexOf(targetKey(s.provider, s.model))
         if (member > 0) metrics.fallbacks().unsafeUpdate(1, labels)
       }
     }
@@ -718,9 +731,13 @@ export const make = (options: Options = {}) => (inner: LanguageModel.Service): E
       const fiber = FiberAccess.access(runtimeFiber)
       const attempts = attemptsOf(call.outcome)
       const route = summarizeRoute(attempts)
-      annotateSpan(call, attempts, route)
+      // Which fallback member served (its index among the targets tried), or -1.
+      const member = call.outcome._tag === "success"
+        ? route.members.indexOf(targetKey(call.outcome.served.provider, call.outcome.served.model))
+        : -1
+      annotateSpan(call, attempts, route, member)
       attemptSpans(call, attempts, runtimeFiber.currentTracer)
-      recordMetrics(call, attempts, route, fiber.getFiberRef(FiberRef.currentMetricLabels))
+      recordMetrics(call, attempts, route, member, fiber.getFiberRef(FiberRef.currentMetricLabels))
       if (call.span === undefined || inSpan) return logLine(call, attempts, route, runtimeFiber)
       const context = fiber.getFiberRef(FiberRef.currentContext)
       fiber.setFiberRef(FiberRef.currentContext, Context.add(context, Tracer.ParentSpan, call.span))
