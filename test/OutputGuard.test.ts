@@ -93,6 +93,29 @@ describe("canary", () => {
     }
   })
 
+  // A canary is skipped without normalising an ASCII answer that provably cannot
+  // hold it; the same needles as a protected string (upper case: not canary-shaped)
+  // always take the full check, so the two verdicts must agree on every text.
+  it("the canary's quick pass agrees with the full check (its needles as a protected string)", () => {
+    const c = "cnry-k3x9q2m7z1w8v4t6"
+    const hex = Buffer.from(c).toString("hex")
+    const pieces = [
+      "c", "n", "r", "y", "C", "N", "R", "Y", "cnry", "yrnc", "-", " ", ".", ":", ",", "\n", "\t", "k3x9", "q2m7", "z1w8v4t6", "6t4v8w1z",
+      "7m2q9x3k", "a", "1", "=", "+", "/", "_", "%63", "%6e", "\\x63", "\\u0063", "&#99;", "é", "\u200b",
+      ` ${Buffer.from(c).toString("base64")} `, ` ${hex.match(/../g)!.join(" ")} `, ` ${hex.match(/../g)!.join(":")} `,
+      encodeURIComponent(c).replace(/[a-z0-9]/g, (ch) => `%${ch.charCodeAt(0).toString(16)}`), c.replace(/./g, (ch) => `\\x${ch.charCodeAt(0).toString(16)}`),
+      c.replace(/./g, (ch) => `&#${ch.charCodeAt(0)};`), [...c].join(" "), [...c].reverse().join(""), [...c].reverse().join(" "), c.toUpperCase(), "aGVsbG8gd29ybGQh"
+    ]
+    let leaks = 0
+    for (const text of seededStrings(pieces, 20_000, 11, 9)) {
+      const asCanary = rejected(OutputGuard.checkText(text, {}, { canary: c }))
+      const asProtected = rejected(OutputGuard.checkText(text, { protectedStrings: [c.toUpperCase()] }, {}))
+      if (asCanary === "canary-leak") leaks++
+      expect(asCanary === "canary-leak", JSON.stringify(text)).toBe(asProtected === "protected-string")
+    }
+    expect(leaks).toBeGreaterThan(1000)
+  })
+
   it("protected strings (an access code) are detected like the canary", () => {
     expect(rejected(OutputGuard.checkText("The code is t r a m = 3 2", { protectedStrings: ["tram=32"] }))).toBe("protected-string")
   })
@@ -251,6 +274,32 @@ describe("adversarial output: time linear in its length", () => {
   // Before, an unanchored e-mail regex retried every offset of a long run with no
   // "@" after it, and the JWT regex every "eyJ" of a run: 32 KB took 1-2 s, a
   // megabyte would have taken half an hour. A model can be asked to write such text.
+  // Texts without any of the secret patterns' literals skip the patterns; behind a
+  // prefix that holds all of them (and cannot join a match), they all run: same spans.
+  it("the secret patterns' literal pre-test skips no secret", () => {
+    const pieces = [
+      "sk-", "SK-", "sk-ant-", "sk-proj-", "AKIA", "akia", "ASIA", "ghp_", "gho_", "ghs_abcdefghijklmnopqrstuvwxyz01234", "github_pat_", "xoxb-", "XOXB-", "AIza", "aiza", "sk_live_",
+      "rk_test_", "AKIAABCDEFGHIJKLMNOP ", "ASIA0123456789ABCDEF", "eyJaaaaaaaa.eyJbbbbbbbb.cccccccc", "Bearer ", "bearer ", "-----BEGIN ", "-----BEGIN PRIVATE KEY-----", "RSA ", "PRIVATE KEY-----", "-----END ", "eyJ", "EYJ", "eyJhbGciOi.", "api_key", "API-KEY",
+      "ApiKey", "secret", "SECRET_KEY", "Client_Secret", "access_token", "ACCESS-TOKEN", "auth_token", "AuthToken", "password", "PASSWORD",
+      "Passwd", "passw", "capital", "secret: hunter2hunter2", "Client-Secret = 'abcdefgh1'", "x-api-key: abcdefghijk", "PASSWORD=abcdefgh",
+      "passwd:12345678", "Access_Token = abcdefghij", "AUTH-TOKEN:abcdefghij", "Bearer abcdefghijklmnopqrstuvwx", "-----BEGIN RSA PRIVATE KEY-----",
+      "sk-abcdefghijklmnopqrstuvwx", "sk-ant-abcdefghijklmnopq", "xoxp-1234567890", "AIza01234567890123456789012345678901234", "pk_live_abcdefghijklmnop", "rk_test_abcdefghijklmnop", "github_pat_abcdefghijklmnopqrstuvwxyz0123456789ABCD",
+      "the", "answer", " is ", "42", ", ", ". ", ":", "=", " = ", "\"", "'", " ", "\n", "ABCDEFGHIJKLMNOP", "abcdefghij", "0123456789", "-", "_", ".", "é"
+    ]
+    const prefix = "passwd. password. secret. api_key. access_token. auth_token. Bearer. -----BEGIN x sk-. AKIA. ASIA. ghp_. github_pat_. xoxb-. AIza. _live_. _test_. eyJ.\n"
+    expect(OutputGuard.detect(prefix, { secrets: "redact" })).toEqual([])
+    const shifted = (text: string) =>
+      OutputGuard.detect(prefix + text, { secrets: "redact" }).map((d) => ({ ...d, start: d.start - prefix.length, end: d.end - prefix.length }))
+    const kinds = new Map<string, number>()
+    for (const text of seededStrings(pieces, 20_000, 5, 8)) {
+      const direct = OutputGuard.detect(text, { secrets: "redact" })
+      for (const d of direct) kinds.set(d.kind, (kinds.get(d.kind) ?? 0) + 1)
+      expect(direct, JSON.stringify(text)).toEqual(shifted(text))
+    }
+    expect(kinds.size, JSON.stringify([...kinds])).toBe(11)
+    for (const [kind, n] of kinds) expect(n, kind).toBeGreaterThan(5)
+  })
+
   it("a megabyte of key-like or address-like runs is checked once, not per offset", () => {
     const megabyte = (unit: string) => unit.repeat(Math.ceil(1_000_000 / unit.length))
     const options: OutputGuard.Options = { secrets: "redact", pii: { emails: "redact", phones: "redact", cards: "redact" } }

@@ -107,8 +107,15 @@ export const makeCanary: Effect.Effect<string> = Random.randomWith((random) =>
         Effect.map(random.nextIntBetween(0, QUAD), (d) => `cnry-${base36x4(a)}${base36x4(b)}${base36x4(c)}${base36x4(d)}`))))
 )
 
-/** The shape of a {@link makeCanary} token. */
-const CANARY_SHAPE = /^cnry-[a-z0-9]{16}$/
+/** Whether a secret has the shape of a {@link makeCanary} token: `cnry-` and 16 of `[a-z0-9]`. */
+const isCanaryShaped = (secret: string): boolean => {
+  if (secret.length !== 21 || !secret.startsWith("cnry-")) return false
+  for (let i = 5; i < 21; i++) {
+    const c = secret.charCodeAt(i)
+    if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57))) return false
+  }
+  return true
+}
 
 /**
  * The sentence that plants a canary in a system prompt.
@@ -156,6 +163,55 @@ const needlesOf = (secret: string): Needles => {
   return needles
 }
 
+/** "cnry" and "yrnc" as four character codes in one number (the last four letters or digits read). */
+const CNRY = 0x636e7279
+const YRNC = 0x79726e63
+
+/**
+ * Whether an answer provably leaks no canary, in one pass and without
+ * normalising it: it is ASCII, its letters and digits in lower case (which is
+ * `squashRaw` of ASCII) hold neither "cnry" nor "yrnc", and it holds no blob
+ * candidate `findBlobs` would decode (a superset of its pre-test: a run of 16
+ * base64 characters, `\`, `%`, `&`, or seven short hex/Morse tokens in a row).
+ * `squash` of ASCII differs from `squashRaw` only by leetspeak, which turns
+ * digits into `o i e a s t` and keeps `@ $` as `a s`: none of them is a letter
+ * of "cnry", so it cannot make one appear. False means "maybe": the full check runs.
+ */
+const plainOfCanaries = (text: string): boolean => {
+  let last4 = 0
+  let run = 0
+  let tokenLength = 0
+  let tokenShort = true
+  let tokens = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c >= 128 || c === 92 || c === 37 || c === 38) return false
+    const lower = c >= 65 && c <= 90 ? c | 32 : c
+    const alnum = (lower >= 97 && lower <= 122) || (c >= 48 && c <= 57)
+    if (alnum) {
+      last4 = ((last4 << 8) | lower) >>> 0
+      if (last4 === CNRY || last4 === YRNC) return false
+    }
+    if (alnum || c === 43 || c === 47 || c === 61 || c === 95 || c === 45) {
+      if (++run >= 16) return false
+    } else run = 0
+    if (c === 32 || c === 58 || c === 44 || c === 10 || c === 9) {
+      if (tokenLength > 0) {
+        if (tokenShort && tokenLength <= 8) {
+          if (++tokens >= 7) return false
+        } else tokens = 0
+      }
+      tokenLength = 0
+      tokenShort = true
+    } else {
+      tokenLength++
+      // [0-9A-Fa-f./|-]: a token of the separated-hex/Morse alternative
+      if (!((c >= 48 && c <= 57) || (lower >= 97 && lower <= 102) || c === 46 || c === 47 || c === 124 || c === 45)) tokenShort = false
+    }
+  }
+  return true
+}
+
 /**
  * The first of `secrets` that `text` leaks (see {@link leaks}), normalising and
  * decoding the text at most once for all of them.
@@ -169,7 +225,8 @@ const leaksAny = (text: string, secrets: ReadonlyArray<string>): string | undefi
     // normalising it cost more (3.5 µs) than the rest of the check. Every needle of
     // one holds "cnry" (reversed: "yrnc"), which normalising `cnry-` and a run of
     // [a-z0-9] leaves as it is, so a text whose forms hold neither cannot leak it.
-    if (CANARY_SHAPE.test(secret)) {
+    if (isCanaryShaped(secret)) {
+      if (hay === undefined && plainOfCanaries(text)) continue
       hay ??= [squash(text), squashRaw(text)]
       if (!hay.some((h) => h.includes("cnry") || h.includes("yrnc"))) {
         decoded ??= findBlobs(text, { prose: false }).map((blob) => [squash(blob.decoded), squashRaw(blob.decoded)])
@@ -205,6 +262,14 @@ const SECRET_PATTERNS: ReadonlyArray<readonly [string, RegExp]> = [
   ["bearer-token", Secrets.bearerToken],
   ["credential-assignment", Secrets.credentialAssignment]
 ]
+
+/**
+ * A literal every secret pattern (and a JWT) needs, in one regex: a text without
+ * any (most answers) skips the ten patterns. Case-insensitive for the credential
+ * names (that pattern is); a superset for the others, which run when it matches.
+ */
+const SECRET_LITERALS =
+  /-----BEGIN |sk-|AKIA|ASIA|gh[pousr]_|github_pat_|xox[abprs]-|AIza|_live_|_test_|Bearer|eyJ|api[_-]?key|secret|access[_-]?token|auth[_-]?token|passw(?:or)?d/i
 
 const JWT = /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/y
 const isBase64UrlCode = (c: number) => isWordCode(c) || c === 45
@@ -326,7 +391,7 @@ export const detect = (text: string, options: Options = {}): ReadonlyArray<Detec
   // `exec` loops over the shared global patterns rather than `matchAll`, which
   // clones its regex on every call (1.7 µs of a 2 µs scan of a short answer). No
   // pattern matches the empty string, and a loop run to its end leaves `lastIndex` at 0.
-  if (secrets !== "off") {
+  if (secrets !== "off" && SECRET_LITERALS.test(text)) {
     for (const [kind, pattern] of SECRET_PATTERNS) {
       pattern.lastIndex = 0
       for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
