@@ -33,6 +33,7 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, Random } from "effect"
+import * as Construct from "../internal/construct.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import { findBlobs } from "./internal/decode.js"
@@ -604,9 +605,15 @@ export const compile = (options: Options = {}): Compiled => {
   /** Whether the last walk saw something that may be an encoded blob. */
   let blobish = true
   const satisfied = new Int32Array(ruleGroups.length)
-  /** Per rule, the present start trigger ids of the last walk. */
-  const startHits: Array<Array<number>> = ruleGroups.map(() => [])
+  /** Per rule, 1 when its matches start with literal words (it runs only where one starts). */
+  const anchored = Uint8Array.from(ruleGroups, (entry) => (entry.starts === undefined ? 0 : 1))
+  /** Per rule, how many of its start triggers the last walk saw. */
+  const startCount = new Int32Array(ruleGroups.length)
+  /** Per rule, its distinct start trigger ids. */
+  const startIdsOf: ReadonlyArray<ReadonlyArray<number>> = ruleGroups.map((entry) => [...new Set(entry.starts ?? [])])
   const seenPairs: Array<number> = []
+  // The selection reads typed arrays only: the rule entries (objects) are touched
+  // for the few rules selected, not for every rule on every scan.
   const selectRules = (text: string): ReadonlyArray<Selected> => {
     blobish = true
     if (triggerIds.size === 0) return ruleGroups
@@ -615,7 +622,7 @@ export const compile = (options: Options = {}): Compiled => {
     for (const pair of seenPairs) pairSeen[pair] = 0
     seenPairs.length = 0
     satisfied.fill(0)
-    for (const hits of startHits) if (hits.length > 0) hits.length = 0
+    startCount.fill(0)
     blobish = walkTriggers(text, flatTrie, present, record, positions, touched)
     for (const id of touched) {
       for (const pair of groupPairs[id]!) {
@@ -625,19 +632,18 @@ export const compile = (options: Options = {}): Compiled => {
           satisfied[pairRule[pair]!]!++
         }
       }
-      for (const r of startRules[id]!) startHits[r]!.push(id)
+      for (const r of startRules[id]!) startCount[r]!++
     }
     const selected: Array<Selected> = []
     for (let r = 0; r < ruleGroups.length; r++) {
-      const entry = ruleGroups[r]!
-      if (satisfied[r] === groupCount[r] && (entry.starts === undefined || startHits[r]!.length > 0)) selected.push(entry)
+      if (satisfied[r] === groupCount[r] && (anchored[r] === 0 || startCount[r]! > 0)) selected.push(ruleGroups[r]!)
     }
     return selected
   }
-  /** The sorted distinct offsets at which a rule's start words occur. */
+  /** The sorted distinct offsets at which a rule's start words occur (in the last walk). */
   const startsOf = (entry: Selected): Array<number> => {
     const out: Array<number> = []
-    for (const id of startHits[entry.index]!) for (const p of positions[id]!) out.push(p)
+    for (const id of startIdsOf[entry.index]!) if (present[id] === 1) for (const p of positions[id]!) out.push(p)
     if (out.length > 1) out.sort((x, y) => x - y)
     return out
   }
@@ -799,8 +805,9 @@ export const compile = (options: Options = {}): Compiled => {
     const findings: Array<LlmError.Finding> = []
     for (const hit of hits.values()) {
       score += hit.weight
-      // `true`: skip re-validating values built here (validation costs 6-20 µs per finding)
-      findings.push(new LlmError.Finding({ rule: hit.rule, family: hit.family, weight: round(hit.weight), match: hit.match, span: [hit.span[0], hit.span[1]] }, true))
+      // Built without the Schema constructor (src/internal/construct.ts): the values are
+      // made here, and even unvalidated the constructor costs microseconds per finding.
+      findings.push(Construct.make(LlmError.Finding, { rule: hit.rule, family: hit.family, weight: round(hit.weight), match: hit.match, span: [hit.span[0], hit.span[1]] }))
     }
     findings.sort((a, b) => (b.weight ?? 0) - (a.weight ?? 0))
     score = round(score)
@@ -849,7 +856,7 @@ const combineVerdict = (score: number, c: Classifier, verdict: Verdict, findings
   const next = c.combine === "max" ? Math.max(score, weighted) : score + weighted
   const shown = c.combine === "max" ? weighted : next - score
   if (shown > 0 && shown >= listFrom) {
-    findings.push(new LlmError.Finding({ rule: `classifier.${c.name}`, family: "classifier", weight: round(shown) }, true))
+    findings.push(Construct.make(LlmError.Finding, { rule: `classifier.${c.name}`, family: "classifier", weight: round(shown) }))
     findings.sort((a, b) => (b.weight ?? 0) - (a.weight ?? 0))
   }
   if (verdict.findings !== undefined) findings.push(...verdict.findings)
