@@ -433,7 +433,7 @@ const walkTriggers = (
   trie: FlatTrie,
   present: Uint8Array,
   record: Uint8Array,
-  positions: Array<Array<number>>,
+  positions: Positions,
   touched: Array<number>
 ): boolean => {
   const n = text.length
@@ -492,8 +492,8 @@ const walkTriggers = (
         if (present[id] === 0) {
           present[id] = 1
           touched.push(id)
-          if (record[id] === 1) positions[id] = [i]
-        } else if (record[id] === 1) positions[id]!.push(i)
+          if (record[id] === 1) positions.add(id, i, true)
+        } else if (record[id] === 1) positions.add(id, i, false)
       }
       if (j >= n) break
       const d = text.charCodeAt(j++)
@@ -505,6 +505,44 @@ const walkTriggers = (
   }
   return blobish
 }
+/**
+ * Where each start trigger occurred in the last walk: per trigger a list linked
+ * through typed arrays (offsets in walk order), so a walk allocates nothing per
+ * trigger found (an array per trigger and per scan before).
+ */
+class Positions {
+  readonly head: Int32Array
+  readonly #tail: Int32Array
+  at = new Int32Array(64)
+  next = new Int32Array(64)
+  #count = 0
+  constructor(triggers: number) {
+    this.head = new Int32Array(triggers)
+    this.#tail = new Int32Array(triggers)
+  }
+  /** Starts over (before a walk). */
+  clear(): void {
+    this.#count = 0
+  }
+  /** Records offset `i` of trigger `id`; `first`: its first in this walk. */
+  add(id: number, i: number, first: boolean): void {
+    const k = this.#count++
+    if (k === this.at.length) {
+      const at = new Int32Array(k * 2)
+      const next = new Int32Array(k * 2)
+      at.set(this.at)
+      next.set(this.next)
+      this.at = at
+      this.next = next
+    }
+    this.at[k] = i
+    this.next[k] = -1
+    if (first) this.head[id] = k
+    else this.next[this.#tail[id]!] = k
+    this.#tail[id] = k
+  }
+}
+
 /** Character class bits of the walk (ASCII). */
 const WORD = 1
 /** base64 / hex run characters: word characters and `+ / = -`. */
@@ -523,6 +561,19 @@ const CHAR_CLASS = Uint8Array.from({ length: 128 }, (_, c) => {
     (isHex || c === 111 || c === 105 || c === 115 || c === 116 || c === 46 || c === 45 || c === 47 || c === 124 ? TOKEN : 0) |
     (isHex ? HEX : 0)
 })
+
+/** Lists of numbers per trigger id in two typed arrays: the entries of `id` are `data[start[id]]` up to `data[start[id + 1]]`. */
+interface FlatLists {
+  readonly start: Int32Array
+  readonly data: Int32Array
+}
+const flatLists = (lists: ReadonlyArray<ReadonlyArray<number>>): FlatLists => {
+  const start = new Int32Array(lists.length + 1)
+  lists.forEach((list, id) => {
+    start[id + 1] = start[id]! + list.length
+  })
+  return { start, data: Int32Array.from(lists.flat()) }
+}
 
 /** A rule with its trigger groups and, when its matches start with literal words, their ids and a sticky copy. */
 interface Selected {
@@ -581,26 +632,29 @@ export const compile = (options: Options = {}): Compiled => {
   const flatTrie = flatten(wordTrie, symbolTrie)
   const present = new Uint8Array(triggerIds.size)
   /** Where each start trigger occurred in the last walk (only filled for start ids). */
-  const positions: Array<Array<number>> = Array.from({ length: triggerIds.size }, () => [])
+  const positions = new Positions(triggerIds.size)
   const touched: Array<number> = []
   const record = new Uint8Array(triggerIds.size)
   for (const id of startIds) record[id] = 1
   // Which rules a trigger can enable: for each trigger id, the (rule, group)
   // pairs it satisfies and the rules it may start. A scan then touches only the
   // triggers present (a few dozen) instead of testing every rule's word lists.
-  const pairRule: Array<number> = []
-  const groupPairs: Array<Array<number>> = Array.from({ length: triggerIds.size }, () => [])
-  const startRules: Array<Array<number>> = Array.from({ length: triggerIds.size }, () => [])
+  const pairList: Array<number> = []
+  const groupPairList: Array<Array<number>> = Array.from({ length: triggerIds.size }, () => [])
+  const startRuleList: Array<Array<number>> = Array.from({ length: triggerIds.size }, () => [])
   const groupCount = new Int32Array(ruleGroups.length)
   ruleGroups.forEach((entry, r) => {
     groupCount[r] = entry.groups.length
     for (const group of entry.groups) {
-      const pair = pairRule.length
-      pairRule.push(r)
-      for (const id of new Set(group)) groupPairs[id]!.push(pair)
+      const pair = pairList.length
+      pairList.push(r)
+      for (const id of new Set(group)) groupPairList[id]!.push(pair)
     }
-    for (const id of new Set(entry.starts ?? [])) startRules[id]!.push(r)
+    for (const id of new Set(entry.starts ?? [])) startRuleList[id]!.push(r)
   })
+  const pairRule = Int32Array.from(pairList)
+  const groupPairs = flatLists(groupPairList)
+  const startRules = flatLists(startRuleList)
   const pairSeen = new Uint8Array(pairRule.length)
   /** Whether the last walk saw something that may be an encoded blob. */
   let blobish = true
@@ -623,16 +677,18 @@ export const compile = (options: Options = {}): Compiled => {
     seenPairs.length = 0
     satisfied.fill(0)
     startCount.fill(0)
+    positions.clear()
     blobish = walkTriggers(text, flatTrie, present, record, positions, touched)
     for (const id of touched) {
-      for (const pair of groupPairs[id]!) {
+      for (let k = groupPairs.start[id]!, end = groupPairs.start[id + 1]!; k < end; k++) {
+        const pair = groupPairs.data[k]!
         if (pairSeen[pair] === 0) {
           pairSeen[pair] = 1
           seenPairs.push(pair)
           satisfied[pairRule[pair]!]!++
         }
       }
-      for (const r of startRules[id]!) startCount[r]!++
+      for (let k = startRules.start[id]!, end = startRules.start[id + 1]!; k < end; k++) startCount[startRules.data[k]!]!++
     }
     const selected: Array<Selected> = []
     for (let r = 0; r < ruleGroups.length; r++) {
@@ -643,7 +699,8 @@ export const compile = (options: Options = {}): Compiled => {
   /** The sorted distinct offsets at which a rule's start words occur (in the last walk). */
   const startsOf = (entry: Selected): Array<number> => {
     const out: Array<number> = []
-    for (const id of startIdsOf[entry.index]!) if (present[id] === 1) for (const p of positions[id]!) out.push(p)
+    const { at, next } = positions
+    for (const id of startIdsOf[entry.index]!) if (present[id] === 1) for (let k = positions.head[id]!; k >= 0; k = next[k]!) out.push(at[k]!)
     if (out.length > 1) out.sort((x, y) => x - y)
     return out
   }
