@@ -671,12 +671,18 @@ export const compile = (options: Options = {}): Compiled => {
   const selectRules = (text: string): ReadonlyArray<Selected> => {
     blobish = true
     if (triggerIds.size === 0) return ruleGroups
-    for (const id of touched) present[id] = 0
+    // Only what the last walk set is reset (the counts too: a `fill` of every rule's
+    // was a builtin call per scan).
+    for (const id of touched) {
+      present[id] = 0
+      for (let k = startRules.start[id]!, end = startRules.start[id + 1]!; k < end; k++) startCount[startRules.data[k]!] = 0
+    }
     touched.length = 0
-    for (const pair of seenPairs) pairSeen[pair] = 0
+    for (const pair of seenPairs) {
+      pairSeen[pair] = 0
+      satisfied[pairRule[pair]!] = 0
+    }
     seenPairs.length = 0
-    satisfied.fill(0)
-    startCount.fill(0)
     positions.clear()
     blobish = walkTriggers(text, flatTrie, present, record, positions, touched)
     for (const id of touched) {
