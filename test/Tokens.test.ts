@@ -118,6 +118,46 @@ describe("Tokens", () => {
       expect(split).toBeGreaterThan(500) // most texts were counted in parts
     }))
 
+  it.effect("counting by remembered pre-tokens (ASCII split by hand) is exactly the tokenizer's count", () =>
+    Effect.gen(function*() {
+      const o200k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/o200k_base"))
+      const cl100k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/cl100k_base"))
+      const raw = { o200k_base: o200k.countTokens, cl100k_base: cl100k.countTokens } as const
+      // Every string of up to 4 characters over one representative of each case the
+      // o200k pattern tells apart (letters of both cases, contraction letters, digits,
+      // each kind of whitespace, "/" after symbols, a control character), then
+      // random ASCII strings, then random strings with some non-ASCII letters.
+      const reps = ["a", "A", "m", "l", "L", "e", "v", "'", "1", " ", "\t", "\n", "\r", "\v", ".", "/", "\x00"]
+      const texts: Array<string> = []
+      const all = (text: string, depth: number): void => {
+        texts.push(text)
+        if (depth > 0) for (const r of reps) all(text + r, depth - 1)
+      }
+      all("", 4)
+      const ascii = Array.from({ length: 128 }, (_, i) => String.fromCharCode(i)).join("")
+      const mixed = "aZ' 1.\nésÉ日😀\u00a0\u0301"
+      let seed = 11
+      const next = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n
+      for (const alphabet of [ascii, "smltSMLTdvrDVRe'E' ", "  \n\r\t\v\fa1./", mixed]) {
+        for (let i = 0; i < 5000; i++) {
+          let text = ""
+          for (let j = 0, n = next(24); j < n; j++) text += alphabet[next(alphabet.length)]
+          texts.push(text)
+        }
+      }
+      for (const encoding of ["o200k_base", "cl100k_base"] as const) {
+        const tokens = yield* Tokens.counter(encoding)
+        let wrong = 0
+        for (const text of texts) {
+          if (tokens(text) !== raw[encoding](text, { disallowedSpecial: new Set() })) {
+            wrong++
+            expect.soft(tokens(text), `${encoding} ${JSON.stringify(text)}`).toBe(raw[encoding](text, { disallowedSpecial: new Set() }))
+          }
+        }
+        expect(wrong).toBe(0)
+      }
+    }))
+
   it.effect("text with runs of more than 128 letters, symbols or spaces is bounded: never under the exact count", () =>
     Effect.gen(function*() {
       const o200k = yield* Effect.promise(() => import("gpt-tokenizer/encoding/o200k_base"))
