@@ -134,6 +134,7 @@ describe("Tokens", () => {
         if (depth > 0) for (const r of reps) all(text + r, depth - 1)
       }
       all("", 4)
+      for (let code = 0; code < 128; code++) texts.push(String.fromCharCode(code), `ab${String.fromCharCode(code)}`)
       const ascii = Array.from({ length: 128 }, (_, i) => String.fromCharCode(i)).join("")
       const mixed = "aZ' 1.\nésÉ日😀\u00a0\u0301"
       let seed = 11

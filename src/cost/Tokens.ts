@@ -319,7 +319,8 @@ const byPieces = (count: Counter, split: RegExp, asciiEnd: ((text: string, start
     if (asciiEnd !== undefined && !NON_ASCII.test(text)) {
       for (let start = 0, end = 0; start < text.length; start = end) {
         end = asciiEnd(text, start)
-        total += piece(text.slice(start, end))
+        // one character is one token (every byte is a token): no slice, no lookup
+        total += end === start + 1 ? 1 : piece(text.slice(start, end))
       }
       return total
     }
