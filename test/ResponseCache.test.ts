@@ -253,6 +253,23 @@ describe("ResponseCache key", () => {
     }
   })
 
+  it("the serving part kept from the last call is used only for the same model, provider and namespace", () => {
+    const request = req(base)
+    const servings: ReadonlyArray<Serving> = [
+      serving,
+      { provider: "azure", model: serving.model },
+      { provider: "azure", model: "gpt-4o-mini" },
+      { provider: serving.provider, model: "gpt-4o-mini" }
+    ]
+    const namespaces = [undefined, "", "v2", "v2", undefined]
+    for (const at of servings) {
+      for (const namespace of namespaces) {
+        const options = namespace === undefined ? {} : { namespace }
+        expect(canonicalText(request, at, options, "exact")).toBe(canonicalTextReference(request, at, options, "exact"))
+      }
+    }
+  })
+
   it("varyBy puts the user and chosen tags into the key", () => {
     const a = req({ ...base, metadata: { user: "u1", tags: { locale: "fr", feature: "x" } } })
     const b = req({ ...base, metadata: { user: "u2", tags: { locale: "de", feature: "x" } } })

@@ -162,8 +162,8 @@ const canonicalTools = (request: LanguageModel.Request): { tools: Json; toolChoi
 }
 
 const canonicalTags = (metadata: LanguageModel.Metadata | undefined, varyBy: VaryBy | undefined): Json => {
-  const tags = metadata?.tags ?? {}
   if (varyBy?.tags === undefined || varyBy.tags === false) return null
+  const tags = metadata?.tags ?? {}
   const names = varyBy.tags === true ? Object.keys(tags) : varyBy.tags
   const picked: Record<string, string> = {}
   for (const name of [...names].sort()) if (tags[name] !== undefined) picked[name] = tags[name]
@@ -290,6 +290,25 @@ const toolsText = (request: LanguageModel.Request): string => {
   return `"toolChoice":${stableStringify(request.toolChoice ?? "auto")},"tools":${out}]`
 }
 
+/** `jsonOf(value ?? null)` without the call for an absent value. */
+const orNull = (value: unknown): string => value === undefined || value === null ? "null" : jsonOf(value)
+
+/**
+ * The serving model and namespace part, `,"model":…,"namespace":…,"provider":…`,
+ * of the last call: a layer asks with the same ones call after call.
+ */
+let lastServing: { readonly model: string; readonly provider: string; readonly namespace: string | undefined; readonly text: string } | undefined
+const servingText = (serving: Serving, namespace: string | undefined): string => {
+  const last = lastServing
+  if (last !== undefined && last.model === serving.model && last.provider === serving.provider && last.namespace === namespace) {
+    return last.text
+  }
+  const text = member(false, "model", serving.model) + `,"namespace":${jsonOf(namespace ?? "")}` +
+    member(false, "provider", serving.provider)
+  lastServing = { model: serving.model, provider: serving.provider, namespace, text }
+  return text
+}
+
 /**
  * The canonical text of a request: the same bytes as `stableStringify` of
  * `{ ...canonicalParams(request, serving, options), messages }` (the exact cache,
@@ -307,20 +326,18 @@ export const canonicalText = (
   const tags = canonicalTags(metadata, options.varyBy)
   const stop = request.stop === undefined || request.stop.length === 0 ? "null" : stableStringify(request.stop)
   return (kind === "semantic" ? `{"context":${messagesText(messages, messages.length - 1)},"kind":"semantic",` : "{") +
-    `"maxTokens":${jsonOf(request.maxTokens ?? null)}` +
+    `"maxTokens":${orNull(request.maxTokens)}` +
     (kind === "exact" ? `,"messages":${messagesText(messages, messages.length)}` : "") +
-    member(false, "model", serving.model) +
-    `,"namespace":${jsonOf(options.namespace ?? "")}` +
-    member(false, "provider", serving.provider) +
+    servingText(serving, options.namespace) +
     `,"responseFormat":${formatText(request.responseFormat)}` +
-    `,"seed":${jsonOf(request.seed ?? null)}` +
+    `,"seed":${orNull(request.seed)}` +
     `,"stop":${stop}` +
     `,"tags":${tags === null ? "null" : stableStringify(tags)}` +
-    `,"temperature":${jsonOf(request.temperature ?? null)}` +
-    `,"tenant":${jsonOf(metadata?.tenant ?? null)},` +
+    `,"temperature":${orNull(request.temperature)}` +
+    `,"tenant":${orNull(metadata?.tenant)},` +
     toolsText(request) +
     `,"topP":${request.topP === undefined || request.topP === 1 ? "null" : jsonOf(request.topP)}` +
-    `,"user":${options.varyBy?.user === true ? jsonOf(metadata?.user ?? null) : "null"}` +
+    `,"user":${options.varyBy?.user === true ? orNull(metadata?.user) : "null"}` +
     `,"v":1}`
 }
 
