@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Deferred, Effect, Layer, Redacted } from "effect"
 import { vi } from "vitest"
 import * as LanguageModel from "../src/LanguageModel.js"
+import * as Cancel from "../src/providers/internal/cancel.js"
 import * as NodeFetch from "../src/providers/NodeFetch.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Stack from "../src/Stack.js"
@@ -159,6 +160,59 @@ describe("NodeFetch", () => {
       controller.abort(reason)
       expect(yield* Effect.promise(() => reader.read().then(() => undefined, (e: unknown) => e))).toBe(reason)
       yield* Effect.promise(() => vi.waitFor(() => expect(srv.closed).toEqual([0])))
+    }))
+
+  // The providers' handle (providers/internal/cancel.ts) stands for an AbortSignal: each case above, through it.
+  it.scoped("a cancel handle in the init aborts as a signal does: before sending, before the answer, mid-body; none is left attached", () =>
+    Effect.gen(function*() {
+      const arrived = yield* Deferred.make<void>()
+      const srv = yield* server((req, res) => {
+        if (req.url === "/hang") return Effect.runFork(Deferred.succeed(arrived, undefined))
+        if (req.url === "/moved") return res.writeHead(307, { location: "/hang" }).end()
+        res.writeHead(200)
+        if (req.url === "/part") return res.write("part")
+        res.end("whole")
+      })
+      const init = (cancel: Cancel.Cancel, extra: RequestInit = {}): RequestInit => ({ ...extra, ...Cancel.fetchOptions(cancel) })
+      expect(Cancel.isCancellable(fetchWith)).toBe(true)
+      expect(Cancel.isCancellable(NodeFetch.fetch)).toBe(true)
+      expect(Cancel.isCancellable(globalThis.fetch)).toBe(false)
+
+      const already = new Cancel.Cancel()
+      already.abort()
+      const refused = yield* failure(srv.url, init(already))
+      expect([refused instanceof DOMException, (refused as DOMException).name]).toEqual([true, "AbortError"])
+      expect(srv.seen).toHaveLength(0) // never connected
+
+      const waiting = new Cancel.Cancel()
+      const pending = Effect.runPromise(failure(`${srv.url}/hang`, init(waiting, { method: "POST", body: "{}" })))
+      yield* Deferred.await(arrived)
+      waiting.abort()
+      const error = yield* Effect.promise(() => pending)
+      expect([error instanceof DOMException, (error as DOMException).name]).toEqual([true, "AbortError"])
+      yield* Effect.promise(() => vi.waitFor(() => expect(srv.closed).toEqual([0])))
+
+      const reading = new Cancel.Cancel()
+      const response = yield* call(`${srv.url}/part`, init(reading))
+      const reader = response.body!.getReader()
+      expect(new TextDecoder().decode((yield* Effect.promise(() => reader.read())).value)).toBe("part")
+      reading.abort()
+      const cut = yield* Effect.promise(() => reader.read().then(() => undefined, (e: unknown) => e))
+      expect((cut as DOMException).name).toBe("AbortError")
+      yield* Effect.promise(() => vi.waitFor(() => expect(srv.closed).toEqual([0, 1])))
+
+      // A request that ended lets go of its handle; aborting afterwards touches nothing.
+      const done = new Cancel.Cancel()
+      expect(yield* Effect.flatMap(call(`${srv.url}/whole`, init(done)), text)).toBe("whole")
+      expect(done.onAbort).toBeUndefined()
+      done.abort()
+
+      // A redirect is fetched by the global fetch: the handle aborts it too.
+      const redirected = new Cancel.Cancel()
+      const following = Effect.runPromise(failure(`${srv.url}/moved`, init(redirected)))
+      yield* Effect.promise(() => vi.waitFor(() => expect(srv.seen.filter((s) => s.url === "/hang")).toHaveLength(2)))
+      redirected.abort()
+      expect(((yield* Effect.promise(() => following)) as DOMException).name).toBe("AbortError")
     }))
 
   it.scoped("a connection cut mid-body errors the body (terminated); a refused one rejects with TypeError whose cause says why", () =>

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Fiber, Option, Redacted, Stream } from "effect"
+import * as Timed from "../src/internal/timed.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
+import * as NodeFetch from "../src/providers/NodeFetch.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
 
@@ -401,6 +403,60 @@ describe("OpenAi interruption", () => {
       const { lm, sim } = yield* setup()
       yield* sim.enqueue("openai", { fault: { kind: "hang" } })
       const fiber = yield* Effect.fork(lm.generate(yield* ask("hang")))
+      yield* sim.awaitEntry((e) => e.route === "openai")
+      yield* Fiber.interrupt(fiber)
+      const entry = yield* sim.awaitEntry((e) => e.outcome !== "pending")
+      expect(entry.outcome).toBe("aborted")
+    }))
+
+  // Through NodeFetch, generate is cancelled with a plain handle, not an AbortSignal
+  // (providers/internal/cancel.ts); any other fetch still gets a signal.
+  it.scoped("through a fetch other than NodeFetch's, interrupting generate aborts its signal and the upstream request", () =>
+    Effect.gen(function*() {
+      const signals: Array<AbortSignal> = []
+      const node = NodeFetch.make()
+      const fetch: typeof globalThis.fetch = (input, init) => {
+        if (init?.signal) signals.push(init.signal)
+        return node(input, init)
+      }
+      const { lm, sim } = yield* setup({ fetch })
+      yield* sim.enqueue("openai", { fault: { kind: "hang" } })
+      const fiber = yield* Effect.fork(lm.generate(yield* ask("hang")))
+      yield* sim.awaitEntry((e) => e.route === "openai")
+      yield* Fiber.interrupt(fiber)
+      const entry = yield* sim.awaitEntry((e) => e.outcome !== "pending")
+      expect(entry.outcome).toBe("aborted")
+      expect(signals).toHaveLength(1)
+      expect(signals[0]!.aborted).toBe(true)
+    }))
+
+  it.scoped("generate sends the same request through NodeFetch's handle as through a signal: method, path, headers, body", () =>
+    Effect.gen(function*() {
+      const node = NodeFetch.make()
+      const viaSignal = yield* setup({ fetch: (input, init) => node(input, init) })
+      const viaHandle = yield* setup()
+      const request = yield* ask("Capital of France?", { maxTokens: 50, temperature: 0.5, seed: 3, stop: ["\n"] })
+      for (const { lm, sim } of [viaSignal, viaHandle]) {
+        yield* sim.enqueue("openai", { text: "Paris." })
+        expect((yield* lm.generate(request)).text).toBe("Paris.")
+      }
+      const [signalled] = yield* viaSignal.sim.journal
+      const [handled] = yield* viaHandle.sim.journal
+      const { host: _h1, ...signalledHeaders } = signalled!.headers
+      const { host: _h2, ...handledHeaders } = handled!.headers
+      expect(handledHeaders).toEqual(signalledHeaders)
+      expect([handled!.route, handled!.body]).toEqual([signalled!.route, signalled!.body])
+    }))
+
+  it.scoped("interrupting generate under Retry's attempt timer (the provider's own) aborts the upstream request", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup()
+      yield* sim.enqueue("openai", { fault: { kind: "hang" } })
+      const timed = Timed.timedGenerateOf(lm)!
+      const fiber = yield* Effect.fork(timed(yield* ask("hang"), {
+        millis: 60_000,
+        onTimeout: () => new LlmError.ProviderUnavailable({ kind: "timeout", message: "late" })
+      }))
       yield* sim.awaitEntry((e) => e.route === "openai")
       yield* Fiber.interrupt(fiber)
       const entry = yield* sim.awaitEntry((e) => e.outcome !== "pending")

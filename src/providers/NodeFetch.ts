@@ -40,6 +40,7 @@ import * as Http from "node:http"
 import * as Https from "node:https"
 import type { Readable } from "node:stream"
 import * as Zlib from "node:zlib"
+import * as Cancel from "./internal/cancel.js"
 
 /**
  * @since 0.1.0
@@ -90,7 +91,7 @@ const redirected = (from: URL, to: URL, status: number, init: RequestInit): Prom
     for (const name of ["content-type", "content-length", "content-encoding", "content-language", "content-location"]) headers.delete(name)
   }
   if (to.origin !== from.origin) for (const name of ["authorization", "proxy-authorization", "cookie"]) headers.delete(name)
-  return globalThis.fetch(to, { ...init, method: nextMethod, headers, body })
+  return globalThis.fetch(to, Cancel.withSignal({ ...init, method: nextMethod, headers, body }, Cancel.cancelOf(init)))
 }
 
 /** The reason fetch rejects with when `signal` aborts. */
@@ -206,18 +207,24 @@ export const make = (options: Options = {}): typeof globalThis.fetch => {
   const send = (url: URL, init: RequestInit, body: string | Uint8Array | undefined, headers: Http.OutgoingHttpHeaders, retried: boolean): Promise<Response> =>
     new Promise<Response>((resolve, reject) => {
       const signal = init.signal ?? undefined
+      // A provider's handle (providers/internal/cancel.ts): aborts as the signal does.
+      const cancel = Cancel.cancelOf(init)
       if (signal?.aborted) return reject(abortReason(signal))
+      if (cancel?.aborted) return reject(Cancel.abortError())
       const secure = url.protocol === "https:"
       const agent = secure ? (https ??= new Https.Agent(agentOptions)) : (http ??= new Http.Agent(agentOptions))
       let answered = false
       let body_: Body | undefined
-      const onAbort = () => {
-        const reason = abortReason(signal!)
+      const abortWith = (reason: unknown) => {
         if (body_ !== undefined) return body_.fail(reason)
         request.destroy()
         if (!answered) reject(reason)
       }
-      const settle = () => signal?.removeEventListener("abort", onAbort)
+      const onAbort = () => abortWith(abortReason(signal!))
+      const settle = () => {
+        signal?.removeEventListener("abort", onAbort)
+        if (cancel !== undefined && cancel.onAbort === abortWith) cancel.onAbort = undefined
+      }
       const method = init.method?.toUpperCase() ?? "GET"
       const request = (secure ? Https : Http).request(url, { method, headers, agent }, (response) => {
         answered = true
@@ -258,6 +265,7 @@ export const make = (options: Options = {}): typeof globalThis.fetch => {
         if (answered) return // the body's stream reports it
         settle()
         if (signal?.aborted) return reject(abortReason(signal))
+        if (cancel?.aborted) return reject(Cancel.abortError())
         if (!retried && request.reusedSocket && error.code === "ECONNRESET" && idempotent.has(method)) {
           return resolve(send(url, init, body, headers, true))
         }
@@ -269,13 +277,16 @@ export const make = (options: Options = {}): typeof globalThis.fetch => {
         else request.destroy(silent)
       })
       signal?.addEventListener("abort", onAbort, { once: true })
+      if (cancel !== undefined) cancel.onAbort = abortWith
       request.end(body)
     })
 
   const start = (input: string | URL, init: RequestInit): Promise<Response> => {
     const url = new URL(input)
     const body = bodyOf(init.body)
-    if ((url.protocol !== "http:" && url.protocol !== "https:") || body === false) return globalThis.fetch(input, init)
+    if ((url.protocol !== "http:" && url.protocol !== "https:") || body === false) {
+      return globalThis.fetch(input, Cancel.withSignal(init, Cancel.cancelOf(init)))
+    }
     if (url.username !== "" || url.password !== "") {
       return Promise.reject(new TypeError("Request cannot be constructed from a URL that includes credentials"))
     }
@@ -293,15 +304,15 @@ export const make = (options: Options = {}): typeof globalThis.fetch => {
     return send(url, init, body, headers, false)
   }
 
-  return (input, init = {}) => {
-    if (typeof input !== "string" && !(input instanceof URL)) return globalThis.fetch(input, init)
+  return Cancel.register((input, init = {}) => {
+    if (typeof input !== "string" && !(input instanceof URL)) return globalThis.fetch(input, Cancel.withSignal(init, Cancel.cancelOf(init)))
     // As fetch: a bad URL or header rejects, it does not throw.
     try {
       return start(input, init)
     } catch (error) {
       return Promise.reject(error instanceof TypeError ? error : new TypeError("fetch failed", { cause: error }))
     }
-  }
+  })
 }
 
 /**

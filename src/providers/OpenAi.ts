@@ -22,7 +22,8 @@ import * as Timed from "../internal/timed.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as NodeFetch from "./NodeFetch.js"
-import { call } from "./internal/call.js"
+import { call, callWith } from "./internal/call.js"
+import * as Cancel from "./internal/cancel.js"
 import { fromApiFailure, fromTransport, malformedAnswer, type Origin } from "./internal/errors.js"
 import { sdkPull } from "./internal/stream.js"
 
@@ -83,6 +84,7 @@ const finishReasons: Record<string, LanguageModel.FinishReason> = {
 export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
   Effect.sync(() => {
     const provider = options.provider ?? "openai"
+    const fetch = options.fetch ?? NodeFetch.fetch
     const client = new OpenAI({
       // The SDK refuses to start without a key; local servers ignore this one.
       apiKey: options.apiKey === undefined ? "no-key" : Redacted.value(options.apiKey),
@@ -92,9 +94,10 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
       maxRetries: 0,
       timeout: options.timeout === undefined ? undefined : Duration.toMillis(options.timeout),
       defaultHeaders: options.apiKey === undefined ? { ...options.headers, authorization: null } : options.headers,
-      fetch: options.fetch ?? NodeFetch.fetch
+      fetch
     })
     const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
+    const cancellable = Cancel.isCancellable(fetch)
     const originOf = (request: LanguageModel.Request): Origin => ({ provider, model: request.model ?? options.model })
     const paramsOf = (request: LanguageModel.Request, model: string): ChatCompletionCreateParamsBase => {
       const params = toParams(request, model, maxTokensField)
@@ -108,11 +111,23 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
     ): Effect.Effect<LanguageModel.Response, LlmError.LlmError> => {
       const origin = originOf(request)
       const started = Date.now()
-      return call(
-        (signal) => client.chat.completions.create({ ...paramsOf(request, origin.model), stream: false }, { signal }),
-        (error) => mapError(error, origin),
-        timing
-      ).pipe(Effect.flatMap((completion) => fromCompletion(completion, origin, Date.now() - started)))
+      const onError = (error: unknown) => mapError(error, origin)
+      // Through NodeFetch, cancelled with a plain handle instead of an AbortSignal (internal/cancel.ts).
+      return (cancellable
+        ? callWith(
+          Cancel.make,
+          (cancel) =>
+            client.chat.completions.create({ ...paramsOf(request, origin.model), stream: false }, {
+              fetchOptions: Cancel.fetchOptions(cancel)
+            }),
+          onError,
+          timing
+        )
+        : call(
+          (signal) => client.chat.completions.create({ ...paramsOf(request, origin.model), stream: false }, { signal }),
+          onError,
+          timing
+        )).pipe(Effect.flatMap((completion) => fromCompletion(completion, origin, Date.now() - started)))
     }
     const generate = Timed.withTimedGenerate((request) => generateWithin(request, undefined), generateWithin)
 

@@ -7,6 +7,11 @@ import { Effect } from "effect"
 import type * as LlmError from "../../LlmError.js"
 import type { Timing } from "../../internal/timed.js"
 
+/** What stops a request: an `AbortController`, or NodeFetch's `Cancel` (internal/cancel.ts). */
+export interface Stop {
+  readonly abort: () => void
+}
+
 /**
  * Runs `run(signal)`; interruption aborts the request. With `timing`, a request
  * that has not settled after `timing.millis` is aborted and fails with
@@ -21,34 +26,47 @@ export const call = <A>(
 ): Effect.Effect<A, LlmError.LlmError> =>
   timing === undefined && controller === undefined
     ? Effect.tryPromise({ try: run, catch: onError })
-    : Effect.async<A, LlmError.LlmError>((resume) => {
-      const abort = controller ?? new AbortController()
-      let settled = false
-      const timer = timing === undefined ? undefined : setTimeout(() => {
-        if (settled) return
-        settled = true
-        abort.abort()
-        resume(Effect.fail(timing.onTimeout()))
-      }, timing.millis)
-      const settle = (effect: Effect.Effect<A, LlmError.LlmError>) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        resume(effect)
-      }
-      let promise: Promise<A>
-      // The failure is mapped in the fiber (`failSync`): a mapper that throws is a defect, not a hang.
-      try {
-        promise = run(abort.signal)
-      } catch (error) {
-        settle(Effect.failSync(() => onError(error)))
-        return
-      }
-      promise.then((value) => settle(Effect.succeed(value)), (error) => settle(Effect.failSync(() => onError(error))))
-      return Effect.sync(() => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        abort.abort()
-      })
+    : callWith(() => controller ?? new AbortController(), (abort) => run(abort.signal), onError, timing)
+
+/**
+ * Runs `run(stop)` with a fresh `stop = make()` per run; interruption calls
+ * `stop.abort()`. With `timing`, a request that has not settled after
+ * `timing.millis` is stopped and fails with `timing.onTimeout()`.
+ */
+export const callWith = <A, S extends Stop>(
+  make: () => S,
+  run: (stop: S) => Promise<A>,
+  onError: (error: unknown) => LlmError.LlmError,
+  timing: Timing | undefined
+): Effect.Effect<A, LlmError.LlmError> =>
+  Effect.async<A, LlmError.LlmError>((resume) => {
+    const stop = make()
+    let settled = false
+    const timer = timing === undefined ? undefined : setTimeout(() => {
+      if (settled) return
+      settled = true
+      stop.abort()
+      resume(Effect.fail(timing.onTimeout()))
+    }, timing.millis)
+    const settle = (effect: Effect.Effect<A, LlmError.LlmError>) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resume(effect)
+    }
+    let promise: Promise<A>
+    // The failure is mapped in the fiber (`failSync`): a mapper that throws is a defect, not a hang.
+    try {
+      promise = run(stop)
+    } catch (error) {
+      settle(Effect.failSync(() => onError(error)))
+      return
+    }
+    promise.then((value) => settle(Effect.succeed(value)), (error) => settle(Effect.failSync(() => onError(error))))
+    return Effect.sync(() => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      stop.abort()
     })
+  })
