@@ -6,12 +6,12 @@
  * only before the first event.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Effect, Exit, Redacted, Stream } from "effect"
+import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Redacted, Stream } from "effect"
 import * as Timed from "../src/internal/timed.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
-import { call } from "../src/providers/internal/call.js"
+import { call, callWith } from "../src/providers/internal/call.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Retry from "../src/resilience/Retry.js"
 import * as ProviderSimulator from "../src/testing/ProviderSimulator.js"
@@ -146,4 +146,52 @@ describe("providers/internal/call", () => {
         expect(Exit.isFailure(thrown) && Cause.isDie(thrown.cause)).toBe(true)
       }
     }).pipe(Effect.timeout("2 seconds")))
+
+  // callWith stands for Effect.async with a canceler: the stop runs exactly when the wait is interrupted.
+  it.live("callWith stops the request when the wait is interrupted, once; not after it settled, not under an uninterruptible caller", () =>
+    Effect.gen(function*() {
+      const onError = (error: unknown) => new LlmError.ProviderUnavailable({ kind: "network", message: String(error) })
+      const stops: Array<string> = []
+      const pending = (name: string, started: Deferred.Deferred<void>) =>
+        callWith(() => ({ abort: () => stops.push(name) }), () => {
+          Effect.runFork(Deferred.succeed(started, undefined))
+          return new Promise<never>(() => {})
+        }, onError, undefined)
+
+      const started = yield* Deferred.make<void>()
+      const waiting = yield* Effect.fork(pending("interrupted", started))
+      yield* Deferred.await(started)
+      const exit = yield* Fiber.interrupt(waiting)
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      expect(stops).toEqual(["interrupted"])
+
+      // Settled: nothing left to stop.
+      expect(yield* callWith(() => ({ abort: () => stops.push("settled") }), () => Promise.resolve(7), onError, undefined)).toBe(7)
+      const failed = yield* Effect.flip(callWith(() => ({ abort: () => stops.push("failed") }), () => Promise.reject(new Error("no")), onError, undefined))
+      expect(failed).toMatchObject({ _tag: "ProviderUnavailable", message: "Error: no" })
+
+      // Under an uninterruptible caller the wait is not interrupted (as with a canceler).
+      const shielded = yield* Deferred.make<void>()
+      let resolve!: (n: number) => void
+      const uninterruptible = yield* Effect.fork(Effect.uninterruptible(callWith(() => ({ abort: () => stops.push("shielded") }), () => {
+        Effect.runFork(Deferred.succeed(shielded, undefined))
+        return new Promise<number>((r) => (resolve = r))
+      }, onError, undefined)))
+      yield* Deferred.await(shielded)
+      const interrupting = yield* Effect.fork(Fiber.interrupt(uninterruptible))
+      yield* Effect.sleep("20 millis")
+      resolve(1)
+      yield* Fiber.join(interrupting)
+      expect(stops).toEqual(["interrupted"])
+
+      // A timer that fires stops the request and fails with its error; interrupting afterwards stops nothing more.
+      const timedStarted = yield* Deferred.make<void>()
+      const timed = yield* Effect.fork(callWith(() => ({ abort: () => stops.push("timed out") }), () => {
+        Effect.runFork(Deferred.succeed(timedStarted, undefined))
+        return new Promise<never>(() => {})
+      }, onError, { millis: 10, onTimeout: () => new LlmError.ProviderUnavailable({ kind: "timeout", message: "late" }) }))
+      const timeout = yield* Effect.flip(Fiber.join(timed))
+      expect(timeout).toMatchObject({ kind: "timeout", message: "late" })
+      expect(stops).toEqual(["interrupted", "timed out"])
+    }).pipe(Effect.timeout("5 seconds")))
 })

@@ -3,7 +3,7 @@
  * src/internal/timed.ts: Retry's attempt timeout armed by the provider instead of
  * a timing fiber).
  */
-import { Effect } from "effect"
+import { Cause, Effect } from "effect"
 import type * as LlmError from "../../LlmError.js"
 import type { Timing } from "../../internal/timed.js"
 
@@ -24,14 +24,17 @@ export const call = <A>(
   timing: Timing | undefined,
   controller?: AbortController
 ): Effect.Effect<A, LlmError.LlmError> =>
-  timing === undefined && controller === undefined
-    ? Effect.tryPromise({ try: run, catch: onError })
-    : callWith(() => controller ?? new AbortController(), (abort) => run(abort.signal), onError, timing)
+  callWith(() => controller ?? new AbortController(), (abort) => run(abort.signal), onError, timing)
 
 /**
  * Runs `run(stop)` with a fresh `stop = make()` per run; interruption calls
  * `stop.abort()`. With `timing`, a request that has not settled after
  * `timing.millis` is stopped and fails with `timing.onTimeout()`.
+ *
+ * What `Effect.async` with a canceler does (the canceler runs when the wait is
+ * interrupted), written as one uninterruptible match around an `Effect.async`
+ * without one: the canceler's `onInterrupt` (`onExit`: a mask, a match, then a
+ * `zipRight` of the cleanup's result) cost ≈ 7 µs CPU a call in process, this ≈ 2.
  */
 export const callWith = <A, S extends Stop>(
   make: () => S,
@@ -39,34 +42,46 @@ export const callWith = <A, S extends Stop>(
   onError: (error: unknown) => LlmError.LlmError,
   timing: Timing | undefined
 ): Effect.Effect<A, LlmError.LlmError> =>
-  Effect.async<A, LlmError.LlmError>((resume) => {
-    const stop = make()
+  Effect.uninterruptibleMask((restore) => {
+    let stop: S | undefined
     let settled = false
-    const timer = timing === undefined ? undefined : setTimeout(() => {
-      if (settled) return
-      settled = true
-      stop.abort()
-      resume(Effect.fail(timing.onTimeout()))
-    }, timing.millis)
-    const settle = (effect: Effect.Effect<A, LlmError.LlmError>) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resume(effect)
-    }
-    let promise: Promise<A>
-    // The failure is mapped in the fiber (`failSync`): a mapper that throws is a defect, not a hang.
-    try {
-      promise = run(stop)
-    } catch (error) {
-      settle(Effect.failSync(() => onError(error)))
-      return
-    }
-    promise.then((value) => settle(Effect.succeed(value)), (error) => settle(Effect.failSync(() => onError(error))))
-    return Effect.sync(() => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      stop.abort()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const wait = Effect.async<A, LlmError.LlmError>((resume) => {
+      const stopping = stop = make()
+      if (timing !== undefined) {
+        timer = setTimeout(() => {
+          if (settled) return
+          settled = true
+          stopping.abort()
+          resume(Effect.fail(timing.onTimeout()))
+        }, timing.millis)
+      }
+      const settle = (effect: Effect.Effect<A, LlmError.LlmError>) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        resume(effect)
+      }
+      let promise: Promise<A>
+      // The failure is mapped in the fiber (`failSync`): a mapper that throws is a defect, not a hang.
+      try {
+        promise = run(stopping)
+      } catch (error) {
+        settle(Effect.failSync(() => onError(error)))
+        return
+      }
+      promise.then((value) => settle(Effect.succeed(value)), (error) => settle(Effect.failSync(() => onError(error))))
+    })
+    return Effect.matchCauseEffect(restore(wait), {
+      onFailure: (cause) => {
+        // Interrupted while waiting: what a canceler would do.
+        if (!settled && stop !== undefined && Cause.isInterruptedOnly(cause)) {
+          settled = true
+          clearTimeout(timer)
+          stop.abort()
+        }
+        return Effect.failCause(cause)
+      },
+      onSuccess: Effect.succeed
     })
   })
