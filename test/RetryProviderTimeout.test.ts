@@ -156,7 +156,7 @@ describe("providers/internal/call", () => {
         callWith(() => ({ abort: () => stops.push(name) }), () => {
           Effect.runFork(Deferred.succeed(started, undefined))
           return new Promise<never>(() => {})
-        }, onError, undefined)
+        }, onError, undefined, Effect.succeed)
 
       const started = yield* Deferred.make<void>()
       const waiting = yield* Effect.fork(pending("interrupted", started))
@@ -166,8 +166,8 @@ describe("providers/internal/call", () => {
       expect(stops).toEqual(["interrupted"])
 
       // Settled: nothing left to stop.
-      expect(yield* callWith(() => ({ abort: () => stops.push("settled") }), () => Promise.resolve(7), onError, undefined)).toBe(7)
-      const failed = yield* Effect.flip(callWith(() => ({ abort: () => stops.push("failed") }), () => Promise.reject(new Error("no")), onError, undefined))
+      expect(yield* callWith(() => ({ abort: () => stops.push("settled") }), () => Promise.resolve(7), onError, undefined, Effect.succeed)).toBe(7)
+      const failed = yield* Effect.flip(callWith(() => ({ abort: () => stops.push("failed") }), () => Promise.reject(new Error("no")), onError, undefined, Effect.succeed))
       expect(failed).toMatchObject({ _tag: "ProviderUnavailable", message: "Error: no" })
 
       // Under an uninterruptible caller the wait is not interrupted (as with a canceler).
@@ -176,7 +176,7 @@ describe("providers/internal/call", () => {
       const uninterruptible = yield* Effect.fork(Effect.uninterruptible(callWith(() => ({ abort: () => stops.push("shielded") }), () => {
         Effect.runFork(Deferred.succeed(shielded, undefined))
         return new Promise<number>((r) => (resolve = r))
-      }, onError, undefined)))
+      }, onError, undefined, Effect.succeed)))
       yield* Deferred.await(shielded)
       const interrupting = yield* Effect.fork(Fiber.interrupt(uninterruptible))
       yield* Effect.sleep("20 millis")
@@ -189,9 +189,21 @@ describe("providers/internal/call", () => {
       const timed = yield* Effect.fork(callWith(() => ({ abort: () => stops.push("timed out") }), () => {
         Effect.runFork(Deferred.succeed(timedStarted, undefined))
         return new Promise<never>(() => {})
-      }, onError, { millis: 10, onTimeout: () => new LlmError.ProviderUnavailable({ kind: "timeout", message: "late" }) }))
+      }, onError, { millis: 10, onTimeout: () => new LlmError.ProviderUnavailable({ kind: "timeout", message: "late" }) }, Effect.succeed))
       const timeout = yield* Effect.flip(Fiber.join(timed))
       expect(timeout).toMatchObject({ kind: "timeout", message: "late" })
+      expect(stops).toEqual(["interrupted", "timed out"])
+
+      // `done` continues with the value: its success, its failure, its throw (a defect, as in a flatMap).
+      const settled = () => ({ abort: () => stops.push("done") })
+      expect(yield* callWith(settled, () => Promise.resolve(2), onError, undefined, (n) => Effect.succeed(n * 10))).toBe(20)
+      const refused = yield* Effect.flip(callWith(settled, () => Promise.resolve(2), onError, undefined, (n) =>
+        Effect.fail(new LlmError.ProviderUnavailable({ kind: "server", message: `bad ${n}` }))))
+      expect(refused).toMatchObject({ kind: "server", message: "bad 2" })
+      const died = yield* Effect.exit(callWith(settled, () => Promise.resolve(2), onError, undefined, () => {
+        throw new Error("done failed")
+      }))
+      expect(Exit.isFailure(died) && Cause.isDie(died.cause)).toBe(true)
       expect(stops).toEqual(["interrupted", "timed out"])
     }).pipe(Effect.timeout("5 seconds")))
 })

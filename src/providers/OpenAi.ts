@@ -22,7 +22,7 @@ import * as Timed from "../internal/timed.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as NodeFetch from "./NodeFetch.js"
-import { call, callWith } from "./internal/call.js"
+import { callWith } from "./internal/call.js"
 import * as Cancel from "./internal/cancel.js"
 import { fromApiFailure, fromTransport, malformedAnswer, type Origin } from "./internal/errors.js"
 import { sdkPull } from "./internal/stream.js"
@@ -66,6 +66,8 @@ export interface CompatibleOptions extends Omit<Options, "baseURL" | "provider">
   /** The provider name reported (default `openai-compatible`), e.g. `ollama`. */
   readonly provider?: string | undefined
 }
+
+const newController = () => new AbortController()
 
 const finishReasons: Record<string, LanguageModel.FinishReason> = {
   stop: "stop",
@@ -112,8 +114,9 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
       const origin = originOf(request)
       const started = Date.now()
       const onError = (error: unknown) => mapError(error, origin)
+      const done = (completion: ChatCompletion) => fromCompletion(completion, origin, Date.now() - started)
       // Through NodeFetch, cancelled with a plain handle instead of an AbortSignal (internal/cancel.ts).
-      return (cancellable
+      return cancellable
         ? callWith(
           Cancel.make,
           (cancel) =>
@@ -121,13 +124,17 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
               fetchOptions: Cancel.fetchOptions(cancel)
             }),
           onError,
-          timing
+          timing,
+          done
         )
-        : call(
-          (signal) => client.chat.completions.create({ ...paramsOf(request, origin.model), stream: false }, { signal }),
+        : callWith(
+          newController,
+          (controller) =>
+            client.chat.completions.create({ ...paramsOf(request, origin.model), stream: false }, { signal: controller.signal }),
           onError,
-          timing
-        )).pipe(Effect.flatMap((completion) => fromCompletion(completion, origin, Date.now() - started)))
+          timing,
+          done
+        )
     }
     const generate = Timed.withTimedGenerate((request) => generateWithin(request, undefined), generateWithin)
 
