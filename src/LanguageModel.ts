@@ -569,9 +569,16 @@ const fastRequest = (input: unknown): Request | undefined => {
  * @category constructors
  */
 export const decodeRequest = (input: Request | RequestInput): Effect.Effect<Request, LlmError.InvalidRequest> => {
-  if (input instanceof Request) return Effect.succeed(input)
-  const fast = fastRequest(input)
-  if (fast !== undefined) return Effect.succeed(fast)
+  const known = knownRequest(input)
+  return known !== undefined ? Effect.succeed(known) : decodeBySchema(input)
+}
+
+/** The input as a `Request` when it is one or passes {@link fastRequest}, without an Effect. */
+const knownRequest = (input: Request | RequestInput): Request | undefined =>
+  input instanceof Request ? input : fastRequest(input)
+
+/** {@link decodeRequest} for an input {@link knownRequest} did not take. */
+const decodeBySchema = (input: RequestInput): Effect.Effect<Request, LlmError.InvalidRequest> => {
   // Before the Schema: its error messages, the cache key and the token count recurse.
   if (tooDeep(input)) {
     return Effect.fail(new LlmError.InvalidRequest({ message: `Invalid request: nested deeper than ${maxDepth} levels`, code: "invalid_request" }))
@@ -595,8 +602,14 @@ export const decodeRequest = (input: Request | RequestInput): Effect.Effect<Requ
  */
 export const generate = (
   input: Request | RequestInput
-): Effect.Effect<Response, LlmError.LlmError, LanguageModel> =>
-  Effect.flatMap(decodeRequest(input), (request) => Effect.flatMap(LanguageModel, (lm) => lm.generate(request)))
+): Effect.Effect<Response, LlmError.LlmError, LanguageModel> => {
+  // The common input is known at once: one step to the service instead of a decode
+  // step, a service lookup step and the lookup's own.
+  const known = knownRequest(input)
+  return known !== undefined
+    ? Effect.contextWithEffect((context: Context.Context<LanguageModel>) => Context.get(context, LanguageModel).generate(known))
+    : Effect.flatMap(decodeBySchema(input), (request) => Effect.flatMap(LanguageModel, (lm) => lm.generate(request)))
+}
 
 /**
  * Streams a response with the `LanguageModel` in context, validating the input

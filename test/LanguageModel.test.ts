@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Option, Schema, Stream, TestClock, Fiber } from "effect"
+import { Duration, Effect, Either, Option, Schema, Stream, TestClock, Fiber } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import { parseResetDuration, retryAfterMillis } from "../src/providers/internal/http.js"
@@ -246,6 +246,43 @@ describe("decodeRequest's hand-checked path", () => {
             expect(m.constructor).toBe(reference.right.messages[i]!.constructor)
             expect(Object.keys(m).sort()).toEqual(Object.keys(reference.right.messages[i]!).sort())
           })
+        }
+      }
+    }))
+
+  // generate takes the known shapes without a decode step: the same request, error and service.
+  it.effect("generate hands the service what decodeRequest gives, and fails as it fails, for each input and a Request itself", () =>
+    Effect.gen(function*() {
+      const seen: Array<LanguageModel.Request> = []
+      const answer = new LanguageModel.Response({
+        text: "ok",
+        finishReason: "stop",
+        usage: new LanguageModel.Usage({ inputTokens: 1, outputTokens: 1 }),
+        provider: "p",
+        model: "m",
+        latencyMillis: 0
+      })
+      const service: LanguageModel.Service = {
+        models: [{ provider: "p", model: "m" }],
+        generate: (request) => Effect.sync(() => (seen.push(request), answer)),
+        stream: () => Stream.empty
+      }
+      const decoded = yield* LanguageModel.decodeRequest({ messages: [{ role: "user", content: "as is" }] })
+      for (const input of [...inputs, decoded]) {
+        const expected = yield* Effect.either(LanguageModel.decodeRequest(input as LanguageModel.RequestInput))
+        seen.length = 0
+        const got = yield* Effect.either(LanguageModel.generate(input as LanguageModel.RequestInput).pipe(
+          Effect.provideService(LanguageModel.LanguageModel, service)
+        ))
+        if (expected._tag === "Left") {
+          expect(got, JSON.stringify(input)).toEqual(Either.left(expected.left))
+          expect(seen).toHaveLength(0)
+        } else {
+          expect(got, JSON.stringify(input)).toEqual(Either.right(answer))
+          expect(seen).toHaveLength(1)
+          expect(seen[0]).toEqual(expected.right)
+          expect(seen[0]).toBeInstanceOf(LanguageModel.Request)
+          if (input === decoded) expect(seen[0]).toBe(decoded)
         }
       }
     }))
