@@ -178,13 +178,13 @@ describe("NodeFetch", () => {
       expect(Cancel.isCancellable(NodeFetch.fetch)).toBe(true)
       expect(Cancel.isCancellable(globalThis.fetch)).toBe(false)
 
-      const already = new Cancel.Cancel()
+      const already = Cancel.make()
       already.abort()
       const refused = yield* failure(srv.url, init(already))
       expect([refused instanceof DOMException, (refused as DOMException).name]).toEqual([true, "AbortError"])
       expect(srv.seen).toHaveLength(0) // never connected
 
-      const waiting = new Cancel.Cancel()
+      const waiting = Cancel.make()
       const pending = Effect.runPromise(failure(`${srv.url}/hang`, init(waiting, { method: "POST", body: "{}" })))
       yield* Deferred.await(arrived)
       waiting.abort()
@@ -192,7 +192,7 @@ describe("NodeFetch", () => {
       expect([error instanceof DOMException, (error as DOMException).name]).toEqual([true, "AbortError"])
       yield* Effect.promise(() => vi.waitFor(() => expect(srv.closed).toEqual([0])))
 
-      const reading = new Cancel.Cancel()
+      const reading = Cancel.make()
       const response = yield* call(`${srv.url}/part`, init(reading))
       const reader = response.body!.getReader()
       expect(new TextDecoder().decode((yield* Effect.promise(() => reader.read())).value)).toBe("part")
@@ -202,13 +202,13 @@ describe("NodeFetch", () => {
       yield* Effect.promise(() => vi.waitFor(() => expect(srv.closed).toEqual([0, 1])))
 
       // A request that ended lets go of its handle; aborting afterwards touches nothing.
-      const done = new Cancel.Cancel()
+      const done = Cancel.make()
       expect(yield* Effect.flatMap(call(`${srv.url}/whole`, init(done)), text)).toBe("whole")
       expect(done.onAbort).toBeUndefined()
       done.abort()
 
       // A redirect is fetched by the global fetch: the handle aborts it too.
-      const redirected = new Cancel.Cancel()
+      const redirected = Cancel.make()
       const following = Effect.runPromise(failure(`${srv.url}/moved`, init(redirected)))
       yield* Effect.promise(() => vi.waitFor(() => expect(srv.seen.filter((s) => s.url === "/hang")).toHaveLength(2)))
       redirected.abort()

@@ -45,6 +45,36 @@ describe("OpenAi", () => {
       expect(entry!.headers.authorization).toBe(`Bearer ${KEY}`)
     }))
 
+  // fromCompletion builds the Response without its constructor (one copy of the fields, `attempts` added last).
+  it.effect("a mapped completion is the Response the constructor makes: same fields, JSON alike; keys in the order the adapter has always given", () =>
+    Effect.gen(function*() {
+      const completion = {
+        id: "chatcmpl-1",
+        object: "chat.completion" as const,
+        created: 1,
+        model: "gpt-4.1-mini",
+        choices: [{ index: 0, message: { role: "assistant" as const, content: "Paris.", refusal: null }, finish_reason: "stop" as const, logprobs: null }],
+        usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 }
+      }
+      const response = yield* OpenAi.fromCompletion(completion, { provider: "openai", model: "gpt-4.1-mini" }, 42)
+      const made = new LanguageModel.Response({
+        id: "chatcmpl-1",
+        text: "Paris.",
+        toolCalls: [],
+        finishReason: "stop",
+        refusal: undefined,
+        usage: new LanguageModel.Usage({ inputTokens: 12, outputTokens: 3 }),
+        provider: "openai",
+        model: "gpt-4.1-mini",
+        latencyMillis: 42
+      })
+      expect(response).toBeInstanceOf(LanguageModel.Response)
+      expect(Object.keys(response)).toEqual(["id", "text", "toolCalls", "finishReason", "refusal", "usage", "provider", "model", "latencyMillis", "attempts"])
+      expect(response).toEqual(made)
+      expect(JSON.parse(JSON.stringify(response))).toEqual(JSON.parse(JSON.stringify(made)))
+      expect(response.attempts).toEqual([])
+    }))
+
   it.scoped("defaultMaxTokens is sent when a request sets no maxTokens, in generate and stream", () =>
     Effect.gen(function*() {
       const { lm, sim } = yield* setup({ defaultMaxTokens: 64 })

@@ -399,12 +399,17 @@ const responseOf = (
     model: completion.model || origin.model,
     latencyMillis
   }
-  return Either.right(
-    isOptionalString(fields.id) && typeof fields.text === "string" && isOptionalString(fields.refusal) &&
-      typeof fields.model === "string" && typeof fields.provider === "string" && fields.latencyMillis >= 0
-      ? Construct.make(LanguageModel.Response, { ...fields, attempts: [] })
-      : new LanguageModel.Response(fields)
+  if (
+    !(isOptionalString(fields.id) && typeof fields.text === "string" && isOptionalString(fields.refusal) &&
+      typeof fields.model === "string" && typeof fields.provider === "string" && fields.latencyMillis >= 0)
+  ) return Either.right(new LanguageModel.Response(fields))
+  // `attempts` added after the copy, last as the spread put it: one copy of the fields, not two.
+  const response: { attempts: ReadonlyArray<LanguageModel.Attempt> } = Construct.make(
+    LanguageModel.Response,
+    fields as typeof fields & Pick<LanguageModel.Response, "attempts">
   )
+  response.attempts = []
+  return Either.right(response as LanguageModel.Response)
 }
 
 /** What a stream has shown so far; decides whether it finished. */
