@@ -75,6 +75,17 @@ describe("OpenAi", () => {
       expect(response.attempts).toEqual([])
     }))
 
+  it.scoped("the body's keys go out in the order they always had, stream last (a default max tokens before it)", () =>
+    Effect.gen(function*() {
+      const { lm, sim } = yield* setup({ defaultMaxTokens: 64 })
+      yield* sim.enqueue("openai", { text: "a" }, { text: "b" })
+      yield* lm.generate(yield* ask("all", { maxTokens: 5, temperature: 0, topP: 1, stop: ["x"], seed: 2 }))
+      yield* lm.generate(yield* ask("default", { temperature: 1 }))
+      const [first, second] = (yield* sim.journal).map((e) => Object.keys(e.body as object))
+      expect(first).toEqual(["model", "messages", "max_completion_tokens", "temperature", "top_p", "stop", "seed", "stream"])
+      expect(second).toEqual(["model", "messages", "temperature", "max_completion_tokens", "stream"])
+    }))
+
   it.scoped("defaultMaxTokens is sent when a request sets no maxTokens, in generate and stream", () =>
     Effect.gen(function*() {
       const { lm, sim } = yield* setup({ defaultMaxTokens: 64 })

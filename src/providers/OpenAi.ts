@@ -15,6 +15,7 @@ import type {
   ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionCreateParamsBase,
+  ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam
 } from "openai/resources/chat/completions"
 import * as Construct from "../internal/construct.js"
@@ -106,6 +107,12 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
       if (request.maxTokens === undefined && options.defaultMaxTokens !== undefined) params[maxTokensField] = options.defaultMaxTokens
       return params
     }
+    /** The body of a generate call: `stream: false` set on the fresh params, last, as a spread put it (one copy less). */
+    const generateBody = (request: LanguageModel.Request, model: string): ChatCompletionCreateParamsNonStreaming => {
+      const params = paramsOf(request, model)
+      params.stream = false
+      return params as ChatCompletionCreateParamsNonStreaming
+    }
 
     const generateWithin = (
       request: LanguageModel.Request,
@@ -120,7 +127,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
         ? callWith(
           Cancel.make,
           (cancel) =>
-            client.chat.completions.create({ ...paramsOf(request, origin.model), stream: false }, {
+            client.chat.completions.create(generateBody(request, origin.model), {
               fetchOptions: Cancel.fetchOptions(cancel)
             }),
           onError,
@@ -130,7 +137,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
         : callWith(
           newController,
           (controller) =>
-            client.chat.completions.create({ ...paramsOf(request, origin.model), stream: false }, { signal: controller.signal }),
+            client.chat.completions.create(generateBody(request, origin.model), { signal: controller.signal }),
           onError,
           timing,
           done
