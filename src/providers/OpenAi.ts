@@ -94,6 +94,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
       baseURL: options.baseURL,
       organization: options.organization,
       project: options.project,
+      // Retry is ours. Also relied on by the NodeFetch cancel handle (internal/cancel.ts):
+      // the SDK, not seeing a signal of ours aborted, would back off and retry it.
       maxRetries: 0,
       timeout: options.timeout === undefined ? undefined : Duration.toMillis(options.timeout),
       defaultHeaders: options.apiKey === undefined ? { ...options.headers, authorization: null } : options.headers,

@@ -13,6 +13,12 @@
  *
  * Only NodeFetch's own fetches know the key ({@link isCancellable}); a provider
  * given any other fetch passes a signal as before.
+ *
+ * What the SDK sees differs in one way: with no signal of ours aborted, it takes
+ * the aborted fetch for a timeout. The call has settled by then (nothing reaches
+ * the caller, nothing is retried: the client's `maxRetries` is 0), but with
+ * `OPENAI_LOG=info` or `debug` the SDK logs a cancelled call as "connection timed
+ * out".
  */
 
 /** The `RequestInit` key NodeFetch reads a {@link Cancel} from. */
