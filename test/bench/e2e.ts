@@ -7,9 +7,16 @@
  * the transport the stack's providers use (`NodeFetch`), so the stack's own
  * overhead can be read apart from the transport's gain.
  *
+ * Three more series bound what any stack of these layers can reach: the floor
+ * (floor.ts: the layers' unskippable work as plain calls around the raw SDK on
+ * NodeFetch); at 0 ms only (where the bound decides the ratio goal), the Effect
+ * floor (the same work and call inside one `runPromise`, the least any stack run
+ * on Effect's runtime costs) and the bare stack (`Stack.layer` with nothing but its
+ * provider: the runtime and the provider adapter).
+ *
  *   node --import tsx test/bench/e2e.ts [--quick|--smoke] [--latency-ms N]
  */
-import { ConfigProvider, Layer, ManagedRuntime } from "effect"
+import { ConfigProvider, Effect, Layer, ManagedRuntime } from "effect"
 import OpenAI from "openai"
 import * as Construct from "../../src/internal/construct.js"
 import * as LanguageModel from "../../src/LanguageModel.js"
@@ -17,7 +24,7 @@ import * as NodeFetch from "../../src/providers/NodeFetch.js"
 import * as Stack from "../../src/Stack.js"
 import * as Floor from "./floor.js"
 import { load1, round, startSimulator, summarize, type Summary } from "./lib.js"
-import { MODEL, silentLogger, stackConfig } from "./stacks.js"
+import { bareConfig, MODEL, silentLogger, stackConfig } from "./stacks.js"
 
 export type Mode = "smoke" | "quick" | "full"
 
@@ -36,9 +43,22 @@ export interface Result {
   readonly floorMs: Summary
   /** Floor p50 over the raw SDK's on the same transport: the least the stack's ratio can be. */
   readonly floorP50Ratio: number
+  /** At 0 ms only: the Effect floor and the bare stack (see the module comment). */
+  readonly bound?: Bound
   readonly loadStart: number
   readonly loadEnd: number
   readonly simulatorCommand: string
+}
+
+export interface Bound {
+  /** The floor's work and the raw SDK call on NodeFetch inside one `runPromise`. */
+  readonly effectFloorMs: Summary
+  /** Effect floor p50 over the raw SDK's on its default transport: the least the stack's ratio can be. */
+  readonly effectFloorP50Ratio: number
+  /** The stack with only its provider (stacks.ts `bareConfig`). */
+  readonly bareStackMs: Summary
+  /** Bare stack p50 over the raw SDK's on its default transport. */
+  readonly bareStackP50Ratio: number
 }
 
 const counts = { smoke: { warmup: 10, calls: 20 }, quick: { warmup: 50, calls: 200 }, full: { warmup: 300, calls: 2_000 } } as const
@@ -50,12 +70,15 @@ export const run = async (mode: Mode, latencyMs = 0): Promise<Result> => {
   const base = `${sim.url}/v1`
   const raw = new OpenAI({ apiKey: KEY, baseURL: base, maxRetries: 0 })
   const rawNode = new OpenAI({ apiKey: KEY, baseURL: base, maxRetries: 0, fetch: NodeFetch.make() })
-  const runtime = ManagedRuntime.make(
-    Stack.layer(stackConfig(base, base)).pipe(
-      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["BENCH_OPENAI_KEY", KEY]])))),
-      Layer.merge(silentLogger)
+  const runtimeOf = (config: Stack.StackConfigInput) =>
+    ManagedRuntime.make(
+      Stack.layer(config).pipe(
+        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["BENCH_OPENAI_KEY", KEY]])))),
+        Layer.merge(silentLogger)
+      )
     )
-  )
+  const runtime = runtimeOf(stackConfig(base, base))
+  const bareRuntime = runtimeOf(bareConfig(base))
   let n = 0
   const prompt = () => `What is the capital of France? (question ${n++})`
   const system = "You are a concise assistant."
@@ -70,7 +93,7 @@ export const run = async (mode: Mode, latencyMs = 0): Promise<Result> => {
     if (completion.choices[0]?.message.content?.length === 0) throw new Error("raw: empty answer")
     return performance.now() - started
   }
-  const stackCall = async () => {
+  const stackCall = (runtime: typeof bareRuntime) => async () => {
     const started = performance.now()
     const response = await runtime.runPromise(LanguageModel.generate({
       messages: [{ role: "system", content: system }, { role: "user", content: prompt() }],
@@ -81,8 +104,7 @@ export const run = async (mode: Mode, latencyMs = 0): Promise<Result> => {
     return performance.now() - started
   }
   const floor = await Floor.make()
-  const floorCall = async () => {
-    const started = performance.now()
+  const floorWork = async () => {
     const request = Construct.make(LanguageModel.Request, {
       messages: [
         Construct.make(LanguageModel.SystemMessage, { role: "system", content: system }),
@@ -107,11 +129,21 @@ export const run = async (mode: Mode, latencyMs = 0): Promise<Result> => {
       cacheWriteTokens: 0,
       reasoningTokens: 0
     }))
+  }
+  const floorCall = async () => {
+    const started = performance.now()
+    await floorWork()
+    return performance.now() - started
+  }
+  const effectFloorCall = async () => {
+    const started = performance.now()
+    await bareRuntime.runPromise(Effect.promise(floorWork))
     return performance.now() - started
   }
   try {
     const { calls, warmup } = counts[mode]
-    const series = [rawCall(raw), stackCall, rawCall(rawNode), floorCall]
+    const series = [rawCall(raw), stackCall(runtime), rawCall(rawNode), floorCall]
+    if (latencyMs === 0) series.push(effectFloorCall, stackCall(bareRuntime))
     for (let i = 0; i < warmup; i++) for (const call of series) await call()
     const loadStart = load1()
     const samples: Array<Array<number>> = series.map(() => [])
@@ -121,7 +153,7 @@ export const run = async (mode: Mode, latencyMs = 0): Promise<Result> => {
         samples[which]!.push(await series[which]!())
       }
     }
-    const [r, s, rn, f] = samples.map(summarize) as [Summary, Summary, Summary, Summary]
+    const [r, s, rn, f, ef, b] = samples.map(summarize) as [Summary, Summary, Summary, Summary, Summary?, Summary?]
     const rounded = (x: Summary) => ({ n: x.n, p50: round(x.p50, 3), p99: round(x.p99, 3), mean: round(x.mean, 3) })
     return {
       simulatorLatencyMs: latencyMs,
@@ -134,12 +166,21 @@ export const run = async (mode: Mode, latencyMs = 0): Promise<Result> => {
       p50RatioSameTransport: round(s.p50 / rn.p50, 3),
       floorMs: rounded(f),
       floorP50Ratio: round(f.p50 / rn.p50, 3),
+      ...(ef === undefined || b === undefined ? {} : {
+        bound: {
+          effectFloorMs: rounded(ef),
+          effectFloorP50Ratio: round(ef.p50 / r.p50, 3),
+          bareStackMs: rounded(b),
+          bareStackP50Ratio: round(b.p50 / r.p50, 3)
+        }
+      }),
       loadStart,
       loadEnd: load1(),
       simulatorCommand: sim.child.command.replace(process.execPath, "node")
     }
   } finally {
     await runtime.dispose()
+    await bareRuntime.dispose()
     await sim.child.stop()
   }
 }
@@ -150,8 +191,22 @@ export const markdown = (rows: ReadonlyArray<Result>): string =>
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((r) =>
       `| ${r.simulatorLatencyMs} ms | ${r.calls} | ${r.rawMs.p50} / ${r.rawMs.p99} | ${r.stackMs.p50} / ${r.stackMs.p99} | ${r.p50Ratio} | ${r.p99Ratio} | ${r.rawNodeFetchMs.p50} / ${r.rawNodeFetchMs.p99} | ${r.p50RatioSameTransport} | ${r.floorMs.p50} / ${r.floorMs.p99} | ${r.floorP50Ratio} | ${r.loadStart} / ${r.loadEnd} |`
-    )
+    ),
+    ...boundTable(rows)
   ].join("\n")
+
+/** The bound series (0 ms only), ratios over the raw SDK on its default transport. */
+const boundTable = (rows: ReadonlyArray<Result>): ReadonlyArray<string> => {
+  const bounded = rows.filter((r) => r.bound !== undefined)
+  return bounded.length === 0 ? [] : [
+    "",
+    "| simulator latency | Effect floor p50 / p99 ms | Effect floor ratio p50 | bare stack p50 / p99 ms | bare stack ratio p50 |",
+    "|---:|---:|---:|---:|---:|",
+    ...bounded.map(({ bound: b, simulatorLatencyMs }) =>
+      `| ${simulatorLatencyMs} ms | ${b!.effectFloorMs.p50} / ${b!.effectFloorMs.p99} | ${b!.effectFloorP50Ratio} | ${b!.bareStackMs.p50} / ${b!.bareStackMs.p99} | ${b!.bareStackP50Ratio} |`
+    )
+  ]
+}
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const mode: Mode = process.argv.includes("--smoke") ? "smoke" : process.argv.includes("--quick") ? "quick" : "full"

@@ -4,7 +4,8 @@
  *   1. in-process overhead over a zero-latency model (inprocess.ts), and the floor's
  *      (the stack's unskippable work as plain calls, floor.ts)
  *   2. end to end, raw `openai` SDK vs the full stack, interleaved (e2e.ts), with the floor
- *      around the raw call as a series of its own
+ *      around the raw call as a series of its own, and at 0 ms the bound: the floor inside
+ *      one runPromise (Effect floor) and the stack with only its provider (bare stack)
  *   3. exact-cache hits, memory and Redis (cache.ts, in a process of its own)
  *   4. the gateway vs Portkey's gateway under autocannon (gateway.ts)
  *   5. gateway RSS with 1,000 streams in flight (memory.ts)
@@ -121,7 +122,10 @@ const main = async () => {
     floorVsRawP50Ratio: zeroLatency?.floorP50Ratio ?? null,
     stackVsRawP50RatioSameTransport: zeroLatency?.p50RatioSameTransport ?? null,
     inProcessCpuMicrosFull: inprocess?.cpu.fullMicros ?? null,
-    inProcessCpuMicrosFloor: inprocess?.cpu.floorMicros ?? null
+    inProcessCpuMicrosFloor: inprocess?.cpu.floorMicros ?? null,
+    // The bound (e2e.ts, 0 ms): the floor inside one runPromise, and the stack with only its provider.
+    effectFloorVsRawP50Ratio: zeroLatency?.bound?.effectFloorP50Ratio ?? null,
+    bareStackVsRawP50Ratio: zeroLatency?.bound?.bareStackP50Ratio ?? null
   }
   const result = {
     ...figures,
@@ -149,6 +153,8 @@ const main = async () => {
     if (wants("e2e")) {
       finite("stackVsRawP50Ratio", figures.stackVsRawP50Ratio)
       finite("floorVsRawP50Ratio", figures.floorVsRawP50Ratio)
+      finite("effectFloorVsRawP50Ratio", figures.effectFloorVsRawP50Ratio)
+      finite("bareStackVsRawP50Ratio", figures.bareStackVsRawP50Ratio)
     }
     if (wants("cache")) {
       finite("memoryCacheHitMicrosP50", figures.memoryCacheHitMicrosP50)
@@ -209,6 +215,8 @@ const markdown = (r: {
   readonly stackVsRawP50RatioSameTransport: number | null
   readonly inProcessCpuMicrosFull: number | null
   readonly inProcessCpuMicrosFloor: number | null
+  readonly effectFloorVsRawP50Ratio: number | null
+  readonly bareStackVsRawP50Ratio: number | null
   readonly details: {
     readonly inprocess: InProcess.Result | undefined
     readonly e2e: ReadonlyArray<E2e.Result>
@@ -237,7 +245,8 @@ const markdown = (r: {
   out.push(`| gateway p99 (JSON) | ≤ Portkey's | ${n(r.gatewayP99Ms, " ms")} vs Portkey ${n(r.portkeyP99Ms, " ms")} |`)
   out.push(`| gateway RSS with 1,000 streams in flight | | ${n(r.rssMbAt1000Streams, " MB")} |`)
   out.push(`| the floor / raw SDK, p50, same transport (0 ms): the stack's unskippable work alone (floor.ts) | | ${n(r.floorVsRawP50Ratio)} (the stack: ${n(r.stackVsRawP50RatioSameTransport)}) |`)
-  out.push(`| in-process CPU a call: the floor / the full stack | | ${n(r.inProcessCpuMicrosFloor, " µs")} / ${n(r.inProcessCpuMicrosFull, " µs")} |`, "")
+  out.push(`| in-process CPU a call: the floor / the full stack | | ${n(r.inProcessCpuMicrosFloor, " µs")} / ${n(r.inProcessCpuMicrosFull, " µs")} |`)
+  out.push(`| the Effect floor / raw SDK, p50 (0 ms): the floor inside one runPromise, the least a stack on Effect can reach | | ${n(r.effectFloorVsRawP50Ratio)} (the bare stack: ${n(r.bareStackVsRawP50Ratio)}) |`, "")
   if (d.inprocess !== undefined) {
     out.push("### 1. In-process overhead over a zero-latency model", "")
     out.push(InProcess.markdown(d.inprocess), "")

@@ -59,6 +59,18 @@ export const stackConfig = (
 export const equivalentConfig = (primaryBaseURL: string, backupBaseURL: string): Stack.StackConfigInput =>
   stackConfig(primaryBaseURL, backupBaseURL, { guard: false, budget: false, telemetry: false, rateLimit: false })
 
+/**
+ * The stack with nothing but its provider: one member, no retry, rate limit,
+ * breaker, cache, budget, guard or telemetry. What building on Effect and the
+ * provider adapter cost before any layer's own work.
+ */
+export const bareConfig = (baseURL: string): Stack.StackConfigInput => ({
+  providers: {
+    primary: { type: "openai", model: MODEL, baseURL, apiKeyEnv: "BENCH_OPENAI_KEY", retry: false, rateLimit: false, breaker: false }
+  },
+  telemetry: false
+})
+
 /** Keeps the telemetry layer's log line (it is built and handed to the logger) without printing it. */
 export const silentLogger = Logger.replace(Logger.defaultLogger, Logger.none)
 
