@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Schema } from "effect"
+import { existsSync, readFileSync } from "node:fs"
+import { join } from "node:path"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as OutputGuard from "../src/guard/OutputGuard.js"
 import { seededStrings } from "./seeded-strings.js"
@@ -225,11 +227,13 @@ describe("tool calls and schemas", () => {
     }))
 })
 
+// The labeled set lives next to the checkout (../shared/data, no licence to copy it
+// in): where it is absent (a clean clone elsewhere) the test reports itself skipped.
+const leakSet = join(import.meta.dirname, "../../shared/data/injection/output_leak_dev.jsonl")
+
 describe("the Tensor Trust leak set", () => {
-  it("protected-string detection catches leaks of the access code in output_leak_dev.jsonl", async () => {
-    const { readFileSync, existsSync } = await import("node:fs")
-    const path = "../shared/data/injection/output_leak_dev.jsonl"
-    if (!existsSync(path)) return
+  it.skipIf(!existsSync(leakSet))("protected-string detection catches leaks of the access code in output_leak_dev.jsonl", () => {
+    const path = leakSet
     const rows = readFileSync(path, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { text: string; label: string; access_code: string })
     const flagged = (r: (typeof rows)[number]) => Either.isLeft(OutputGuard.checkText(r.text, { secrets: "off", protectedStrings: [r.access_code] }))
     const leaks = rows.filter((r) => r.label === "leak")
