@@ -233,8 +233,7 @@ const leakSet = join(import.meta.dirname, "../../shared/data/injection/output_le
 
 describe("the Tensor Trust leak set", () => {
   it.skipIf(!existsSync(leakSet))("protected-string detection catches leaks of the access code in output_leak_dev.jsonl", () => {
-    const path = leakSet
-    const rows = readFileSync(path, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { text: string; label: string; access_code: string })
+    const rows = readFileSync(leakSet, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { text: string; label: string; access_code: string })
     const flagged = (r: (typeof rows)[number]) => Either.isLeft(OutputGuard.checkText(r.text, { secrets: "off", protectedStrings: [r.access_code] }))
     const leaks = rows.filter((r) => r.label === "leak")
     const clean = rows.filter((r) => r.label === "no_leak")

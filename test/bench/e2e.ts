@@ -197,14 +197,16 @@ export const markdown = (rows: ReadonlyArray<Result>): string =>
 
 /** The bound series (0 ms only), ratios over the raw SDK on its default transport. */
 const boundTable = (rows: ReadonlyArray<Result>): ReadonlyArray<string> => {
-  const bounded = rows.filter((r) => r.bound !== undefined)
-  return bounded.length === 0 ? [] : [
+  const lines = rows.flatMap(({ bound: b, simulatorLatencyMs }) =>
+    b === undefined ? [] : [
+      `| ${simulatorLatencyMs} ms | ${b.effectFloorMs.p50} / ${b.effectFloorMs.p99} | ${b.effectFloorP50Ratio} | ${b.bareStackMs.p50} / ${b.bareStackMs.p99} | ${b.bareStackP50Ratio} |`
+    ]
+  )
+  return lines.length === 0 ? [] : [
     "",
     "| simulator latency | Effect floor p50 / p99 ms | Effect floor ratio p50 | bare stack p50 / p99 ms | bare stack ratio p50 |",
     "|---:|---:|---:|---:|---:|",
-    ...bounded.map(({ bound: b, simulatorLatencyMs }) =>
-      `| ${simulatorLatencyMs} ms | ${b!.effectFloorMs.p50} / ${b!.effectFloorMs.p99} | ${b!.effectFloorP50Ratio} | ${b!.bareStackMs.p50} / ${b!.bareStackMs.p99} | ${b!.bareStackP50Ratio} |`
-    )
+    ...lines
   ]
 }
 
