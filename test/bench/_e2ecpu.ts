@@ -8,28 +8,18 @@
  *
  *   npx tsx --conditions=source test/bench/_e2ecpu.ts [N] [raw,full,equiv]
  */
-import { ConfigProvider, Layer, ManagedRuntime } from "effect"
 import OpenAI from "openai"
 import * as LanguageModel from "../../src/LanguageModel.js"
 import * as NodeFetch from "../../src/providers/NodeFetch.js"
-import * as Stack from "../../src/Stack.js"
 import { cpuMicros, startSimulator } from "./lib.js"
-import { equivalentConfig, MODEL, silentLogger, stackConfig } from "./stacks.js"
+import { BENCH_KEY as KEY, equivalentConfig, MODEL, stackConfig, stackRuntime } from "./stacks.js"
 
-const KEY = "sk-bench-0000"
 const N = Number(process.argv[2] ?? 2000)
 const only = (process.argv[3] ?? "raw,full,equiv").split(",")
 
 const sim = await startSimulator([])
 const base = `${sim.url}/v1`
 const rawClient = new OpenAI({ apiKey: KEY, baseURL: base, maxRetries: 0, fetch: NodeFetch.make() })
-const runtimeOf = (config: Stack.StackConfigInput) =>
-  ManagedRuntime.make(
-    Stack.layer(config).pipe(
-      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["BENCH_OPENAI_KEY", KEY]])))),
-      Layer.merge(silentLogger)
-    )
-  )
 let n = 0
 const system = "You are a concise assistant."
 const prompt = () => `What is the capital of France? (question ${n++})`
@@ -41,15 +31,15 @@ const raw = async () => {
     max_tokens: 256
   })
 }
-const through = (runtime: ReturnType<typeof runtimeOf>) => async () => {
+const through = (runtime: ReturnType<typeof stackRuntime>) => async () => {
   await runtime.runPromise(LanguageModel.generate({
     messages: [{ role: "system", content: system }, { role: "user", content: prompt() }],
     temperature: 0,
     maxTokens: 256
   }))
 }
-const full = runtimeOf(stackConfig(base, base))
-const equiv = runtimeOf(equivalentConfig(base, base))
+const full = stackRuntime(stackConfig(base, base))
+const equiv = stackRuntime(equivalentConfig(base, base))
 const series = ([["raw", raw], ["full", through(full)], ["equiv", through(equiv)]] as const)
   .filter(([name]) => only.includes(name))
 try {

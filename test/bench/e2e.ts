@@ -16,15 +16,14 @@
  *
  *   node --import tsx test/bench/e2e.ts [--quick|--smoke] [--latency-ms N]
  */
-import { ConfigProvider, Effect, Layer, ManagedRuntime } from "effect"
+import { Effect } from "effect"
 import OpenAI from "openai"
 import * as Construct from "../../src/internal/construct.js"
 import * as LanguageModel from "../../src/LanguageModel.js"
 import * as NodeFetch from "../../src/providers/NodeFetch.js"
-import * as Stack from "../../src/Stack.js"
 import * as Floor from "./floor.js"
 import { load1, round, startSimulator, summarize, type Summary } from "./lib.js"
-import { bareConfig, MODEL, silentLogger, stackConfig } from "./stacks.js"
+import { bareConfig, BENCH_KEY as KEY, MODEL, stackConfig, stackRuntime } from "./stacks.js"
 
 export type Mode = "smoke" | "quick" | "full"
 
@@ -63,22 +62,13 @@ export interface Bound {
 
 const counts = { smoke: { warmup: 10, calls: 20 }, quick: { warmup: 50, calls: 200 }, full: { warmup: 300, calls: 2_000 } } as const
 
-const KEY = "sk-bench-0000"
-
 export const run = async (mode: Mode, latencyMs = 0): Promise<Result> => {
   const sim = await startSimulator(latencyMs > 0 ? ["--latency-ms", String(latencyMs)] : [])
   const base = `${sim.url}/v1`
   const raw = new OpenAI({ apiKey: KEY, baseURL: base, maxRetries: 0 })
   const rawNode = new OpenAI({ apiKey: KEY, baseURL: base, maxRetries: 0, fetch: NodeFetch.make() })
-  const runtimeOf = (config: Stack.StackConfigInput) =>
-    ManagedRuntime.make(
-      Stack.layer(config).pipe(
-        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["BENCH_OPENAI_KEY", KEY]])))),
-        Layer.merge(silentLogger)
-      )
-    )
-  const runtime = runtimeOf(stackConfig(base, base))
-  const bareRuntime = runtimeOf(bareConfig(base))
+  const runtime = stackRuntime(stackConfig(base, base))
+  const bareRuntime = stackRuntime(bareConfig(base))
   let n = 0
   const prompt = () => `What is the capital of France? (question ${n++})`
   const system = "You are a concise assistant."

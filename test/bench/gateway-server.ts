@@ -11,11 +11,11 @@
  * zero-latency model in process, `--upstream` ignored: the gateway's own cost). Prints `GATEWAY http://...`.
  * The gateway key is `gw-bench-key` (tenant `bench`).
  */
-import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import * as Gateway from "../../src/gateway/Gateway.js"
 import * as Stack from "../../src/Stack.js"
 import * as LanguageModel from "../../src/LanguageModel.js"
-import { equivalentConfig, MODEL, silentLogger, stackConfig, zeroModel } from "./stacks.js"
+import { bareConfig, benchKeyConfig, equivalentConfig, silentLogger, stackConfig, zeroModel } from "./stacks.js"
 
 const args = process.argv.slice(2)
 const arg = (name: string) => {
@@ -24,12 +24,6 @@ const arg = (name: string) => {
 }
 const upstream = arg("--upstream")
 if (upstream === undefined && arg("--stack") !== "zero") throw new Error("--upstream URL is required")
-/** The provider alone: no retry, rate limit, breaker, fallback, cache or telemetry. */
-const bareConfig = (baseURL: string): Stack.StackConfigInput => ({
-  providers: { primary: { type: "openai", model: MODEL, baseURL, apiKeyEnv: "BENCH_OPENAI_KEY", retry: false, rateLimit: false } },
-  breaker: false,
-  telemetry: false
-})
 
 const stack = arg("--stack") ?? "equivalent"
 const config = stack === "full"
@@ -42,7 +36,7 @@ const model = stack === "zero" ? Layer.succeed(LanguageModel.LanguageModel, zero
 
 const server = Gateway.layer({ keys: [{ key: Redacted.make("gw-bench-key"), tenant: "bench" }], port: Number(arg("--port") ?? "0") }).pipe(
   Layer.provide(model),
-  Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["BENCH_OPENAI_KEY", "sk-bench-0000"]])))),
+  Layer.provide(benchKeyConfig),
   Layer.provide(silentLogger)
 )
 

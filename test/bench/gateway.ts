@@ -37,7 +37,7 @@ import { readFileSync } from "node:fs"
 import * as Os from "node:os"
 import { join } from "node:path"
 import { type Child, load1, packageDir, quantile, resetPeak, resolveTool, root, round, rssOf, sampleRss, startChild, startSimulator, tsxArgs } from "./lib.js"
-import { MODEL, retryOptions } from "./stacks.js"
+import { BENCH_KEY as KEY, MODEL, retryOptions } from "./stacks.js"
 
 export type Mode = "smoke" | "quick" | "full"
 
@@ -95,8 +95,6 @@ const settings = {
   quick: { seconds: 2, connections: 64, warmup: 1 },
   full: { seconds: 15, connections: 64, warmup: 3 }
 } as const
-
-const KEY = "sk-bench-0000"
 
 export const portkeyConfig = (upstream: string) => ({
   strategy: { mode: "fallback" },

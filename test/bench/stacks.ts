@@ -14,7 +14,7 @@
  *   recorder: `ScriptedModel` keeps every request it saw (copying the list on each
  *   call, which is right for tests and quadratic over a 100,000-call benchmark).
  */
-import { Effect, Layer, Logger, Stream } from "effect"
+import { ConfigProvider, Effect, Layer, Logger, ManagedRuntime, Stream } from "effect"
 import * as CacheStore from "../../src/cache/CacheStore.js"
 import * as ResponseCache from "../../src/cache/ResponseCache.js"
 import * as SemanticCache from "../../src/cache/SemanticCache.js"
@@ -27,7 +27,7 @@ import * as Embeddings from "../../src/providers/Embeddings.js"
 import * as Fallback from "../../src/resilience/Fallback.js"
 import * as RateLimit from "../../src/resilience/RateLimit.js"
 import * as Retry from "../../src/resilience/Retry.js"
-import type * as Stack from "../../src/Stack.js"
+import * as Stack from "../../src/Stack.js"
 import * as Telemetry from "../../src/telemetry/Telemetry.js"
 
 export const MODEL = "gpt-4.1-mini"
@@ -71,8 +71,18 @@ export const bareConfig = (baseURL: string): Stack.StackConfigInput => ({
   telemetry: false
 })
 
+/** The API key the configs above read from `BENCH_OPENAI_KEY` (the simulator takes any). */
+export const BENCH_KEY = "sk-bench-0000"
+
+/** Where `Stack.layer` finds {@link BENCH_KEY}. */
+export const benchKeyConfig = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["BENCH_OPENAI_KEY", BENCH_KEY]])))
+
 /** Keeps the telemetry layer's log line (it is built and handed to the logger) without printing it. */
 export const silentLogger = Logger.replace(Logger.defaultLogger, Logger.none)
+
+/** `Stack.layer(config)` as a runtime, with the bench key and the silent logger. */
+export const stackRuntime = (config: Stack.StackConfigInput) =>
+  ManagedRuntime.make(Stack.layer(config).pipe(Layer.provide(benchKeyConfig), Layer.merge(silentLogger)))
 
 // -----------------------------------------------------------------------------
 // In process
