@@ -438,16 +438,20 @@ describe("OpenAi streams", () => {
     }))
 })
 
+/** Interrupts a generate call the simulator leaves hanging; the upstream request's outcome. */
+const interruptHanging = ({ lm, sim }: Effect.Effect.Success<ReturnType<typeof setup>>) =>
+  Effect.gen(function*() {
+    yield* sim.enqueue("openai", { fault: { kind: "hang" } })
+    const fiber = yield* Effect.fork(lm.generate(yield* ask("hang")))
+    yield* sim.awaitEntry((e) => e.route === "openai")
+    yield* Fiber.interrupt(fiber)
+    return (yield* sim.awaitEntry((e) => e.outcome !== "pending")).outcome
+  })
+
 describe("OpenAi interruption", () => {
   it.scoped("interrupting generate aborts the upstream request", () =>
     Effect.gen(function*() {
-      const { lm, sim } = yield* setup()
-      yield* sim.enqueue("openai", { fault: { kind: "hang" } })
-      const fiber = yield* Effect.fork(lm.generate(yield* ask("hang")))
-      yield* sim.awaitEntry((e) => e.route === "openai")
-      yield* Fiber.interrupt(fiber)
-      const entry = yield* sim.awaitEntry((e) => e.outcome !== "pending")
-      expect(entry.outcome).toBe("aborted")
+      expect(yield* interruptHanging(yield* setup())).toBe("aborted")
     }))
 
   // Through NodeFetch, generate is cancelled with a plain handle, not an AbortSignal
@@ -460,13 +464,7 @@ describe("OpenAi interruption", () => {
         if (init?.signal) signals.push(init.signal)
         return node(input, init)
       }
-      const { lm, sim } = yield* setup({ fetch })
-      yield* sim.enqueue("openai", { fault: { kind: "hang" } })
-      const fiber = yield* Effect.fork(lm.generate(yield* ask("hang")))
-      yield* sim.awaitEntry((e) => e.route === "openai")
-      yield* Fiber.interrupt(fiber)
-      const entry = yield* sim.awaitEntry((e) => e.outcome !== "pending")
-      expect(entry.outcome).toBe("aborted")
+      expect(yield* interruptHanging(yield* setup({ fetch }))).toBe("aborted")
       expect(signals).toHaveLength(1)
       expect(signals[0]!.aborted).toBe(true)
     }))
